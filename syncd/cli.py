@@ -1,0 +1,77 @@
+"""Command line entry point: `syncd <command>`.
+
+Every command reports failures as one line on stderr and exits with a
+sysexits-style code (see `syncd.exitcodes`); `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from syncd import __version__, exitcodes
+
+
+class CommandError(Exception):
+    """A failure to report as one line on stderr with an exit code."""
+
+    def __init__(self, message: str, code: int = exitcodes.FAILURE):
+        super().__init__(message)
+        self.code = code
+
+
+def _cmd_emulator(args: argparse.Namespace) -> int:
+    from syncd.emulator.cli import main as emulator_main
+
+    return emulator_main(args.emulator_args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from syncd.demo import run_demo
+
+    return run_demo(keep=args.keep)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syncd",
+        description="Two-way sync between local folders and ExaVault.",
+    )
+    parser.add_argument("--version", action="version", version=f"syncd {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on failure")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "emulator",
+        help="run the embedded ExaVault API emulator on a loopback port",
+        add_help=False,
+        description="Run the ExaVault v2 API emulator (see `syncd emulator --help`).",
+    )
+    p.add_argument("emulator_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_emulator)
+
+    p = sub.add_parser(
+        "demo",
+        help="run a short demonstration against the embedded emulator",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the demo's temporary folders")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return exitcodes.USAGE
+    try:
+        return args.func(args)
+    except CommandError as exc:
+        if args.debug:
+            raise
+        print(f"syncd: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("syncd: interrupted", file=sys.stderr)
+        return 130
