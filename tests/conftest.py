@@ -31,3 +31,34 @@ def make_emulator(tmp_path_factory):
 @pytest.fixture
 def emulator(make_emulator) -> Emulator:
     return make_emulator()
+
+
+# --- appended by the HTTP-client helper: clients bound to an emulator -------------------
+
+FAST_RETRY = dict(attempts=6, total_seconds=10.0, initial_backoff=0.001, max_backoff=0.02,
+                  jitter=0.005)
+
+
+@pytest.fixture
+def make_client():
+    """Factory: ``make_client(emu, **options)`` -> ExaVaultClient with fast retries."""
+    from syncd.remote.exavault_api import ExaVaultClient, RetryPolicy
+
+    clients = []
+
+    def make(emu, *, api_key=API_KEY, access_token=ACCESS_TOKEN, **options):
+        options.setdefault("retry", RetryPolicy(**FAST_RETRY))
+        options.setdefault("timeout", (5.0, 20.0))
+        c = ExaVaultClient(emu.url, api_key, access_token, **options)
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
+
+
+@pytest.fixture
+def client(emulator, make_client):
+    """An ExaVaultClient talking to the default ``emulator``."""
+    return make_client(emulator)

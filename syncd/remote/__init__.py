@@ -1,0 +1,17 @@
+"""Remote storage backends. ``exavault_api`` is the only module in syncd that speaks HTTP;
+``errors`` holds the backend-neutral typed errors every backend raises."""
+
+from syncd.remote.errors import (AuthError, ForbiddenError, InvalidParameterError, NotFoundError,
+                                 NotSupportedError, ProtocolError, RateLimitedError, RemoteError,
+                                 ServerError, SourceChangedError, TransportError)
+from syncd.remote.exavault_api import (Account, ActivityEntry, ExaVaultClient, ItemResult,
+                                       Operation, Page, RateLimit, RequestEvent, Resource,
+                                       RetryPolicy, as_identifier, parse_time)
+
+__all__ = [
+    "Account", "ActivityEntry", "AuthError", "ExaVaultClient", "ForbiddenError",
+    "InvalidParameterError", "ItemResult", "NotFoundError", "NotSupportedError", "Operation",
+    "Page", "ProtocolError", "RateLimit", "RateLimitedError", "RemoteError", "RequestEvent",
+    "Resource", "RetryPolicy", "ServerError", "SourceChangedError", "TransportError",
+    "as_identifier", "parse_time",
+]

@@ -1,0 +1,201 @@
+"""Backend-neutral typed errors for remote storage clients.
+
+Every remote backend (ExaVault today, Egnyte later) raises these, so the sync
+engine can decide what to do from the *type* alone:
+
+===========================  =======  ==============================================
+class                        status   what the caller usually does
+===========================  =======  ==============================================
+``InvalidParameterError``    400      bug or conflict (e.g. name exists): verify state
+``AuthError``                401      stop; credentials are wrong (exit NOPERM)
+``ForbiddenError``           403      skip the item; the user lacks the permission
+``NotFoundError``            404      the item is gone; re-list
+``NotSupportedError``        404      the endpoint does not exist on this account
+``RateLimitedError``         429      stop spending; the transaction budget decides
+``ServerError``              5xx      retry later (GETs were already retried)
+``TransportError``           none     connection refused/reset, timeout, short body
+``ProtocolError``            any      the answer is not what the API promises
+===========================  =======  ==============================================
+
+Errors carry the HTTP status, the server's error ``code`` and ``detail``, the
+request ``method`` and the API ``path`` (e.g. ``/resources/list``; never the
+host, the query string or any header). They never hold credentials: a client
+builds them only from the response body and the request line, and
+``RemoteError.scrub`` is used on every server-supplied text in case a server
+echoes a header back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "RemoteError",
+    "InvalidParameterError",
+    "AuthError",
+    "ForbiddenError",
+    "NotFoundError",
+    "NotSupportedError",
+    "RateLimitedError",
+    "ServerError",
+    "TransportError",
+    "ProtocolError",
+    "SourceChangedError",
+    "error_for_status",
+]
+
+
+class RemoteError(Exception):
+    """Base class of every failure talking to the remote service."""
+
+    #: A short label used in ``str()`` when there is no HTTP status.
+    kind = "remote error"
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        detail: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+    ):
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.method = method
+        self.path = path
+        self.message = message
+        super().__init__(str(self))
+
+    @staticmethod
+    def scrub(text: str | None, secrets: Iterable[str]) -> str | None:
+        """Return *text* with every non-empty secret replaced by ``***``."""
+        if text is None:
+            return None
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def __str__(self) -> str:
+        """One line for a CLI: ``GET /resources/list: 404 ERROR_X: detail``."""
+        where = " ".join(p for p in (self.method, self.path) if p)
+        what = str(self.status) if self.status is not None else self.kind
+        if self.code:
+            what += f" {self.code}"
+        text = self.detail or self.message
+        if text and text != self.code:
+            what += f": {text}"
+        line = f"{where}: {what}" if where else what
+        return " ".join(line.split())  # one line, whatever the server sent
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, "
+            f"detail={self.detail!r}, method={self.method!r}, path={self.path!r})"
+        )
+
+    def __reduce__(self):  # keep keyword-only fields when pickled across processes
+        return (_rebuild, (type(self), self.__dict__))
+
+
+def _rebuild(cls, state):
+    err = cls.__new__(cls)
+    Exception.__init__(err)
+    err.__dict__.update(state)
+    return err
+
+
+class InvalidParameterError(RemoteError):
+    """400: a bad or missing parameter, or a name conflict (the API uses 400 for both)."""
+
+    kind = "invalid parameter"
+
+
+class AuthError(RemoteError):
+    """401: the API key or access token was refused."""
+
+    kind = "authentication refused"
+
+
+class ForbiddenError(RemoteError):
+    """403: authenticated, but the user lacks the permission."""
+
+    kind = "forbidden"
+
+
+class NotFoundError(RemoteError):
+    """404: the resource (or share, ...) does not exist."""
+
+    kind = "not found"
+
+
+class NotSupportedError(NotFoundError):
+    """404 on a whole endpoint: the account does not offer it (e.g. activity logs on
+    accounts migrated to Files.com). A subclass of ``NotFoundError`` so broad handlers
+    still work, but the caller should switch strategy rather than re-list."""
+
+    kind = "not supported"
+
+
+class RateLimitedError(RemoteError):
+    """429: the rolling transaction allowance is spent. Never retried by a client;
+    ``limit``/``remaining`` are the ``X-RateLimit-*`` values of the refusing answer
+    (``None`` when the server did not send them)."""
+
+    kind = "rate limited"
+
+    def __init__(self, message: str = "", *, limit: int | None = None,
+                 remaining: int | None = None, **kw):
+        self.limit = limit
+        self.remaining = remaining
+        super().__init__(message, **kw)
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + f", limit={self.limit!r}, remaining={self.remaining!r})"
+
+
+class ServerError(RemoteError):
+    """5xx: the server failed; the request may or may not have taken effect."""
+
+    kind = "server error"
+
+
+class TransportError(RemoteError):
+    """No usable HTTP answer: connection refused or reset, timeout, a body shorter
+    than its Content-Length. The request may or may not have taken effect."""
+
+    kind = "transport error"
+
+
+class ProtocolError(RemoteError):
+    """The answer breaks the API contract: malformed JSON, a 2xx whose body is an
+    error envelope, a missing field, an unexpected status."""
+
+    kind = "protocol error"
+
+
+class SourceChangedError(Exception):
+    """A *local* file changed size while it was being uploaded; nothing was stored
+    (the request body was aborted). Not a ``RemoteError``: the sync engine should
+    re-scan the local file and try again later."""
+
+
+_BY_STATUS: dict[int, type[RemoteError]] = {
+    400: InvalidParameterError,
+    401: AuthError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    429: RateLimitedError,
+}
+
+
+def error_for_status(status: int) -> type[RemoteError]:
+    """The error class for an HTTP error status (unknown 4xx → ``ProtocolError``)."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if 500 <= status <= 599:
+        return ServerError
+    return ProtocolError
