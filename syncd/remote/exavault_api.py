@@ -31,6 +31,7 @@ with jitter; only ``TransportError`` and ``ServerError`` are retried):
 from __future__ import annotations
 
 import os
+import random
 import re
 import threading
 import uuid
@@ -43,8 +44,7 @@ from urllib.parse import quote, urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import (Retrying, retry_if_exception, stop_after_attempt, stop_before_delay,
-                      wait_exponential_jitter)
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
 from syncd.remote.errors import (ForbiddenError, InvalidParameterError, NotFoundError,
                                  NotSupportedError, ProtocolError, RateLimitedError, RemoteError,
@@ -289,6 +289,8 @@ def _item_results(body: dict, status: int, sent: Sequence[str]) -> list[ItemResu
     else by ``meta.path`` when that equals a sent identifier."""
     if isinstance(body.get("responses"), list):
         entries = [e for e in body["responses"] if isinstance(e, dict)]
+    elif status == 207:
+        raise ValueError("207 answer without a 'responses' list")
     else:
         data = body.get("data")
         records = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
@@ -567,8 +569,8 @@ class ExaVaultClient:
         p = self.retry
         return Retrying(
             stop=stop_after_attempt(max(1, p.attempts)) | stop_before_delay(p.total_seconds),
-            wait=wait_exponential_jitter(initial=p.initial_backoff, max=p.max_backoff,
-                                         jitter=p.jitter),
+            wait=lambda state: min(p.max_backoff, p.initial_backoff * 2 ** (
+                state.attempt_number - 1)) + random.uniform(0, p.jitter),
             retry=retry_if_exception(lambda e: isinstance(e, _RETRYABLE) and can_retry()),
             reraise=True,
         )(attempt)
