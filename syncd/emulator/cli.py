@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         _check_args(args)
     except _Usage as exc:
         return _fail(str(exc), EX_USAGE)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
     problem = _check_root(args.root)
     if problem:
         return _fail(problem, EX_CANTCREAT)
