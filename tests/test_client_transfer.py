@@ -216,3 +216,30 @@ def test_download_to_a_real_file(tmp_path, client):
         assert client.download("/f.bin", f) == len(payload)
     assert dest.read_bytes() == payload
     assert client.rate_limit.remaining is not None  # observed on the download answer too
+
+
+def test_generated_names_round_trip(make_emulator, make_client):
+    """Property: any name without '/' or control characters uploads, lists, reads back
+    and downloads unchanged (no normalisation, no quoting artefacts)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    emu = make_emulator()
+    client = make_client(emu)
+    names = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\"),
+                    min_size=1, max_size=40).filter(lambda n: n not in (".", ".."))
+
+    @settings(max_examples=60, deadline=None, database=None, print_blob=True)
+    @given(name=names)
+    def check(name):
+        path = f"/gen/{name}"
+        res = client.upload(path, io.BytesIO(name.encode("utf-8")), allow_overwrite=True)
+        assert (res.path, res.name) == (path, name)
+        assert client.info(path).path == path
+        out = io.BytesIO()
+        client.download(res.identifier, out)
+        assert out.getvalue() == name.encode("utf-8")
+        assert name in {r.name for r in client.list_folder("/gen")}
+        assert client.delete([path])[0].ok
+
+    check()

@@ -538,8 +538,8 @@ class ExaVaultClient:
         except requests.RequestException as exc:  # e.g. body shorter than Content-Length
             raise TransportError(_describe(exc), status=resp.status_code, method=method,
                                  path=path) from exc
-        try:
-            body = resp.json() if raw else None
+        try:  # an empty 2xx body (e.g. 204) reads as {}: parse() decides if data was needed
+            body = resp.json() if raw else {}
         except ValueError:
             body = None
         if not 200 <= resp.status_code < 300:
