@@ -703,6 +703,68 @@ def test_search_only_star_and_question_are_wildcards(sdk):
     assert names(sdk.list("/s", name="b.?").data) == ["b.c"]
 
 
+# --------------------------------------------------------------------------- raw wire types
+
+RESOURCE_ATTR_TYPES = {
+    "hash": str,
+    "name": str,
+    "path": str,
+    "type": str,
+    "extension": str,
+    "size": int,
+    "createdBy": str,
+    "uploadDate": str,
+    "createdAt": str,
+    "updatedAt": str,
+    "accessedAt": str,
+    "createdTime": int,
+    "updatedTime": int,
+    "accessedTime": int,
+}
+
+
+def check_raw_resource(d: dict):
+    """The SDK coerces primitives (int("5") == 5) and drops unknown keys, so check the wire JSON too."""
+    assert type(d["id"]) is int and d["type"] == "resource"
+    a = d["attributes"]
+    for key, typ in RESOURCE_ATTR_TYPES.items():
+        assert key in a, f"missing attribute {key}"
+        assert type(a[key]) is typ, (key, a[key])
+    for key in ("uploadDate", "createdAt", "updatedAt", "accessedAt"):
+        assert datetime.fromisoformat(a[key].replace("Z", "+00:00")).tzinfo is not None, a[key]
+    if a["type"] == "file":
+        assert a["fileCount"] is None
+        assert type(a["previewable"]) is bool
+    else:
+        assert type(a["fileCount"]) is int
+    rel = d.get("relationships")
+    assert isinstance(rel, dict) and rel["parentResource"]["data"]["type"] == "resource"
+
+
+def test_raw_wire_types(sdk):
+    sdk.upload("/w/a.txt", b"abc")
+    st, body, _ = sdk.raw(sdk.res.get_resource_info_with_http_info, KEY, TOKEN, "/w/a.txt")
+    assert st == 200 and type(body["responseStatus"]) is int and body["included"] == []
+    check_raw_resource(body["data"])
+    st, body, _ = sdk.raw(sdk.res.list_resources_with_http_info, KEY, TOKEN, "/", name="*")
+    assert type(body["returnedResults"]) is int and type(body["totalResults"]) is int
+    assert body["returnedResults"] == len(body["data"]) == 2
+    for d in body["data"]:
+        check_raw_resource(d)
+    st, body, _ = sdk.raw(sdk.res.upload_file_with_http_info, KEY, TOKEN, "/w/b.txt", 1, file=sdk.local_file(b"b"))
+    assert st == 201 and body["responseStatus"] == 201
+    check_raw_resource(body["data"])
+    st, body, _ = sdk.raw(sdk.account.get_account_with_http_info, KEY, TOKEN)
+    q = body["data"]["attributes"]["quota"]
+    for key in ("diskLimit", "diskUsed", "bandwidthLimit", "bandwidthUsed", "transactionsLimit"):
+        assert type(q[key]) is int, key
+    st, body, _ = sdk.raw(sdk.activity.get_session_logs_with_http_info, KEY, TOKEN, limit=1)
+    assert body["totalResults"] == 0 and body["returnedResults"] == 1
+    e = body["data"][0]["attributes"]
+    for key, typ in (("bytesTransferred", int), ("duration", int), ("created", str), ("operation", str), ("fileName", str)):
+        assert type(e[key]) is typ, key
+
+
 # --------------------------------------------------------------------------- info
 
 
@@ -743,12 +805,18 @@ def test_info_include_parent_resource(sdk):
     assert sdk.info("/inc/a.txt", include="bogus").included == []
 
 
-def test_info_timestamps_move_on_overwrite(sdk):
+def test_info_timestamps_access_and_overwrite(sdk):
     first = sdk.upload("/t/a.txt", b"1").data
     time.sleep(1.1)
+    sdk.download_bytes(["/t/a.txt"])
+    read = sdk.info("/t/a.txt").data
+    # accessedAt = last access/download (digest 3); a download is not a change
+    assert read.attributes.accessed_at > first.attributes.accessed_at
+    assert read.attributes.updated_at == first.attributes.updated_at
     second = sdk.upload("/t/a.txt", b"22", allow_overwrite=True).data
     assert second.attributes.updated_at > first.attributes.updated_at
     assert second.attributes.size == 2
+    assert second.attributes.created_at == first.attributes.created_at or second.id != first.id
 
 
 # --------------------------------------------------------------------------- download
@@ -1191,6 +1259,21 @@ def test_webhook_logs_available_outside_files_com_mode(sdk):
     assert resp.returned_results == len(resp.data)
 
 
+def test_activity_string_dates_and_filters(activity):
+    sdk, start = activity
+    # the SDK passes strings through untouched: JS sample format and naive ISO
+    for text in ("2000-01-01 00:00:00", "2000-01-01T00:00:00"):
+        assert sdk.activity.get_session_logs(KEY, TOKEN, start_date=text, limit=100).returned_results >= 7
+    everyone = sdk.activity.get_session_logs(KEY, TOKEN, start_date=start, limit=100).data
+    user = everyone[0].attributes.username
+    ip = everyone[0].attributes.ip_address
+    assert ip == "127.0.0.1"
+    assert len(sdk.activity.get_session_logs(KEY, TOKEN, start_date=start, username=user, limit=100).data) == len(everyone)
+    assert sdk.activity.get_session_logs(KEY, TOKEN, start_date=start, username="nobody-here").returned_results == 0
+    assert len(sdk.activity.get_session_logs(KEY, TOKEN, start_date=start, ip_address=ip, limit=100).data) == len(everyone)
+    assert sdk.activity.get_session_logs(KEY, TOKEN, start_date=start, ip_address="10.9.9.9").returned_results == 0
+
+
 def test_activity_negative_offset_is_400(sdk):
     expect_error(400, sdk.activity.get_session_logs, KEY, TOKEN, offset=-1)
     expect_error(400, sdk.activity.get_session_logs, KEY, TOKEN, limit=-1)
@@ -1233,6 +1316,7 @@ def test_transaction_limit_429(make_emulator, tmp_path):
         assert limit == 4
         remaining.append(rem)
     assert remaining == [3, 2, 1, 0]
+    assert emu.transactions_used == 4
     with pytest.raises(ApiException) as ei:
         s.account.get_account(KEY, TOKEN)
     api_error(ei.value, 429)
