@@ -94,3 +94,13 @@ def test_bad_activity_parameters_give_400(api, params):
     r = api.activity(**params)
     assert r.status_code == 400
     assert r.json()["errors"][0]["code"] == "ERROR_INVALID_PARAMETER"
+
+
+def test_webhook_log_is_empty_but_present(api, make_emulator):
+    r = api.get("/activity/webhooks", params={"limit": 10})
+    assert r.status_code == 200
+    assert r.json() == {"responseStatus": 200, "returnedResults": 0, "totalResults": 0, "data": []}
+    assert api.get("/activity/webhooks", params={"offset": -1}).status_code == 400
+    fc = Api(make_emulator(files_com=True))
+    assert fc.get("/activity/webhooks").status_code == 404
+    assert fc.activity().status_code == 404

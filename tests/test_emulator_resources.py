@@ -321,3 +321,12 @@ def test_persistence_across_restart(make_emulator, tmp_path):
     assert new["id"] > made["id"]
     assert [e["attributes"]["operation"] for e in _ok(api2.activity(sort="date"))["data"]][:2] == [
         "MKD", "STOR"]
+
+
+def test_account_notice_settings(api):
+    r = api.patch("/account", json={"quota": {"noticeEnabled": True, "noticeThreshold": 80}})
+    q = _ok(r)["data"]["attributes"]["quota"]
+    assert (q["noticeEnabled"], q["noticeThreshold"]) == (True, 80)
+    assert _ok(api.get("/account"))["data"]["attributes"]["quota"]["noticeThreshold"] == 80
+    _err(api.patch("/account", json={"quota": {"transactionsNoticeThreshold": 69}}), 400,
+         "ERROR_INVALID_PARAMETER")

@@ -87,3 +87,13 @@ def session(ctx: Ctx) -> Reply:
     data = [entry(r) for r in rows]
     return Reply.json({"responseStatus": 200, "returnedResults": len(data), "totalResults": 0,
                        "data": data})
+
+
+def webhooks(ctx: Ctx) -> Reply:
+    """GET /activity/webhooks: the emulator never delivers webhooks, so the log is empty."""
+    ctx.int_param("offset", 0)
+    ctx.int_param("limit", 100, minimum=0, maximum=MAX_LIMIT)
+    for name in ("startDate", "endDate"):
+        if ctx.q(name):
+            parse_date(ctx.q(name), name)
+    return Reply.json({"responseStatus": 200, "returnedResults": 0, "totalResults": 0, "data": []})

@@ -54,7 +54,8 @@ def _included(ctx: Ctx, rows: list[Row]) -> list:
                 if parent is not None:
                     out.append(_res(ctx, parent))
     if "ownerUser" in wanted and rows:
-        out.append(render.user_record(ctx.emu.username, ctx.emu.store.get(1).created))
+        out.append(render.user_record(ctx.emu.username, ctx.emu.store.get(1).created,
+                                       ctx.emu.account_name))
     return out
 
 
@@ -80,10 +81,9 @@ def account(ctx: Ctx) -> Reply:
         "maxUsers": 10, "userCount": 2, "branding": False, "customDomain": False,
         "secureOnly": False, "complexPasswords": False, "showReferralLinks": False,
         "externalDomains": [], "allowedIp": [],
-        "quota": {"diskLimit": 1 << 40, "diskUsed": root.size, "noticeEnabled": False,
-                  "noticeThreshold": 90, "bandwidthLimit": 1 << 42, "bandwidthUsed": 0,
-                  "transactionsLimit": emu.window.limit, "transactionsNoticeEnabled": False,
-                  "transactionsNoticeThreshold": 90},
+        "quota": {"diskLimit": 1 << 40, "diskUsed": root.size, "bandwidthLimit": 1 << 42,
+                  "bandwidthUsed": 0, "transactionsLimit": emu.window.limit,
+                  **emu.notice_settings},
         "planDetails": {"maxUsers": 10, "diskLimit": 1 << 40, "webhooks": True},
         "created": render.iso_z(root.created), "modified": render.iso_z(root.created),
     }
@@ -91,8 +91,33 @@ def account(ctx: Ctx) -> Reply:
             "relationships": {"masterUser": {"data": {"id": 1, "type": "user"}}}}
     wanted = (ctx.q("include") or "").split(",")
     included = [] if emu.files_com or "masterUser" not in wanted else [
-        render.user_record(emu.username, root.created)]
+        render.user_record(emu.username, root.created, emu.account_name)]
     return Reply.json(render.ok(data, included=included))
+
+
+NOTICE_KEYS = {"noticeEnabled": bool, "noticeThreshold": int,
+               "transactionsNoticeEnabled": bool, "transactionsNoticeThreshold": int}
+
+
+def update_account(ctx: Ctx) -> Reply:
+    """PATCH /account: only the quota notice settings are editable (thresholds 70-100)."""
+    body = ctx.json()
+    quota = body.get("quota", {})
+    if not isinstance(quota, dict):
+        raise bad_request("quota must be an object.")
+    changes = {}
+    for key, value in quota.items():
+        kind = NOTICE_KEYS.get(key)
+        if kind is None or value is None:
+            continue
+        if kind is bool and not isinstance(value, bool):
+            raise bad_request(f"quota.{key} must be true or false.")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)
+                            or not 70 <= value <= 100):
+            raise bad_request(f"quota.{key} must be a whole number from 70 to 100.")
+        changes[key] = value
+    ctx.emu.notice_settings.update(changes)
+    return account(ctx)
 
 
 def _list(ctx: Ctx, folder: Row, allow_search: bool) -> Reply:
@@ -259,7 +284,9 @@ ROUTES = [
     ("PATCH", r"/resources/(\d+)", rename),
     ("DELETE", r"/resources", delete_many),
     ("DELETE", r"/resources/(\d+)", delete_one),
+    ("PATCH", r"/account", update_account),
     ("GET", r"/activity/session", activity.session),
+    ("GET", r"/activity/webhooks", activity.webhooks),
 ]
 _COMPILED = [(m, re.compile(p + "/?"), f) for m, p, f in ROUTES]
 

@@ -51,6 +51,9 @@ class Emulator:
         self._clock_offset = 0.0
         self.window = TransactionWindow(transactions, self.now)
         self.faults = FaultInjector(fault_rate, seed)
+        self.notice_settings = {"noticeEnabled": False, "noticeThreshold": 90,
+                                "transactionsNoticeEnabled": False,
+                                "transactionsNoticeThreshold": 90}
         self.request_log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         self.store: Store | None = None

@@ -60,14 +60,20 @@ def resource(row: Row, *, files_com: bool = False) -> dict:
     }
 
 
-def user_record(username: str, created: int) -> dict:
+def user_record(username: str, created: int, account_name: str = "emulated") -> dict:
+    """The account's master user (for ``include=masterUser`` / ``ownerUser``)."""
     return {"id": 1, "type": "user",
-            "attributes": {"username": username, "nickname": username, "homeResource": "/",
-                           "accessMode": {"upload": True, "download": True, "modify": True,
-                                          "delete": True, "list": True, "changePassword": True,
-                                          "share": True, "notification": True,
-                                          "viewFormData": True, "deleteFormData": True},
-                           "role": "master", "status": 1, "created": iso_z(created)}}
+            "attributes": {"status": 1, "locked": False, "expiration": None,
+                           "created": iso_z(created), "modified": iso_z(created),
+                           "accessTimestamp": None, "accountName": account_name,
+                           "username": username, "nickname": username, "email": None,
+                           "homePath": "/",
+                           "permissions": {"download": True, "upload": True, "modify": True,
+                                           "delete": True, "list": True, "changePassword": True,
+                                           "share": True, "notification": True,
+                                           "viewFormData": True, "deleteFormData": True},
+                           "role": "master", "timeZone": "UTC", "onboarding": False,
+                           "firstLogin": False}}
 
 
 def dumps(obj) -> bytes:
