@@ -417,6 +417,10 @@ def test_upload_no_overwrite_autorenames(sdk, allow):
     assert sorted(names(sdk.list("/up").data)) == ["report (1).txt", "report (2).txt", "report.txt"]
     assert sdk.download_bytes(["/up/report.txt"])[0] == b"one"
     assert sdk.download_bytes(["/up/report (1).txt"])[0] == b"second"
+    uploads = [r for r in sdk.emu.request_log if r.path.endswith("/resources/upload")]
+    assert len(uploads) == 3
+    # the SDK sends Python booleans verbatim: allowOverwrite=False (capital F), or nothing at all
+    assert uploads[-1].query.get("allowOverwrite") == (None if allow is None else ["False"])
 
 
 def test_upload_overwrite_true_replaces(sdk):
@@ -501,6 +505,15 @@ NASTY_NAMES = [
     "quote'single.txt",
     "\u65e5\u672c\u8a9e.txt",
     "mix #?%+& \u00e9\u0301.txt",
+    'say "hi".txt',
+    "back\\slash.txt",
+    " lead and trail .txt ",
+    "\U0001f389.txt",
+    "percent%2Fslash.txt",
+    "a[1].txt",
+    "UPPER.TXT",
+    ".hidden",
+    "x" * 200 + ".txt",
 ]
 
 
