@@ -169,3 +169,31 @@ def test_session_activity_normalises_and_pages(emulator, client):
     # a later start date filters older entries out
     later = client.session_activity(datetime.now(timezone.utc) + timedelta(hours=1))
     assert later == []
+
+
+def test_parallel_transfers_share_one_client_and_count_every_request(emulator, make_client):
+    from concurrent.futures import ThreadPoolExecutor
+    import os
+    import threading
+
+    lock, events = threading.Lock(), []
+
+    def hook(event):
+        with lock:
+            events.append(event)
+
+    client = make_client(emulator, pool_size=8, on_request=hook)
+    used_before = emulator.transactions_used
+    blobs = {f"/par/f{i}.bin": os.urandom(200_000 + i) for i in range(24)}
+
+    def roundtrip(path):
+        client.upload(path, io.BytesIO(blobs[path]))
+        out = io.BytesIO()
+        client.download(path, out)
+        return out.getvalue() == blobs[path]
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(roundtrip, blobs))
+    assert client.requests_sent == len(events) == 48
+    assert emulator.transactions_used - used_before == 48  # the ledger matches the server
+    assert sorted({e.path for e in events}) == ["/resources/download", "/resources/upload"]

@@ -261,3 +261,14 @@ def test_plain_404_for_a_delete_batch_is_split_until_each_item_has_a_result(cann
     client.delete_by_id(7)  # an empty 204 answer is accepted where no data is needed
     with pytest.raises(ProtocolError):
         client.info_by_id(7)  # ... but not where a resource was promised
+
+
+def test_a_server_that_ignores_offset_cannot_loop_forever(canned):
+    page = {"responseStatus": 200, "returnedResults": 100, "totalResults": 0, "data": [
+        {"id": i, "type": "resource", "attributes": {"name": f"n{i}", "path": f"/n{i}",
+                                                     "type": "file", "size": 1}}
+        for i in range(100)]}
+    client = canned({"/resources/list": (200, {}, _j(page))})
+    with pytest.raises(ProtocolError):
+        client.list_folder("/")
+    assert client.requests_sent == 2

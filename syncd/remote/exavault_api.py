@@ -101,8 +101,7 @@ def _pick_time(iso: Any, epoch: Any) -> datetime | None:
     UNIX-seconds twin (``updatedTime``, only in some examples) is the fallback when the
     ISO value is missing or unparseable, and is preferred only when the ISO value has
     no seconds and the epoch lies inside that same minute (same instant, finer grain)."""
-    dt, ep = parse_time(iso), parse_time(epoch if not isinstance(epoch, str) else
-                                         epoch if epoch.isdigit() else None)
+    dt, ep = parse_time(iso), parse_time(epoch)
     if dt is None:
         return ep
     if ep is not None and isinstance(iso, str) and _MINUTES_ONLY.search(iso):
@@ -397,7 +396,8 @@ class _MultipartBody:
             if not piece:
                 raise SourceChangedError(f"upload source ended at {self._pos - head} "
                                          f"of {size} bytes")
-            if self._pos + len(piece) == head + size and self._file.read(1):
+            done = self._pos + len(piece) == head + size
+            if done and self._start is not None and self._file.read(1):  # never block a pipe
                 raise SourceChangedError(f"upload source grew beyond {size} bytes")
         else:
             piece = self._tail[self._pos - head - size:][:n]
@@ -581,8 +581,12 @@ class ExaVaultClient:
         non-zero) is reached. A server that caps pages below ``limit`` still works as
         long as it reports ``totalResults``."""
         items: list = []
+        first = None
         while True:
             page = fetch(len(items), limit)
+            if page.items and page.items[0] == first:  # would loop forever
+                raise ProtocolError("the server ignores the paging offset")
+            first = page.items[0] if page.items else None
             items.extend(page.items)
             if not page.items or (page.total and len(items) >= page.total):
                 return items
