@@ -62,6 +62,7 @@ import io
 import json
 import os
 import posixpath
+import re
 import time
 import unicodedata
 import zipfile
@@ -538,6 +539,10 @@ def test_names_round_trip(sdk, name):
     got, local = sdk.download_bytes([path])
     assert got == data
     assert unquote(os.path.basename(local)) == name
+    _, _, headers = sdk.res.download_with_http_info(KEY, TOKEN, [path], _preload_content=False)
+    ext_value = re.search(r"filename\*=UTF-8''(.*)$", headers["Content-Disposition"]).group(1)
+    assert re.fullmatch(r"(?:[A-Za-z0-9!#$&+\-.^_`|~]|%[0-9A-Fa-f]{2})+", ext_value), ext_value  # RFC 5987 value-chars
+    assert unquote(ext_value, errors="strict") == name
     # storage really holds exactly this name
     assert sdk.emu.other.read(path) == data
     # path identifiers with the same characters inside JSON bodies
