@@ -1,0 +1,227 @@
+"""Large transfer through syncd's client and the emulator: throughput and memory.
+
+Starts the emulator in a subprocess (so its memory is measured on its own),
+writes a source file of ``--size`` bytes, then in this process:
+
+1. uploads it with ``ExaVaultClient.upload`` and downloads it back with
+   ``ExaVaultClient.download``;
+2. does the same with "raw" streaming ``requests`` calls (a chunked multipart
+   upload from a generator, ``iter_content`` download) as the baseline;
+
+and samples the resident set size (VmRSS) of both processes every 20 ms. Prints
+a table and, with ``--json FILE``, writes the numbers for tests and BENCHMARKS.md.
+
+    python -m benchmarks.large_transfer --size 1GiB
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from syncd.remote.exavault_api import ExaVaultClient
+
+KEY, TOKEN = "bench-key", "bench-token"
+CHUNK = 1 << 20
+UNITS = {"": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
+
+
+def parse_size(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in UNITS:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 1GiB, 200MiB, 4096)")
+    return int(m.group(1)) * UNITS[m.group(2).lower()]
+
+
+def rss_bytes(pid: int | str = "self") -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+class PeakSampler:
+    """Samples VmRSS of several processes in a background thread; keeps the peaks."""
+
+    def __init__(self, pids: dict[str, int | str], interval: float = 0.02):
+        self.pids, self.interval = pids, interval
+        self.peak = {name: 0 for name in pids}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            for name, pid in self.pids.items():
+                self.peak[name] = max(self.peak[name], rss_bytes(pid))
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._run_once()
+        self._thread.start()
+        return self
+
+    def _run_once(self):
+        for name, pid in self.pids.items():
+            self.peak[name] = max(self.peak[name], rss_bytes(pid))
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._run_once()
+
+
+@contextmanager
+def emulator_process(root: Path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncd.emulator", "--root", str(root), "--port", "0",
+         "--api-key", KEY, "--access-token", TOKEN],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"(http://127\.0\.0\.1:\d+/api/v2)", line)
+        if not m:
+            raise RuntimeError(f"emulator did not start: {line!r} {proc.stderr.read()}")
+        yield proc.pid, m.group(1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def write_source(path: Path, size: int) -> str:
+    """Write ``size`` bytes of incompressible data; return its SHA-256."""
+    block = os.urandom(CHUNK)
+    digest = hashlib.sha256()
+    with open(path, "wb") as f:
+        left, n = size, 0
+        while left:
+            piece = (n.to_bytes(8, "big") + block[8:])[:left]
+            f.write(piece)
+            digest.update(piece)
+            left -= len(piece)
+            n += 1
+    return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def raw_upload(url: str, remote: str, source: Path, size: int) -> None:
+    """Baseline: plain requests, chunked multipart body from a generator."""
+    boundary = uuid.uuid4().hex
+
+    def body():
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+               f"filename=\"blob\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
+        with open(source, "rb") as f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    r = requests.post(f"{url}/resources/upload", data=body(),
+                      params={"path": remote, "fileSize": size, "allowOverwrite": "true"},
+                      headers={"ev-api-key": KEY, "ev-access-token": TOKEN,
+                               "Content-Type": f"multipart/form-data; boundary={boundary}"},
+                      timeout=(10, 600))
+    r.raise_for_status()
+
+
+def raw_download(url: str, remote: str, target: Path) -> None:
+    """Baseline: plain requests, streamed with iter_content."""
+    with requests.get(f"{url}/resources/download", params={"resources[]": remote},
+                      headers={"ev-api-key": KEY, "ev-access-token": TOKEN},
+                      stream=True, timeout=(10, 600)) as r, open(target, "wb") as f:
+        r.raise_for_status()
+        for chunk in r.iter_content(CHUNK):
+            f.write(chunk)
+
+
+def measure(label: str, pids: dict, fn) -> dict:
+    base = {name: rss_bytes(pid) for name, pid in pids.items()}
+    start = time.perf_counter()
+    with PeakSampler(pids) as sampler:
+        fn()
+    seconds = time.perf_counter() - start
+    return {"step": label, "seconds": seconds,
+            **{f"{name}_rss_before": base[name] for name in pids},
+            **{f"{name}_rss_peak": sampler.peak[name] for name in pids},
+            **{f"{name}_rss_growth": sampler.peak[name] - base[name] for name in pids}}
+
+
+def run(size: int, workdir: Path) -> dict:
+    source, back, raw_back = workdir / "source.bin", workdir / "back.bin", workdir / "raw.bin"
+    want = write_source(source, size)
+    rows = []
+    with emulator_process(workdir / "emulator") as (emu_pid, url):
+        pids = {"client": "self", "emulator": emu_pid}
+        client = ExaVaultClient(url, KEY, TOKEN, timeout=(10, 600))
+        try:
+            def up():
+                with open(source, "rb") as f:
+                    res = client.upload("/bench/big.bin", f, size=size, allow_overwrite=True)
+                assert res.size == size, res
+
+            def down():
+                with open(back, "wb") as f:
+                    assert client.download("/bench/big.bin", f) == size
+
+            rows.append(measure("syncd upload", pids, up))
+            rows.append(measure("syncd download", pids, down))
+            rows.append(measure("raw upload", pids, lambda: raw_upload(url, "/bench/raw.bin", source, size)))
+            rows.append(measure("raw download", pids, lambda: raw_download(url, "/bench/raw.bin", raw_back)))
+        finally:
+            client.close()
+    for row in rows:
+        row["mb_per_s"] = size / row["seconds"] / 1e6
+    got, got_raw = sha256_of(back), sha256_of(raw_back)
+    by = {r["step"]: r for r in rows}
+    return {
+        "size": size,
+        "sha256_ok": got == want and got_raw == want,
+        "rows": rows,
+        "upload_ratio": by["syncd upload"]["mb_per_s"] / by["raw upload"]["mb_per_s"],
+        "download_ratio": by["syncd download"]["mb_per_s"] / by["raw download"]["mb_per_s"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=parse_size, default=1 << 30, help="bytes to transfer (default 1GiB)")
+    p.add_argument("--json", type=Path, help="also write the results to this file")
+    p.add_argument("--dir", type=Path, help="work folder (default: a temp dir, removed after)")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        result = run(args.size, Path(tmp))
+    mib = 1 << 20
+    print(f"{args.size / mib:.0f} MiB transfer, sha256 {'ok' if result['sha256_ok'] else 'MISMATCH'}")
+    print(f"{'step':16} {'MB/s':>8} {'client RSS +MiB':>16} {'emulator RSS +MiB':>18}")
+    for r in result["rows"]:
+        print(f"{r['step']:16} {r['mb_per_s']:8.0f} {r['client_rss_growth'] / mib:16.1f} "
+              f"{r['emulator_rss_growth'] / mib:18.1f}")
+    print(f"throughput ratio syncd/raw: upload {result['upload_ratio']:.2f}, "
+          f"download {result['download_ratio']:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0 if result["sha256_ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
