@@ -20,6 +20,14 @@ class CommandError(Exception):
         self.code = code
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit with EX_USAGE (64), not argparse's 2."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(exitcodes.USAGE, f"{self.prog}: error: {message}\n")
+
+
 def _cmd_emulator(args: argparse.Namespace) -> int:
     from syncd.emulator.cli import main as emulator_main
 
@@ -33,7 +41,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="syncd",
         description="Two-way sync between local folders and ExaVault.",
     )
@@ -47,7 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
         description="Run the ExaVault v2 API emulator (see `syncd emulator --help`).",
     )
-    p.add_argument("emulator_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=_cmd_emulator)
 
     p = sub.add_parser(
@@ -61,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "func", None) is _cmd_emulator:
+        args.emulator_args = extra  # the emulator parses its own options
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return exitcodes.USAGE
