@@ -330,3 +330,14 @@ def test_account_notice_settings(api):
     assert _ok(api.get("/account"))["data"]["attributes"]["quota"]["noticeThreshold"] == 80
     _err(api.patch("/account", json={"quota": {"transactionsNoticeThreshold": 69}}), 400,
          "ERROR_INVALID_PARAMETER")
+
+
+def test_invalid_names_are_400_not_500(api, emulator):
+    folder = emulator.other.mkdir("/bad")
+    body = '{"name": "x\\ud800y", "parentResource": "/bad"}'
+    r = api.post("/resources", data=body, headers={"Content-Type": "application/json"})
+    _err(r, 400, "ERROR_INVALID_PARAMETER")
+    _err(api.post("/resources", json={"path": 5}), 400)
+    _err(api.patch(f"/resources/{folder['id']}", json={"name": ".."}), 400)
+    _err(api.post("/resources", json={"path": "/a\x00b"}), 400)
+    assert emulator.other.tree() == {"/bad": emulator.other.info("/bad")}

@@ -23,8 +23,11 @@ def normalize_path(raw: str) -> str:
     """
     if raw is None:
         raise PathError("A path is required.")
+    if not isinstance(raw, str):
+        raise PathError("A path must be a string.")
     if "\x00" in raw:
         raise PathError("Paths cannot contain NUL characters.")
+    _check_utf8(raw)
     parts = [p for p in raw.split("/") if p != ""]
     for part in parts:
         if part in (".", ".."):
@@ -63,7 +66,15 @@ def check_name(name: str) -> str:
         raise PathError("Names cannot contain '/' or NUL characters.")
     if name in (".", ".."):
         raise PathError("'.' and '..' are not valid names.")
+    _check_utf8(name)
     return name
+
+
+def _check_utf8(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PathError("Names must be valid Unicode (no lone surrogates).") from None
 
 
 def parse_identifier(raw: str) -> tuple[str, object]:
