@@ -18,7 +18,7 @@ from pathlib import Path
 
 from syncd import exitcodes
 from syncd.emulator import Emulator
-from syncd.remote.exavault_api import ExaVaultClient, RequestEvent
+from syncd.remote import ExaVaultClient, RequestEvent
 
 KEY, TOKEN = "demo-api-key", "demo-access-token"
 

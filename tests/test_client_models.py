@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 import pytest
 
 from syncd.remote import errors
-from syncd.remote.exavault_api import (Account, ActivityEntry, Operation, Resource,
-                                       _item_results, _MultipartBody, _pick_time, as_identifier,
-                                       parse_time)
+from syncd.remote.exavault_api import _MultipartBody
+from syncd.remote.exavault_models import (Account, ActivityEntry, Operation, Resource,
+                                          _item_results, _pick_time, as_identifier, parse_time)
 
 UTC = timezone.utc
 

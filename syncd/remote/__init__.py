@@ -1,12 +1,14 @@
-"""Remote storage backends. ``exavault_api`` is the only module in syncd that speaks HTTP;
+"""Remote storage backends. ``exavault_api`` is the only module in syncd that speaks HTTP
+(``exavault_models`` parses its answers);
 ``errors`` holds the backend-neutral typed errors every backend raises."""
 
 from syncd.remote.errors import (AuthError, ForbiddenError, InvalidParameterError, NotFoundError,
                                  NotSupportedError, ProtocolError, RateLimitedError, RemoteError,
                                  ServerError, SourceChangedError, TransportError)
-from syncd.remote.exavault_api import (Account, ActivityEntry, ExaVaultClient, ItemResult,
-                                       Operation, Page, RateLimit, RequestEvent, Resource,
-                                       RetryPolicy, as_identifier, parse_time)
+from syncd.remote.exavault_api import ExaVaultClient, RetryPolicy
+from syncd.remote.exavault_models import (Account, ActivityEntry, ItemResult, Operation, Page,
+                                          RateLimit, RequestEvent, Resource, as_identifier,
+                                          parse_time)
 
 __all__ = [
     "Account", "ActivityEntry", "AuthError", "ExaVaultClient", "ForbiddenError",
