@@ -212,7 +212,7 @@ class Store:
         where, args = _subtree_clause(folder.path)
         if pattern.strip("*") != "":
             where, args = where + " AND emu_match(?, name)", args + (pattern,)
-        order_sql = self._order_sql(order, "path ASC, id ASC" if not order else "path ASC, id ASC")
+        order_sql = self._order_sql(order, "path ASC, id ASC")
         with self._lock:
             total = self._one(f"SELECT count(*) FROM resources WHERE {where}", args)[0]
             rows = self._db.execute(f"{_SELECT} WHERE {where} ORDER BY {order_sql} LIMIT ? OFFSET ?",
@@ -303,8 +303,8 @@ class Store:
             if existing is not None and existing.type == "dir":
                 raise Invalid("Destination path cannot be an existing folder.")
             if existing is not None and overwrite:
-                self._db.execute("UPDATE resources SET size = ?, updated = ?, created_by = ?"
-                                 " WHERE id = ?", (size, now, existing.created_by, existing.id))
+                self._db.execute("UPDATE resources SET size = ?, updated = ? WHERE id = ?",
+                                 (size, now, existing.id))
                 self._bump(path, size - existing.size, 0)
                 row = self._row("id = ?", (existing.id,))
             else:
