@@ -33,7 +33,7 @@ def emulator(make_emulator) -> Emulator:
     return make_emulator()
 
 
-# --- appended by the HTTP-client helper: clients bound to an emulator -------------------
+# --- clients bound to an emulator -------------------------------------------------------
 
 FAST_RETRY = dict(attempts=6, total_seconds=10.0, initial_backoff=0.001, max_backoff=0.02,
                   jitter=0.005)
