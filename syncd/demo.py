@@ -78,7 +78,9 @@ def run_demo(keep: bool = False) -> int:
         print(f"\nTransactions spent: {len(spent)} "
               f"(remaining today per the server: {spent[-1].remaining})")
         if keep:
-            print(f"Kept the demo folders in {work}")
+            print(f"Kept the demo folders in {work} (local/ and emulator/)")
+        else:
+            print("The demo folders are removed on exit; `syncd demo --keep` keeps them.")
         return exitcodes.OK
     finally:
         if not keep:
