@@ -200,7 +200,7 @@ def run(size: int, workdir: Path, repeat: int = 3) -> dict:
         finally:
             client.close()
     rows = []
-    for label, runs in samples.items():
+    for runs in samples.values():
         row = dict(runs[0])  # memory: the worst run counts
         for key in row:
             if key.endswith("_growth") or key.endswith("_peak"):
