@@ -6,7 +6,7 @@ import ipaddress
 import socket
 import threading
 import time
-from collections import namedtuple
+from collections import deque, namedtuple
 from pathlib import Path
 
 from .faults import FaultInjector
@@ -16,6 +16,9 @@ from .server import EmulatorHTTPServer
 from .store import Store
 
 RequestRecord = namedtuple("RequestRecord", ("method", "path", "query", "status"))
+# The request log keeps the most recent records only, so a long-running emulator
+# (a daemon polling it for days, a soak test) does not grow without bound.
+REQUEST_LOG_LIMIT = 100_000
 
 
 def loopback_address(host: str) -> tuple[str, int]:
@@ -54,7 +57,7 @@ class Emulator:
         self.notice_settings = {"noticeEnabled": False, "noticeThreshold": 90,
                                 "transactionsNoticeEnabled": False,
                                 "transactionsNoticeThreshold": 90}
-        self.request_log: list[RequestRecord] = []
+        self.request_log: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_LIMIT)
         self._log_lock = threading.Lock()
         self.store: Store | None = None
         self._server: EmulatorHTTPServer | None = None
