@@ -6,7 +6,7 @@ import ipaddress
 import socket
 import threading
 import time
-from collections import deque, namedtuple
+from collections import namedtuple
 from pathlib import Path
 
 from .faults import FaultInjector
@@ -57,7 +57,7 @@ class Emulator:
         self.notice_settings = {"noticeEnabled": False, "noticeThreshold": 90,
                                 "transactionsNoticeEnabled": False,
                                 "transactionsNoticeThreshold": 90}
-        self.request_log: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_LIMIT)
+        self.request_log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         self.store: Store | None = None
         self._server: EmulatorHTTPServer | None = None
@@ -118,6 +118,8 @@ class Emulator:
     def _log_request(self, method: str, path: str, query: dict, status: int) -> None:
         with self._log_lock:
             self.request_log.append(RequestRecord(method, path, query, status))
+            if len(self.request_log) > REQUEST_LOG_LIMIT:  # trim in batches: amortised O(1)
+                del self.request_log[:REQUEST_LOG_LIMIT // 10]
 
     def clear_request_log(self) -> None:
         with self._log_lock:
