@@ -36,6 +36,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode
@@ -162,18 +163,23 @@ class ExaVaultClient:
     ``base_url`` is e.g. ``https://acme.exavault.com/api/v2``. ``timeout`` is
     ``(connect, read)`` seconds; ``pool_size`` should be at least the number of
     parallel transfers; ``on_request(RequestEvent)`` runs after every request (an
-    exception from it propagates, so a ledger can stop the caller)."""
+    exception from it propagates, so a ledger can stop the caller); ``gate(method,
+    path)`` runs before every request, retries included, and may raise to stop it
+    being sent (a budget). ``server_time`` is the server's clock from the last
+    answer's ``Date`` header (activity cursors are in server time)."""
 
     def __init__(self, base_url: str, api_key: str, access_token: str, *,
                  timeout: tuple[float, float] = (10.0, 60.0), pool_size: int = 8,
                  retry: RetryPolicy = RetryPolicy(),
                  on_request: Callable[[RequestEvent], None] | None = None,
+                 gate: Callable[[str, str], None] | None = None,
                  chunk_size: int = CHUNK_SIZE, delete_batch: int = DELETE_BATCH,
                  user_agent: str = "syncd"):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry = retry
         self.on_request = on_request
+        self.gate = gate
         self.chunk_size = chunk_size
         self.delete_batch = max(1, delete_batch)
         self._secrets = (api_key, access_token)
@@ -186,6 +192,7 @@ class ExaVaultClient:
         self._lock = threading.Lock()
         self._sent = 0
         self.rate_limit: RateLimit | None = None
+        self.server_time: datetime | None = None
 
     def __repr__(self) -> str:  # never show credentials
         return f"ExaVaultClient({self.base_url!r})"
@@ -214,6 +221,8 @@ class ExaVaultClient:
         normalised, so NFC and NFD spellings stay distinct. Redirects are refused: the
         credential headers must never follow a redirect to another host."""
         query = urlencode(list(params), quote_via=quote, safe="")
+        if self.gate is not None:  # may raise (budget exhausted): nothing is sent
+            self.gate(method, path)
         with self._lock:
             self._sent += 1
         try:
@@ -235,6 +244,12 @@ class ExaVaultClient:
         remaining = _int(headers.get("X-RateLimit-Remaining"))
         if limit is not None or remaining is not None:
             self.rate_limit = RateLimit(limit, remaining, datetime.now(timezone.utc))
+        date = headers.get("Date")
+        if date:
+            try:
+                self.server_time = parsedate_to_datetime(date).astimezone(timezone.utc)
+            except (TypeError, ValueError, IndexError):
+                pass
         if self.on_request is not None:
             self.on_request(RequestEvent(method, path, status, limit, remaining))
 

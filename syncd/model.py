@@ -1,0 +1,272 @@
+"""The sync engine's shared vocabulary: the three trees and the plan.
+
+No I/O here. Every path in these types is *relative to a mirror's root*, POSIX
+style (``a/b.txt``), never empty, never starting or ending with ``/``, and spelled
+exactly as that side spells it (no normalisation applied). ``key()`` gives the
+identity used to pair entries across the three trees: the NFC form of the path,
+so an NFD name on disk and an NFC name on the server are the same file, never two.
+
+* ``LocalEntry``  - what the local scan saw now.
+* ``RemoteEntry`` - what is known of the server now (listing, activity, own results).
+* ``BaseEntry``   - the last state both sides agreed on (the index's base row).
+
+The planner (``syncd.planner``) is a pure function of these three maps plus
+``PlanOptions``; the worker (``syncd.worker``) executes the ``Action``s it returns.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+Kind = Literal["file", "dir"]
+FILE: Kind = "file"
+DIR: Kind = "dir"
+
+Direction = Literal["two-way", "upload-only", "download-only"]
+
+
+def key(path: str) -> str:
+    """The pairing identity of a relative path: its NFC normalisation."""
+    return unicodedata.normalize("NFC", path)
+
+
+def parent(path: str) -> str:
+    """``a/b/c`` -> ``a/b``; ``c`` -> ``""`` (the mirror root)."""
+    return path.rpartition("/")[0]
+
+
+def name(path: str) -> str:
+    return path.rpartition("/")[2]
+
+
+def join(folder: str, leaf: str) -> str:
+    return f"{folder}/{leaf}" if folder else leaf
+
+
+def is_under(path: str, folder: str) -> bool:
+    """True if ``path`` is ``folder`` itself or inside it (``folder == ""`` is the root)."""
+    return not folder or path == folder or path.startswith(folder + "/")
+
+
+def rebase(path: str, old: str, new: str) -> str:
+    """``path`` (inside ``old``) re-rooted under ``new``: rebase("a/x", "a", "b") == "b/x"."""
+    return new if path == old else new + path[len(old):]
+
+
+@dataclass(frozen=True)
+class LocalEntry:
+    """One file or folder under a mirror's local root, from ``os.scandir`` + ``lstat``.
+
+    ``sha256`` is the hex SHA-256 of the content when known: copied from the base
+    when size, mtime_ns and inode are unchanged, computed by the scan when only
+    mtime/inode changed (so a touched-but-identical file is not re-uploaded), and
+    ``None`` when not needed (new files, size changes, folders)."""
+
+    path: str
+    kind: Kind
+    size: int = 0
+    mtime_ns: int = 0
+    inode: int = 0
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    """One file or folder under a mirror's remote root. ``id`` is the server's
+    stable identity (survives move and rename); ``updated`` is ``updatedAt`` as
+    UNIX seconds. Remote change detection is ``(id, size, updated)``: the server
+    has no content checksum."""
+
+    path: str
+    kind: Kind
+    id: str
+    size: int = 0
+    updated: float = 0.0
+
+
+@dataclass(frozen=True)
+class BaseEntry:
+    """The last synced state of one path, both sides. ``local_path`` and
+    ``remote_path`` are each side's own spelling (they differ only in Unicode
+    normalisation). Remote fields describe the server version the local file was
+    last equal to; local fields the local file. For folders, sizes/hashes are 0/None."""
+
+    local_path: str
+    remote_path: str
+    kind: Kind
+    size: int = 0
+    mtime_ns: int = 0
+    inode: int = 0
+    sha256: str | None = None
+    remote_id: str = ""
+    remote_size: int = 0
+    remote_updated: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return key(self.local_path)
+
+
+# ----------------------------------------------------------------------------- actions
+#
+# Every action names the state it expects to find (``local``/``remote`` fields as
+# seen at planning time). The worker re-checks that expectation just before acting
+# and skips the action (to be re-planned) when the world moved on, so nothing the
+# user changed after planning is ever overwritten.
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Send local file ``path`` to remote ``remote_path``. ``replace`` is the remote
+    version it may overwrite (``None`` = the remote path must be free)."""
+
+    path: str
+    remote_path: str
+    local: LocalEntry
+    replace: RemoteEntry | None = None
+
+
+@dataclass(frozen=True)
+class Download:
+    """Fetch remote file ``remote_path`` into local ``path``. ``replace`` is the local
+    version it may overwrite (``None`` = the local path must be free)."""
+
+    remote_path: str
+    path: str
+    remote: RemoteEntry
+    replace: LocalEntry | None = None
+
+
+@dataclass(frozen=True)
+class Compare:
+    """Both sides created a file of equal size at the same path and no base exists:
+    download the remote copy (one transfer) and compare contents. Equal -> record
+    as synced. Different -> conflict (local copy renamed ``conflict_path`` and
+    uploaded, remote copy installed under ``path``)."""
+
+    path: str
+    remote_path: str
+    local: LocalEntry
+    remote: RemoteEntry
+    conflict_path: str
+
+
+@dataclass(frozen=True)
+class MakeRemoteDir:
+    remote_path: str
+    local: LocalEntry
+
+
+@dataclass(frozen=True)
+class MakeLocalDir:
+    path: str
+    remote: RemoteEntry
+
+
+@dataclass(frozen=True)
+class MoveRemote:
+    """Move/rename a remote file or folder (one server move and/or rename). For a
+    folder the whole subtree follows; the base and remote rows under ``src`` are
+    re-rooted at ``dst``."""
+
+    src: str
+    dst: str
+    remote: RemoteEntry
+
+
+@dataclass(frozen=True)
+class MoveLocal:
+    """Rename a local file or folder inside the mirror root (``os.rename``, never
+    replacing an existing target). Also used to give a conflict's local copy its
+    ``(conflicted copy …)`` name; ``forget_base`` then drops the base row of ``src``."""
+
+    src: str
+    dst: str
+    local: LocalEntry
+    forget_base: bool = False
+
+
+@dataclass(frozen=True)
+class DeleteRemote:
+    """Delete (or move to the remote trash) a remote file or folder with its subtree."""
+
+    remote_path: str
+    remote: RemoteEntry
+
+
+@dataclass(frozen=True)
+class DeleteLocal:
+    """Move a local file or folder (with its subtree) into the recoverable local trash."""
+
+    path: str
+    local: LocalEntry
+
+
+@dataclass(frozen=True)
+class RecordBase:
+    """No transfer needed: both sides already agree (e.g. folders created on both
+    sides, a touched file whose content is unchanged). Write this base row."""
+
+    base: BaseEntry
+
+
+@dataclass(frozen=True)
+class ForgetBase:
+    """Both sides lost the path: drop its base row (and its subtree's)."""
+
+    path: str
+
+
+Action = Union[Upload, Download, Compare, MakeRemoteDir, MakeLocalDir, MoveRemote,
+               MoveLocal, DeleteRemote, DeleteLocal, RecordBase, ForgetBase]
+
+DELETES = (DeleteRemote, DeleteLocal)
+TRANSFERS = (Upload, Download, Compare)
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Inputs to the planner besides the three trees. ``host`` and ``timestamp``
+    (``YYYY-MM-DD HHMMSS``, local time, supplied by the caller: the planner reads
+    no clock) go into conflict names."""
+
+    direction: Direction = "two-way"
+    host: str = "host"
+    timestamp: str = "1970-01-01 000000"
+
+
+@dataclass
+class Plan:
+    """The planner's answer. ``actions`` are in a valid execution order (parents
+    before children for creations, moves before transfers, deletes last).
+    ``conflicts`` lists the keys that became conflicts; ``notes`` holds
+    (path, message) pairs for entries deliberately left alone (e.g. two local
+    names that normalise to the same key, a remote change ignored by
+    ``upload-only``)."""
+
+    actions: list[Action] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+    def count(self, *types: type) -> int:
+        return sum(isinstance(a, types) for a in self.actions)
+
+
+def conflict_name(path: str, host: str, timestamp: str, taken: set[str] | frozenset = frozenset()
+                  ) -> str:
+    """``dir/name (conflicted copy HOST YYYY-MM-DD HHMMSS).ext``; the extension is the
+    last suffix of the name (``a.tar.gz`` -> ``a.tar (…).gz``; dotfiles ``.bashrc`` and
+    names without a dot get the tag at the end). If the result's key is in ``taken``,
+    `` 2``, `` 3`` … is added inside the parentheses."""
+    folder, leaf = parent(path), name(path)
+    dot = leaf.rfind(".")
+    stem, ext = (leaf[:dot], leaf[dot:]) if dot > 0 else (leaf, "")
+    n = 1
+    while True:
+        tag = f"conflicted copy {host} {timestamp}" + (f" {n}" if n > 1 else "")
+        candidate = join(folder, f"{stem} ({tag}){ext}")
+        if key(candidate) not in taken:
+            return candidate
+        n += 1
