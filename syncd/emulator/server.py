@@ -68,6 +68,12 @@ class Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version
 
+    def date_time_string(self, timestamp=None) -> str:
+        """The ``Date`` header follows the emulator's clock (``advance_clock`` moves it
+        too), so clients that take server time from it agree with activity dates."""
+        return super().date_time_string(self.server.emu.now() if timestamp is None
+                                        else timestamp)
+
     def setup(self):
         super().setup()
         try:
