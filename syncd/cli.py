@@ -40,6 +40,43 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(keep=args.keep)
 
 
+def _load_config(path: str | None):
+    from syncd.config import ConfigError, load_config
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        raise CommandError(str(exc), exitcodes.CONFIG) from exc
+    for warning in config.warnings:
+        print(f"syncd: warning: {warning}", file=sys.stderr)
+    return config
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from syncd.config import ConfigError
+    from syncd.engine import SyncEngine
+    from syncd.index import IndexError_
+    from syncd.report import Reporter
+
+    config = _load_config(args.config)
+    try:
+        if args.mirror:
+            config.mirror(args.mirror)
+        engine = SyncEngine(config, reporter=Reporter(quiet=args.quiet))
+        result = engine.run(mirror=args.mirror, dry_run=args.dry_run, force=args.force)
+    except ConfigError as exc:
+        raise CommandError(str(exc), exitcodes.CONFIG) from exc
+    except IndexError_ as exc:
+        raise CommandError(str(exc), exitcodes.SOFTWARE) from exc
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        code = exitcodes.CANTCREAT if exc.errno in (28, 30) else exitcodes.IOERR
+        raise CommandError(f"{exc.strerror or exc}:{where}", code) from exc
+    if result.exit_code:
+        raise CommandError(result.message or "sync failed", result.exit_code)
+    return exitcodes.OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="syncd",
@@ -56,6 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the ExaVault v2 API emulator (see `syncd emulator --help`).",
     )
     p.set_defaults(func=_cmd_emulator)
+
+    p = sub.add_parser(
+        "sync",
+        help="sync every mirror once and exit",
+        description="Sync every mirror (or one) once and exit. Exit codes: 0 in sync; "
+                    "75 work deferred (budget exhausted, server unavailable), run again "
+                    "later; 77 authentication refused; 78 configuration error; 1 otherwise.",
+    )
+    p.add_argument("--config", metavar="FILE",
+                   help="config file (default: $SYNCD_CONFIG, else ~/.config/syncd/config.yaml)")
+    p.add_argument("--mirror", metavar="NAME", help="sync only this mirror")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan; change nothing on either side")
+    p.add_argument("--force", action="store_true",
+                   help="let deletions through the safety guards")
+    p.add_argument("-q", "--quiet", action="store_true", help="only summaries and errors")
+    p.set_defaults(func=_cmd_sync)
 
     p = sub.add_parser(
         "demo",

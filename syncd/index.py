@@ -344,6 +344,21 @@ class Index:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def copy_to(self, path: Path | str) -> Index:
+        """A consistent copy of the whole index at ``path``, opened. ``--dry-run``
+        works on such a scratch copy so that nothing it learns or spends is written
+        to the real index."""
+        target = Path(path)
+        fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        with self._lock:
+            dest = sqlite3.connect(target)
+            try:
+                self._conn.backup(dest)
+            finally:
+                dest.close()
+        return Index(target)
+
     @property
     def schema_version(self) -> int:
         with self._lock:

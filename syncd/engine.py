@@ -1,0 +1,349 @@
+"""One sync pass over every selected mirror: the orchestration of the phases.
+
+    lock state_dir → open index → refresh remote snapshot (one feed call for the
+    whole account, or listings) → per mirror: scan local → plan (pure) → guard →
+    queue → worker → re-plan while the world moved under us (at most 3 cycles)
+
+The exit code follows ``syncd sync``'s contract: 0 converged; 75 work deferred
+(budget exhausted, server unavailable, another syncd running), nothing lost;
+77 authentication refused; 1 anything else that needs attention.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from syncd import exitcodes, guards, model, planner
+from syncd.budget import Budget, BudgetExhausted
+from syncd.config import Config, MirrorConfig
+from syncd.ignore import IgnoreFileError, IgnoreRules
+from syncd.index import Index
+from syncd.local_scan import LocalRootMissing, clean_temp_files, scan
+from syncd.remote import (
+    AuthError,
+    ExaVaultClient,
+    ForbiddenError,
+    RateLimitedError,
+    RemoteError,
+    ServerError,
+    TransportError,
+)
+from syncd.remote.exavault_backend import ExaVaultBackend
+from syncd.remote_state import RemoteTracker
+from syncd.report import MirrorReport, Reporter, when
+from syncd.trash import LocalTrash, RemoteTrash
+from syncd.worker import MirrorRun, Throttle, Worker
+
+MAX_CYCLES = 3
+DEFERRING = (BudgetExhausted, RateLimitedError, TransportError, ServerError)
+
+
+class Busy(Exception):
+    """Another syncd process holds the state directory."""
+
+
+@dataclass
+class SyncResult:
+    mirrors: list[MirrorReport] = field(default_factory=list)
+    exit_code: int = exitcodes.OK
+    message: str | None = None       # the one line for stderr when not 0
+    transactions: int = 0
+    resume_at: float | None = None
+
+
+def host_name() -> str:
+    name = socket.gethostname().split(".")[0] or "host"
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
+
+
+@contextmanager
+def state_lock(state_dir: Path):
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Busy(f"another syncd is working on {state_dir}") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _describe_remote(exc: Exception) -> str:
+    if isinstance(exc, BudgetExhausted):
+        return f"{exc} (budget back at {when(exc.resume_at)})"
+    if isinstance(exc, RemoteError):
+        where = f" ({exc.method} {exc.path})" if getattr(exc, "method", None) else ""
+        status = f"HTTP {exc.status}: " if exc.status else ""
+        return f"{status}{exc}{where}"
+    return str(exc)
+
+
+class SyncEngine:
+    def __init__(self, config: Config, *, reporter: Reporter | None = None,
+                 now: Callable[[], float] = time.time, host: str | None = None):
+        self.config = config
+        self.reporter = reporter or Reporter()
+        self.now = now
+        self.host = host or host_name()
+
+    # ------------------------------------------------------------------ entry point
+
+    def run(self, *, mirror: str | None = None, dry_run: bool = False,
+            force: bool = False) -> SyncResult:
+        cfg = self.config
+        mirrors = [cfg.mirror(mirror)] if mirror else list(cfg.mirrors)
+        result = SyncResult()
+        try:
+            with state_lock(cfg.state_dir):
+                index = Index(cfg.state_dir / "index.sqlite3")
+                try:
+                    if dry_run:
+                        with tempfile.TemporaryDirectory(prefix="syncd-dry-run-") as tmp:
+                            scratch = index.copy_to(Path(tmp) / "index.sqlite3")
+                            try:
+                                self._run(scratch, mirrors, result, dry_run, force)
+                            finally:
+                                scratch.close()
+                    else:
+                        self._run(index, mirrors, result, dry_run, force)
+                finally:
+                    index.close()
+        except Busy as exc:
+            result.exit_code, result.message = exitcodes.TEMPFAIL, str(exc)
+        return result
+
+    # ------------------------------------------------------------------ the pass
+
+    def _run(self, index: Index, mirrors: list[MirrorConfig], result: SyncResult,
+             dry_run: bool, force: bool) -> None:
+        acct = self.config.account
+        account = acct.url
+        budget = Budget(index, account, budget=acct.budget, reserve=acct.reserve, now=self.now)
+        pool = max(m.transfers for m in mirrors) + 2
+        client = ExaVaultClient(acct.url, acct.api_key, acct.access_token,
+                                timeout=(10.0, acct.timeout), pool_size=pool,
+                                gate=budget.gate, on_request=budget.observe)
+        backend = ExaVaultBackend(
+            client, echo=lambda op, path: index.expect_echo(account, self.now(), op, path))
+        tracker = RemoteTracker(backend, index, account, now=self.now)
+        reports = {m.name: MirrorReport(m.name) for m in mirrors}
+        result.mirrors = list(reports.values())
+        try:
+            ready = [m for m in mirrors if self._prepare_local(index, m, reports[m.name],
+                                                               dry_run)]
+            refreshed = tracker.refresh([(m.name, m.remote, m.full_scan_interval)
+                                         for m in ready]) if ready else {}
+            for m in ready:
+                self._mirror(index, m, reports[m.name], backend, tracker, refreshed[m.name],
+                             dry_run, force)
+        except AuthError as exc:
+            result.exit_code = exitcodes.NOPERM
+            result.message = (f"authentication refused by {acct.url} ({_describe_remote(exc)}):"
+                              " check account.api_key and account.access_token")
+        except ForbiddenError as exc:
+            result.exit_code = exitcodes.NOPERM
+            result.message = f"permission refused by the server: {_describe_remote(exc)}"
+        except DEFERRING as exc:
+            result.exit_code = exitcodes.TEMPFAIL
+            pending = sum(index.queue_count(m.name) for m in mirrors)
+            result.resume_at = getattr(exc, "resume_at", None) or budget.resume_at()
+            why = ("budget exhausted" if isinstance(exc, (BudgetExhausted, RateLimitedError))
+                   else "server unavailable")
+            back = (f", budget back at {when(result.resume_at)}"
+                    if why == "budget exhausted" else ", run again later")
+            result.message = (f"{pending} actions deferred ({why}: {_describe_remote(exc)})"
+                              f"{back}; nothing was lost")
+        finally:
+            client.close()
+            result.transactions = budget.spent
+        for r in result.mirrors:
+            self.reporter.line(r.summary(dry_run))
+        self.reporter.line(f"Transactions spent: {budget.spent}")
+        if result.exit_code == exitcodes.OK:
+            self._exit_from_reports(result)
+
+    def _exit_from_reports(self, result: SyncResult) -> None:
+        bad = [r for r in result.mirrors if r.error or r.guard or r.failed]
+        if bad:
+            r = bad[0]
+            result.exit_code = exitcodes.FAILURE
+            if r.error:
+                result.message = f"{r.name}: {r.error}"
+            elif r.guard:
+                result.message = (f"{r.name}: deletions held back: {r.guard}; nothing was "
+                                  "deleted (run with --force if this is intended)")
+            else:
+                path, why = r.failed[0]
+                more = f" (and {len(r.failed) - 1} more)" if len(r.failed) > 1 else ""
+                result.message = f"{r.name}: {path}: {why}{more}"
+        elif any(r.deferred or r.stale for r in result.mirrors):
+            result.exit_code = exitcodes.TEMPFAIL
+            n = sum(r.deferred + r.stale for r in result.mirrors)
+            result.message = (f"{n} actions deferred (files still changing or backing off "
+                              "after errors); run again later")
+
+    def _prepare_local(self, index: Index, m: MirrorConfig, report: MirrorReport,
+                       dry_run: bool) -> bool:
+        root = Path(m.local)
+        if root.is_dir():
+            return True
+        if os.path.lexists(root):
+            report.error = f"local folder {root} is not a folder"
+            return False
+        if index.base_count(m.name):
+            report.error = (f"local folder {root} is missing (unmounted?); nothing was "
+                            "changed")
+            return False
+        if not dry_run:
+            root.mkdir(parents=True, exist_ok=True)
+        return True
+
+    # ------------------------------------------------------------------ one mirror
+
+    def _mirror(self, index: Index, m: MirrorConfig, report: MirrorReport, backend,
+                tracker: RemoteTracker, refreshed, dry_run: bool, force: bool) -> None:
+        root = str(m.local)
+        scope = "mirror:" + m.name
+        try:
+            rules = IgnoreRules.for_root(Path(root), m.ignore)
+        except IgnoreFileError as exc:
+            report.error = str(exc)
+            return
+        local_trash = LocalTrash(self.config.state_dir, m.name, self.now)
+        remote_trash = RemoteTrash(backend, index, m.name, self.config.remote_trash, self.now)
+        if not dry_run:
+            clean_temp_files(Path(root), rules)
+            local_trash.purge(self.config.trash_days)
+            if m.remote_delete == "trash" and \
+                    self.now() - (index.get_state(scope, "trash_purged_at") or 0) > 86400:
+                remote_trash.purge(self.config.trash_days)
+                index.set_state(scope, "trash_purged_at", self.now())
+        device = os.stat(root).st_dev
+        known_device = index.get_state(scope, "device")
+        run = MirrorRun(m.name, root, m.remote, backend, index, self.config.account.url,
+                        self.host, transfers=m.transfers, remote_delete=m.remote_delete,
+                        local_trash=local_trash, remote_trash=remote_trash,
+                        up=Throttle(m.bandwidth_up), down=Throttle(m.bandwidth_down),
+                        now=self.now,
+                        on_progress=lambda verb, path, size: self.reporter.event(
+                            m.name, verb, path, size))
+        for cycle in range(MAX_CYCLES):
+            base = {k: b for k, b in index.base(m.name).items()
+                    if not rules.ignored(k, b.kind == model.DIR)}
+            try:
+                local = scan(Path(root), base, rules)
+            except LocalRootMissing as exc:
+                report.error = str(exc)
+                return
+            remote = {}
+            for path, entry in index.remote(m.name).items():
+                if rules.ignored(path, entry.kind == model.DIR):
+                    continue
+                problem = _hostile(path)
+                if problem:
+                    report.notes.append((path, problem))
+                    continue
+                remote[path] = entry
+            if refreshed.root_missing and not base:
+                remote = {}
+            plan = planner.plan(local.entries, remote, base, model.PlanOptions(
+                m.direction, self.host, time.strftime("%Y-%m-%d %H%M%S",
+                                                      time.localtime(self.now()))))
+            if cycle == 0:
+                report.notes.extend(local.notes)
+                report.notes.extend(plan.notes)
+            reason = guards.check(plan, base, guards.GuardInput(
+                base_count=len(base),
+                empty_listing=refreshed.empty_listing,
+                remote_root_missing=refreshed.root_missing,
+                local_device_changed=known_device is not None and known_device != device,
+                local_empty=not local.entries,
+                max_delete=m.max_delete))
+            if reason and not force:
+                report.guard = reason
+                plan = guards.without_deletes(plan)
+            if dry_run:
+                report.planned = [_describe_action(a) for a in plan.actions]
+                for line in report.planned:
+                    self.reporter.line(f"{m.name}: would {line}")
+                return
+            index.set_queue(m.name, plan.actions)
+            items = index.queue(m.name)
+            failures = index.failures(m.name)
+            now = self.now()
+            waiting = {p for p, (_, next_try, _) in failures.items() if next_try > now}
+            self.reporter.start(m.name, len(items))
+            try:
+                out = Worker(run).run(items, skip=waiting.__contains__)
+            finally:
+                self.reporter.stop()
+            report.counts.update(out.counts)
+            report.bytes_up += out.bytes_up
+            report.bytes_down += out.bytes_down
+            report.conflicts.extend(plan.conflicts)
+            report.failed = out.failed
+            report.deferred = out.deferred
+            report.stale = out.stale
+            if out.stop is not None:
+                raise out.stop
+            if not (out.stale or out.refresh):
+                break
+            if out.refresh:
+                refreshed = tracker.refresh([(m.name, m.remote, m.full_scan_interval)])[m.name]
+        if not report.guard:
+            index.set_state(scope, "device", device)
+
+
+def _hostile(path: str) -> str | None:
+    parts = path.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        return "unsafe name from the server: not synced"
+    if any("\x00" in p for p in parts):
+        return "name with a NUL character from the server: not synced"
+    if any(len(os.fsencode(p)) > 255 for p in parts):
+        return "name longer than 255 bytes: not synced"
+    return None
+
+
+def _describe_action(a) -> str:
+    t = type(a).__name__
+    if isinstance(a, model.Upload):
+        return f"upload {a.path} ({a.local.size} B)" + (" replacing the remote copy"
+                                                        if a.replace else "")
+    if isinstance(a, model.Download):
+        return f"download {a.remote_path} ({a.remote.size} B)" + (
+            " replacing the local copy" if a.replace else "")
+    if isinstance(a, model.Compare):
+        return f"compare {a.path} (download and compare contents)"
+    if isinstance(a, model.MoveRemote):
+        return f"move remote {a.src} -> {a.dst}"
+    if isinstance(a, model.MoveLocal):
+        return f"move local {a.src} -> {a.dst}"
+    if isinstance(a, model.DeleteRemote):
+        return f"delete remote {a.remote_path}"
+    if isinstance(a, model.DeleteLocal):
+        return f"delete local {a.path} (to the local trash)"
+    if isinstance(a, model.MakeRemoteDir):
+        return f"create remote folder {a.remote_path}"
+    if isinstance(a, model.MakeLocalDir):
+        return f"create local folder {a.path}"
+    if isinstance(a, model.RecordBase):
+        return f"record {a.base.local_path} as in sync"
+    if isinstance(a, model.ForgetBase):
+        return f"forget {a.path}"
+    return t
+
+
+def remove_tree(path: Path) -> None:  # used by tests and the demo
+    shutil.rmtree(path, ignore_errors=True)

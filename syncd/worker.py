@@ -1,0 +1,691 @@
+"""The transfer worker: executes one mirror's plan against the disk and the server.
+
+Order (the planner already sorted the actions this way): moves and renames,
+folder creation, transfers (``transfers`` in parallel, small files first),
+base-only records, then deletions batched into as few requests as possible.
+
+Every action re-checks, just before acting, that the world still looks as it
+did at planning time; if not it is *stale*: skipped, not recorded, and the
+engine plans again. Hence:
+
+* a download goes to ``.syncd-<random>.part`` beside its target, is size-checked
+  and fsynced, and only then ``os.replace``s the target - and only if the target
+  is still exactly what was planned (else nothing is overwritten: the next plan
+  sees both sides changed, a conflict);
+* an upload hashes the bytes as it streams them; if the file changed while
+  being read, the base records what was really sent, so the next plan uploads
+  again;
+* an upload that replaces a remote file first asks the server for that file's
+  current version (one ``stat``, one transaction) and proceeds only if it is the
+  version the index knows. The race left is the time between that answer and
+  the upload's arrival (milliseconds); ExaVault offers no conditional write to
+  close it fully. Uploads of new files use ``allowOverwrite=false``, so a file
+  someone else created meanwhile is never replaced: the server stores ours
+  under another name, which we turn into a conflicted copy.
+
+Per-item failures (unreadable file, name refused by the server, ...) are put in
+the index's error backoff so one bad file never blocks the rest. Failures that
+concern everything (budget exhausted, 429, authentication refused, server
+unreachable) stop the worker; the unfinished actions stay in the queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat as stat_mod
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
+
+from syncd import model
+from syncd.backend import Backend, RemoteItem
+from syncd.budget import BudgetExhausted
+from syncd.model import (
+    DIR,
+    FILE,
+    BaseEntry,
+    Compare,
+    DeleteLocal,
+    DeleteRemote,
+    Download,
+    ForgetBase,
+    LocalEntry,
+    MakeLocalDir,
+    MakeRemoteDir,
+    MoveLocal,
+    MoveRemote,
+    RecordBase,
+    RemoteEntry,
+    Upload,
+)
+from syncd.remote import (
+    AuthError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    SourceChangedError,
+    TransportError,
+)
+
+CHUNK = 1 << 20
+FATAL = (BudgetExhausted, AuthError, RateLimitedError, TransportError, ServerError)
+
+
+class Stale(Exception):
+    """The world changed since planning: skip this action and plan again."""
+
+
+class UnsafePath(Exception):
+    """A path that would leave the mirror's local root (hostile name or a symlink)."""
+
+
+# ----------------------------------------------------------------------------- helpers
+
+class Throttle:
+    """A token bucket shared by all transfers of one direction (bytes per second)."""
+
+    def __init__(self, rate: int):
+        self.rate = rate
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def take(self, n: int) -> None:
+        if not self.rate or n <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + n / self.rate
+            wait = start - now
+        if wait > 0:
+            time.sleep(wait)
+
+
+class HashingReader:
+    """A file wrapper for uploads: SHA-256 and byte count of what was actually read,
+    throttled; seeking back to the start (a retry) restarts the hash."""
+
+    def __init__(self, f, throttle: Throttle):
+        self._f, self._throttle = f, throttle
+        self._start = f.tell()
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._start + self.count
+
+    def seek(self, pos: int, whence: int = 0):
+        if whence == 0 and pos == self._start:
+            self.sha, self.count = hashlib.sha256(), 0
+            return self._f.seek(pos)
+        raise OSError("HashingReader only rewinds to its start")
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self.sha.update(data)
+        self.count += len(data)
+        self._throttle.take(len(data))
+        return data
+
+
+class HashingWriter:
+    """A file wrapper for downloads: SHA-256 of what was written, throttled. Not
+    seekable, so the client never retries a download after bytes were written
+    (the worker restarts it cleanly instead)."""
+
+    def __init__(self, f, throttle: Throttle):
+        self._f, self._throttle = f, throttle
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def seekable(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> int:
+        self._throttle.take(len(data))
+        self.sha.update(data)
+        self.count += len(data)
+        return self._f.write(data)
+
+
+def hash_path(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# ----------------------------------------------------------------------------- results
+
+@dataclass
+class Outcome:
+    counts: Counter = field(default_factory=Counter)  # uploaded, downloaded, moved, ...
+    bytes_up: int = 0
+    bytes_down: int = 0
+    stale: int = 0            # skipped because the world changed: plan again
+    refresh: bool = False     # the remote snapshot is known to be behind: refresh it
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    deferred: int = 0         # not attempted (stopped early)
+    stop: Exception | None = None
+    done_items: list[int] = field(default_factory=list)
+
+
+@dataclass
+class MirrorRun:
+    """Everything the worker needs for one mirror."""
+
+    name: str
+    local_root: str
+    remote_root: str
+    backend: Backend
+    index: object
+    account: str
+    host: str
+    transfers: int = 4
+    remote_delete: str = "trash"
+    local_trash: object = None
+    remote_trash: object = None
+    up: Throttle = field(default_factory=lambda: Throttle(0))
+    down: Throttle = field(default_factory=lambda: Throttle(0))
+    now: Callable[[], float] = time.time
+    on_progress: Callable[[str, str, int], None] | None = None  # (verb, path, bytes)
+
+
+class Worker:
+    def __init__(self, run: MirrorRun):
+        self.r = run
+        self.index = run.index
+        self.mirror = run.name
+        self._lock = threading.Lock()
+        self._umask = _umask()
+        self._remote_dirs = {p for p, e in self.index.remote(self.mirror).items()
+                             if e.kind == DIR}
+        self.out = Outcome()
+        self._attempted: set[int] = set()
+
+    # --- paths -------------------------------------------------------------------
+
+    def remote_abs(self, rel: str) -> str:
+        return (self.r.remote_root.rstrip("/") + "/" + rel) if rel else (self.r.remote_root or "/")
+
+    def remote_rel(self, abs_path: str) -> str:
+        root = self.r.remote_root.rstrip("/")
+        return abs_path[len(root) + 1:]
+
+    def local_abs(self, rel: str, *, create_parents: bool = False) -> str:
+        """The absolute local path of ``rel``, refusing anything that could leave the
+        root: empty, ``.``/``..`` or NUL-bearing segments, and any existing parent
+        component that is a symlink (writing through it would land outside)."""
+        parts = rel.split("/")
+        if not rel or any(p in ("", ".", "..") or "\x00" in p for p in parts):
+            raise UnsafePath(f"unsafe path {rel!r}")
+        current = self.r.local_root
+        for part in parts[:-1]:
+            current = os.path.join(current, part)
+            try:
+                st = os.lstat(current)
+            except FileNotFoundError:
+                if not create_parents:
+                    return os.path.join(self.r.local_root, *parts)
+                os.mkdir(current)
+                continue
+            if not stat_mod.S_ISDIR(st.st_mode):
+                raise UnsafePath(f"{os.path.relpath(current, self.r.local_root)} is not a "
+                                 "folder (a symbolic link or file is in the way)")
+        return os.path.join(self.r.local_root, *parts)
+
+    def _local_entry(self, rel: str, st: os.stat_result, sha: str | None) -> LocalEntry:
+        kind = DIR if stat_mod.S_ISDIR(st.st_mode) else FILE
+        return LocalEntry(rel, kind, 0 if kind == DIR else st.st_size, st.st_mtime_ns,
+                          st.st_ino, sha)
+
+    @staticmethod
+    def _same_local(st: os.stat_result | None, expected: LocalEntry | None) -> bool:
+        if expected is None:
+            return st is None
+        if st is None:
+            return False
+        if expected.kind == DIR:
+            return stat_mod.S_ISDIR(st.st_mode) and not stat_mod.S_ISLNK(st.st_mode)
+        return (stat_mod.S_ISREG(st.st_mode) and st.st_size == expected.size
+                and st.st_mtime_ns == expected.mtime_ns and st.st_ino == expected.inode)
+
+    @staticmethod
+    def _lstat(path: str) -> os.stat_result | None:
+        try:
+            return os.lstat(path)
+        except FileNotFoundError:
+            return None
+
+    def _to_entry(self, item: RemoteItem) -> RemoteEntry:
+        return RemoteEntry(self.remote_rel(item.path), item.kind, str(item.id), item.size,
+                           item.updated)
+
+    def _record(self, local: LocalEntry, remote: RemoteEntry) -> None:
+        self.index.put_base(self.mirror, BaseEntry(
+            local.path, remote.path, local.kind, local.size, local.mtime_ns, local.inode,
+            local.sha256, remote.id, remote.size, remote.updated))
+
+    def _note_parents(self, remote_rel: str) -> None:
+        """Uploads create missing parent folders on the server. Record those folders
+        (id unknown until the next full listing) so the next plan does not treat them
+        as new, and expect their creation echo in the activity feed."""
+        parts = remote_rel.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            folder = "/".join(parts[:i])
+            with self._lock:
+                if folder in self._remote_dirs:
+                    continue
+                self._remote_dirs.add(folder)
+            self.index.put_remote(self.mirror, [RemoteEntry(folder, DIR, "", 0, 0.0)])
+            self.index.expect_echo(self.r.account, self.r.now(), "mkdir", self.remote_abs(folder))
+            try:
+                st = os.lstat(self.local_abs(folder))
+            except (OSError, UnsafePath):
+                continue
+            if stat_mod.S_ISDIR(st.st_mode):
+                self._record(LocalEntry(folder, DIR, 0, st.st_mtime_ns, st.st_ino),
+                             RemoteEntry(folder, DIR, "", 0, 0.0))
+
+    def _progress(self, verb: str, path: str, size: int = 0) -> None:
+        if self.r.on_progress is not None:
+            self.r.on_progress(verb, path, size)
+
+    # --- the run -----------------------------------------------------------------
+
+    def run(self, items: Sequence[tuple[int, object]], skip: Callable[[str], bool] = lambda p: False
+            ) -> Outcome:
+        """Execute queue ``items`` ((id, action) pairs, in plan order)."""
+        phases: dict[str, list] = {"move": [], "mkdir": [], "transfer": [], "record": [],
+                                   "delete": []}
+        for item_id, action in items:
+            if skip(_action_path(action)):
+                self.out.deferred += 1
+                continue
+            phases[_phase(action)].append((item_id, action))
+        for item_id, action in phases["move"] + phases["mkdir"]:
+            if not self._do(item_id, action):
+                break
+        if self.out.stop is None:
+            self._parallel(phases["transfer"])
+        for item_id, action in phases["record"]:
+            if self.out.stop is not None:
+                break
+            self._do(item_id, action)
+        if self.out.stop is None:
+            self._deletes(phases["delete"])
+        total = sum(len(p) for p in phases.values())
+        self.out.deferred += total - len(self._attempted)
+        return self.out
+
+    def _parallel(self, items: list) -> None:
+        if not items:
+            return
+        stop = threading.Event()
+
+        def guarded(item_id, action):
+            if stop.is_set():
+                return
+            if not self._do(item_id, action):
+                stop.set()
+
+        workers = max(1, min(self.r.transfers, len(items)))
+        if workers == 1:
+            for item_id, action in items:
+                guarded(item_id, action)
+            return
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"syncd-{self.mirror}") as pool:
+            for fut in as_completed([pool.submit(guarded, i, a) for i, a in items]):
+                fut.result()
+
+    def _do(self, item_id: int, action) -> bool:
+        """Run one action; False means stop everything (fatal error)."""
+        path = _action_path(action)
+        try:
+            getattr(self, "_" + type(action).__name__)(action)
+            with self._lock:
+                self._attempted.add(item_id)
+        except Stale:
+            with self._lock:
+                self._attempted.add(item_id)
+                self.out.stale += 1
+            return True
+        except FATAL as exc:
+            with self._lock:
+                if self.out.stop is None:
+                    self.out.stop = exc
+            return False
+        except NotFoundError:
+            with self._lock:  # vanished on the server since the refresh
+                self._attempted.add(item_id)
+                self.out.stale += 1
+                self.out.refresh = True
+            return True
+        except SourceChangedError:
+            with self._lock:
+                self._attempted.add(item_id)
+                self.out.stale += 1
+            return True
+        except Exception as exc:  # noqa: BLE001 - per item: back off, go on with the rest
+            message = _describe(exc)
+            self.index.note_failure(self.mirror, path, message, self.r.now())
+            with self._lock:
+                self._attempted.add(item_id)
+                self.out.failed.append((path, message))
+            self._progress("failed", path, 0)
+            return True
+        self.index.finish(self.mirror, item_id)
+        self.index.clear_failure(self.mirror, path)
+        with self._lock:
+            self.out.done_items.append(item_id)
+        return True
+
+    # --- moves -------------------------------------------------------------------
+
+    def _MoveLocal(self, a: MoveLocal) -> None:
+        src = self.local_abs(a.src)
+        dst = self.local_abs(a.dst, create_parents=True)
+        if not self._same_local(self._lstat(src), a.local):
+            raise Stale(a.src)
+        if os.path.lexists(dst) and model.key(a.src) != model.key(a.dst) \
+                and a.src.lower() != a.dst.lower():
+            raise Stale(a.dst)
+        os.rename(src, dst)
+        with self.index.batch():
+            if a.forget_base:
+                self.index.drop_base(self.mirror, model.key(a.src))
+            else:
+                self.index.move_base(self.mirror, model.key(a.src), a.dst, a.dst)
+        with self._lock:
+            self.out.counts["conflict copies" if a.forget_base else "moved"] += 1
+        self._progress("renamed" if a.forget_base else "moved", f"{a.src} -> {a.dst}")
+
+    def _MoveRemote(self, a: MoveRemote) -> None:
+        item = self.r.backend.move(self.remote_abs(a.src), self.remote_abs(a.dst), id=a.remote.id)
+        new = self._to_entry(item)
+        with self.index.batch():
+            self.index.move_remote(self.mirror, a.src, a.dst)
+            self.index.put_remote(self.mirror, [new])
+            self.index.move_base(self.mirror, model.key(a.src), a.dst, a.dst)
+        with self._lock:
+            if a.remote.kind == DIR:
+                self._remote_dirs = {model.rebase(p, a.src, a.dst) if model.is_under(p, a.src)
+                                     else p for p in self._remote_dirs}
+            self.out.counts["moved"] += 1
+        self._progress("moved", f"{a.src} -> {a.dst}")
+
+    # --- folders -------------------------------------------------------------------
+
+    def _MakeLocalDir(self, a: MakeLocalDir) -> None:
+        path = self.local_abs(a.path, create_parents=True)
+        st = self._lstat(path)
+        if st is None:
+            os.mkdir(path)
+            st = os.lstat(path)
+        elif not stat_mod.S_ISDIR(st.st_mode):
+            raise Stale(a.path)
+        self._record(LocalEntry(a.path, DIR, 0, st.st_mtime_ns, st.st_ino), a.remote)
+        with self._lock:
+            self.out.counts["folders"] += 1
+
+    def _MakeRemoteDir(self, a: MakeRemoteDir) -> None:
+        st = self._lstat(self.local_abs(a.local.path))
+        if st is None or not stat_mod.S_ISDIR(st.st_mode):
+            raise Stale(a.local.path)
+        item = self.r.backend.mkdir(self.remote_abs(a.remote_path))
+        entry = self._to_entry(item)
+        self._note_parents(a.remote_path)
+        with self._lock:
+            self._remote_dirs.add(a.remote_path)
+        self.index.put_remote(self.mirror, [entry])
+        self._record(LocalEntry(a.local.path, DIR, 0, st.st_mtime_ns, st.st_ino), entry)
+        with self._lock:
+            self.out.counts["folders"] += 1
+
+    # --- transfers -----------------------------------------------------------------
+
+    def _Upload(self, a: Upload) -> None:
+        path = self.local_abs(a.path)
+        if a.replace is not None:  # bound the overwrite race: is it still the known version?
+            current = self._to_entry(self.r.backend.stat(self.remote_abs(a.remote_path)))
+            if (current.id, current.size, current.updated) != \
+                    (a.replace.id, a.replace.size, a.replace.updated):
+                self.index.put_remote(self.mirror, [current])
+                raise Stale(a.path)
+        with open(path, "rb") as f:
+            before = os.fstat(f.fileno())
+            if not stat_mod.S_ISREG(before.st_mode) or not self._same_local(before, a.local):
+                raise Stale(a.path)
+            reader = HashingReader(f, self.r.up)
+            item = self.r.backend.upload(self.remote_abs(a.remote_path), reader, before.st_size,
+                                         replace=a.replace is not None)
+        entry = self._to_entry(item)
+        sent = LocalEntry(a.path, FILE, reader.count, before.st_mtime_ns, before.st_ino,
+                          reader.sha.hexdigest())
+        self._note_parents(entry.path)
+        if entry.path != a.remote_path:
+            # Someone created the name meanwhile; ours was stored under another name.
+            # Make that our conflicted copy on both sides, leave theirs for the next plan.
+            self.index.put_remote(self.mirror, [entry])
+            self._landed_elsewhere(a, sent, entry)
+            return
+        with self.index.batch():
+            self.index.put_remote(self.mirror, [entry])
+            self._record(sent, entry)
+        after = self._lstat(path)
+        with self._lock:
+            self.out.counts["uploaded"] += 1
+            self.out.bytes_up += reader.count
+            if not self._same_local(after, a.local):
+                self.out.stale += 1  # changed while read: base holds what was sent
+        self._progress("uploaded", a.path, reader.count)
+
+    def _landed_elsewhere(self, a: Upload, sent: LocalEntry, landed: RemoteEntry) -> None:
+        taken = set(self.index.remote(self.mirror)) | set(self.index.base(self.mirror))
+        cc = model.conflict_name(a.path, self.r.host, _stamp(self.r.now()),
+                                 {model.key(p) for p in taken})
+        item = self.r.backend.move(self.remote_abs(landed.path), self.remote_abs(cc),
+                                   id=landed.id)
+        moved = self._to_entry(item)
+        src, dst = self.local_abs(a.path), self.local_abs(cc)
+        with self.index.batch():
+            self.index.drop_remote(self.mirror, landed.path)
+            self.index.put_remote(self.mirror, [moved])
+            if self._same_local(self._lstat(src), a.local) and not os.path.lexists(dst):
+                os.rename(src, dst)
+                self._record(dc_replace(sent, path=cc), moved)
+        with self._lock:
+            self.out.counts["conflicts"] += 1
+            self.out.refresh = True
+            self.out.stale += 1
+
+    def _fetch(self, remote_path: str, remote: RemoteEntry, target: str) -> tuple[str, str]:
+        """Download into a temp file beside ``target``; returns (temp path, sha256)."""
+        folder = os.path.dirname(target)
+        fd, tmp = tempfile.mkstemp(prefix=".syncd-", suffix=".part", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                writer = HashingWriter(f, self.r.down)
+                self.r.backend.download(self.remote_abs(remote_path), writer)
+                f.flush()
+                os.fsync(f.fileno())
+            if writer.count != remote.size:
+                raise Stale(f"{remote_path}: got {writer.count} bytes, expected {remote.size}")
+            os.chmod(tmp, 0o666 & ~self._umask)
+            if remote.updated:
+                os.utime(tmp, (time.time(), remote.updated))
+            with self._lock:
+                self.out.bytes_down += writer.count
+            return tmp, writer.sha.hexdigest()
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    def _Download(self, a: Download) -> None:
+        target = self.local_abs(a.path, create_parents=True)
+        if not self._same_local(self._lstat(target), a.replace):
+            raise Stale(a.path)
+        tmp, sha = self._fetch(a.remote_path, a.remote, target)
+        try:
+            if not self._same_local(self._lstat(target), a.replace):
+                raise Stale(a.path)  # changed while we downloaded: never overwrite it
+            os.replace(tmp, target)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        st = os.lstat(target)
+        self._record(self._local_entry(a.path, st, sha), a.remote)
+        with self._lock:
+            self.out.counts["downloaded"] += 1
+        self._progress("downloaded", a.path, a.remote.size)
+
+    def _Compare(self, a: Compare) -> None:
+        target = self.local_abs(a.path)
+        if not self._same_local(self._lstat(target), a.local):
+            raise Stale(a.path)
+        tmp, remote_sha = self._fetch(a.remote_path, a.remote, target)
+        try:
+            local_sha = hash_path(target)
+            st = os.lstat(target)
+            if not self._same_local(st, a.local):
+                raise Stale(a.path)
+            if local_sha == remote_sha:
+                self._record(self._local_entry(a.path, st, local_sha), a.remote)
+                with self._lock:
+                    self.out.counts["identical"] += 1
+                return
+            # Different content: keep both on both sides.
+            cc = self.local_abs(a.conflict_path)
+            if os.path.lexists(cc):
+                raise Stale(a.conflict_path)
+            os.rename(target, cc)
+            os.replace(tmp, target)
+        finally:
+            _unlink(tmp)
+        st = os.lstat(target)
+        self._record(self._local_entry(a.path, st, remote_sha), a.remote)
+        cc_st = os.lstat(cc)
+        self._Upload(Upload(a.conflict_path, _sibling(a.remote_path, a.conflict_path),
+                            self._local_entry(a.conflict_path, cc_st, None), None))
+        with self._lock:
+            self.out.counts["conflicts"] += 1
+        self._progress("conflict", a.path, 0)
+
+    # --- records -------------------------------------------------------------------
+
+    def _RecordBase(self, a: RecordBase) -> None:
+        self.index.put_base(self.mirror, a.base)
+
+    def _ForgetBase(self, a: ForgetBase) -> None:
+        self.index.drop_base(self.mirror, model.key(a.path))
+
+    # --- deletions -------------------------------------------------------------------
+
+    def _DeleteLocal(self, a: DeleteLocal) -> None:
+        path = self.local_abs(a.path)
+        st = self._lstat(path)
+        if st is None:  # already gone
+            self.index.drop_base(self.mirror, model.key(a.path))
+            return
+        if not self._same_local(st, a.local):
+            raise Stale(a.path)
+        self.r.local_trash.put(path, a.path)
+        self.index.drop_base(self.mirror, model.key(a.path))
+        with self._lock:
+            self.out.counts["deleted locally"] += 1
+        self._progress("deleted", a.path, 0)
+
+    def _deletes(self, items: list) -> None:
+        remote = [(i, a) for i, a in items if isinstance(a, DeleteRemote)]
+        for item_id, action in items:
+            if isinstance(action, DeleteLocal) and not self._do(item_id, action):
+                return
+        if not remote:
+            return
+        paths = {self.remote_abs(a.remote_path): (i, a) for i, a in remote}
+        try:
+            if self.r.remote_delete == "trash" and self.r.remote_trash is not None:
+                results = self.r.remote_trash.put(list(paths))
+            else:
+                results = self.r.backend.delete(list(paths))
+        except FATAL as exc:
+            self.out.stop = exc
+            return
+        for abs_path, (item_id, a) in paths.items():
+            err = results.get(abs_path)
+            self._attempted.add(item_id)
+            if err is None:
+                with self.index.batch():
+                    self.index.drop_remote(self.mirror, a.remote_path)
+                    self.index.drop_base(self.mirror, model.key(a.remote_path))
+                    self.index.finish(self.mirror, item_id)
+                self.out.done_items.append(item_id)
+                self.out.counts["deleted remotely"] += 1
+                self._progress("deleted remotely", a.remote_path, 0)
+            else:
+                msg = _describe(err)
+                self.index.note_failure(self.mirror, a.remote_path, msg, self.r.now())
+                self.out.failed.append((a.remote_path, msg))
+
+
+def _phase(action) -> str:
+    if isinstance(action, (MoveLocal, MoveRemote)):
+        return "move"
+    if isinstance(action, (MakeLocalDir, MakeRemoteDir)):
+        return "mkdir"
+    if isinstance(action, (Upload, Download, Compare)):
+        return "transfer"
+    if isinstance(action, (DeleteLocal, DeleteRemote)):
+        return "delete"
+    return "record"
+
+
+def _action_path(action) -> str:
+    for attr in ("path", "src", "remote_path"):
+        value = getattr(action, attr, None)
+        if isinstance(value, str):
+            return value
+    if isinstance(action, MakeRemoteDir):
+        return action.remote_path
+    if isinstance(action, RecordBase):
+        return action.base.local_path
+    return ""
+
+
+def _sibling(remote_path: str, local_rel: str) -> str:
+    """The remote path for ``local_rel``'s name in ``remote_path``'s folder."""
+    return model.join(model.parent(remote_path), model.name(local_rel))
+
+
+def _stamp(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H%M%S", time.localtime(at))
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:300]
