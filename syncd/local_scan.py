@@ -1,0 +1,296 @@
+"""The local tree of a mirror: one walk of the local root into ``LocalEntry`` rows.
+
+``scan()`` lists every folder with ``os.scandir`` and ``lstat``s every entry; it
+never follows symbolic links and reads a file's content only when the stat alone
+cannot tell whether it changed (same size as the base, but another mtime or
+inode: a touch or a same-size save). Everything it deliberately leaves out is
+reported in ``ScanResult.notes``; anything it could not read is reported in
+``ScanResult.unreadable`` *and* carried over from the base unchanged, so an
+unreadable item is never mistaken for a deleted one.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import logging
+import os
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from syncd.ignore import IgnoreRules, is_temp_name
+from syncd.model import DIR, FILE, BaseEntry, LocalEntry, key
+
+__all__ = ["LocalRootMissing", "ScanResult", "clean_temp_files", "hash_file", "scan"]
+
+log = logging.getLogger(__name__)
+
+HASH_CHUNK = 1 << 20
+
+NOTE_SYMLINK = "symbolic link: not synced"
+NOTE_SPECIAL = "special file: not synced"
+NOTE_BAD_NAME = "name is not valid UTF-8: not synced"
+
+
+class LocalRootMissing(Exception):
+    """The mirror's local root does not exist, is not a folder, or cannot be listed."""
+
+
+@dataclass
+class ScanResult:
+    """``entries`` is keyed by ``key(path)`` (NFC); each value's ``path`` is the on-disk
+    spelling. ``notes`` holds ``(relative path, reason)`` for everything skipped.
+    ``unreadable`` lists the paths that could not be read (their base entries were
+    carried over). ``hashed``/``hashed_bytes`` count the files this scan read."""
+
+    entries: dict[str, LocalEntry] = field(default_factory=dict)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    hashed: int = 0
+    hashed_bytes: int = 0
+
+
+def hash_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's content, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    buf = bytearray(HASH_CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            digest.update(view[:n])
+    return digest.hexdigest()
+
+
+_default_hash_file = hash_file
+
+
+def _printable(name: str) -> str:
+    """A name with undecodable bytes (surrogate escapes) shown as ``\\xNN``, safe to print."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _valid_utf8(name: str) -> bool:
+    if name.isascii():
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _name_key(name: str) -> str:
+    return name if name.isascii() else key(name)
+
+
+def _join(folder: str, leaf: str) -> str:
+    return f"{folder}/{leaf}" if folder else leaf
+
+
+def _dup_note(kept: str) -> str:
+    return f"same name as {kept} after Unicode normalisation: not synced"
+
+
+def _strerror(e: OSError) -> str:
+    return e.strerror or str(e)
+
+
+def _check_root(root: Path) -> str:
+    top = os.fspath(root)
+    try:
+        st = os.stat(top)
+    except FileNotFoundError:
+        raise LocalRootMissing(f"local folder {top} does not exist") from None
+    except NotADirectoryError:
+        raise LocalRootMissing(f"local folder {top} does not exist") from None
+    except OSError as e:
+        raise LocalRootMissing(f"cannot read local folder {top}: {_strerror(e)}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise LocalRootMissing(f"local folder {top} is not a directory")
+    return top
+
+
+class _BaseIndex:
+    """Finds the base entries at or under a path without scanning the whole base
+    each time (built on first use: unreadable items are rare)."""
+
+    def __init__(self, base: Mapping[str, BaseEntry]):
+        self.base = base
+        self._keys: list[str] | None = None
+
+    def at_or_under(self, k: str) -> list[BaseEntry]:
+        found = []
+        b = self.base.get(k)
+        if b is not None:
+            found.append(b)
+        if self._keys is None:
+            self._keys = sorted(self.base)
+        keys = self._keys
+        prefix = k + "/"
+        i = bisect.bisect_left(keys, prefix)
+        while i < len(keys) and keys[i].startswith(prefix):
+            found.append(self.base[keys[i]])
+            i += 1
+        return found
+
+
+def scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules, *,
+         hash_file: Callable[[str], str] | None = None) -> ScanResult:
+    """Walk ``root`` and describe everything under it that is synced.
+
+    ``base`` is the index's base rows keyed by ``key(local_path)``; it decides which
+    files need hashing (see :class:`~syncd.model.LocalEntry`) and supplies the view
+    of anything unreadable. ``hash_file`` (default: this module's ``hash_file``) is
+    called with the file's path as a ``str``. Raises :class:`LocalRootMissing` when
+    the root does not exist, is not a folder, or cannot be listed."""
+    hasher = hash_file if hash_file is not None else _default_hash_file
+    top = _check_root(root)
+    result = ScanResult()
+    entries = result.entries
+    notes = result.notes
+    base_index = _BaseIndex(base)
+    ignored = rules.ignored_entry
+
+    def carry_over(rel: str, k: str, e: OSError) -> None:
+        notes.append((rel, f"unreadable: {_strerror(e)}"))
+        result.unreadable.append(rel)
+        entries.pop(k, None)
+        for b in base_index.at_or_under(k):
+            entries[b.key] = LocalEntry(b.local_path, b.kind, b.size, b.mtime_ns, b.inode,
+                                        b.sha256)
+
+    # Folders still to list: (absolute path, relative path, key of relative path).
+    stack: list[tuple[str, str, str]] = [(top, "", "")]
+    while stack:
+        abs_dir, rel_dir, key_dir = stack.pop()
+        try:
+            with os.scandir(abs_dir) as it:
+                items = sorted(it, key=lambda d: d.name)
+        except FileNotFoundError:
+            if not rel_dir:
+                raise LocalRootMissing(f"local folder {top} does not exist") from None
+            entries.pop(key_dir, None)  # vanished since it was listed: absent
+            continue
+        except OSError as e:
+            if not rel_dir:
+                raise LocalRootMissing(
+                    f"cannot read local folder {top}: {_strerror(e)}") from None
+            carry_over(rel_dir, key_dir, e)
+            continue
+
+        seen: dict[str, str] = {}  # NFC name -> on-disk relative path kept
+        subdirs: list[tuple[str, str, str]] = []
+        for item in items:
+            name = item.name
+            if is_temp_name(name):
+                continue
+            rel = _join(rel_dir, name)
+            valid = _valid_utf8(name)
+            try:
+                st = item.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # vanished since the listing: absent
+            except OSError as e:  # e.g. a folder that can be listed but not searched
+                if ignored(rel, False) and ignored(rel, True):
+                    continue
+                if not valid:
+                    notes.append((_join(rel_dir, _printable(name)), NOTE_BAD_NAME))
+                    continue
+                nk = _name_key(name)
+                if nk in seen:
+                    notes.append((rel, _dup_note(seen[nk])))
+                    continue
+                seen[nk] = rel
+                carry_over(rel, _join(key_dir, nk), e)
+                continue
+            mode = st.st_mode
+            is_dir = stat.S_ISDIR(mode)
+            if ignored(rel, is_dir):
+                continue
+            if not valid:
+                notes.append((_join(rel_dir, _printable(name)), NOTE_BAD_NAME))
+                continue
+            if not is_dir and not stat.S_ISREG(mode):
+                notes.append((rel, NOTE_SYMLINK if stat.S_ISLNK(mode) else NOTE_SPECIAL))
+                continue
+            nk = _name_key(name)
+            first = seen.get(nk)
+            if first is not None:
+                notes.append((rel, _dup_note(first)))
+                continue
+            seen[nk] = rel
+            k = _join(key_dir, nk)
+
+            if is_dir:
+                entries[k] = LocalEntry(rel, DIR, 0, st.st_mtime_ns, st.st_ino)
+                subdirs.append((item.path, rel, k))
+                continue
+
+            size, mtime_ns, inode = st.st_size, st.st_mtime_ns, st.st_ino
+            sha = None
+            b = base.get(k)
+            if b is not None and b.kind == FILE and b.size == size:
+                if b.mtime_ns == mtime_ns and b.inode == inode:
+                    sha = b.sha256
+                elif b.sha256 is not None:
+                    try:
+                        sha = hasher(item.path)
+                    except FileNotFoundError:
+                        continue
+                    except OSError as e:
+                        carry_over(rel, k, e)
+                        continue
+                    result.hashed += 1
+                    result.hashed_bytes += size
+            entries[k] = LocalEntry(rel, FILE, size, mtime_ns, inode, sha)
+
+        stack.extend(reversed(subdirs))
+    return result
+
+
+def clean_temp_files(root: Path, rules: IgnoreRules | None = None) -> list[str]:
+    """Delete leftover atomic-download temp files (``.syncd-*.part``) anywhere under
+    ``root``, without following symbolic links, and return their relative paths.
+
+    Only regular files are removed. Folders that cannot be listed are passed over
+    (logged). With ``rules``, ignored folders are not entered (syncd never downloads
+    into them, so any such file there is not ours); folders whose names are not
+    valid UTF-8 are not entered either, for the same reason. A missing root
+    raises :class:`LocalRootMissing`."""
+    top = _check_root(root)
+    removed: list[str] = []
+    stack: list[tuple[str, str]] = [(top, "")]
+    while stack:
+        abs_dir, rel_dir = stack.pop()
+        try:
+            with os.scandir(abs_dir) as it:
+                items = sorted(it, key=lambda d: d.name)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            log.warning("cannot look for temp files in %s: %s", abs_dir, _strerror(e))
+            continue
+        subdirs = []
+        for item in items:
+            name = item.name
+            rel = _join(rel_dir, name)
+            try:
+                if is_temp_name(name):
+                    if item.is_file(follow_symlinks=False):
+                        os.unlink(item.path)
+                        removed.append(_printable(rel))
+                    continue
+                if not item.is_dir(follow_symlinks=False) or not _valid_utf8(name):
+                    continue
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                log.warning("cannot remove temp file %s: %s", item.path, _strerror(e))
+                continue
+            if rules is not None and rules.ignored_entry(rel, True):
+                continue
+            subdirs.append((item.path, rel))
+        stack.extend(reversed(subdirs))
+    return removed
