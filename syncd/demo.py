@@ -1,86 +1,103 @@
-"""`syncd demo`: the foundation at work on the embedded emulator.
+"""`syncd demo`: a real two-way sync against the embedded emulator.
 
-Starts the emulator on a free loopback port, builds a small sample tree (nested
-folders, unicode names), uploads it with the ExaVault client, lets "another
-user" change the remote, reads the change back through the activity feed and
-the recursive search listing, downloads it, and reports every transaction spent.
-
-The sync engine (issue: `syncd sync`) will turn this into a real two-way sync;
-until then the demo shows the client and the emulator the engine is built on.
+Starts the ExaVault emulator on a free loopback port, builds a small sample on
+both sides (nested folders, unicode names, and one file changed differently on
+each side - a conflict), runs `syncd sync` twice (the second time after a local
+folder rename and a colleague's edit) and prints what happened and where to look.
+Nothing leaves this machine; `--keep` keeps the folders for a look around.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import yaml
+
 from syncd import exitcodes
+from syncd.config import load_config
 from syncd.emulator import Emulator
-from syncd.remote import ExaVaultClient, RequestEvent
+from syncd.engine import SyncEngine
+from syncd.report import Reporter
 
 KEY, TOKEN = "demo-api-key", "demo-access-token"
 
-SAMPLE = {
-    "notes.txt": "Meeting notes\n",
+LOCAL_SAMPLE = {
+    "notes.txt": "My meeting notes, edited on this laptop\n",
     "reports/2026/q3 summary.md": "# Q3\nAll good.\n",
-    "reports/2026/Überblick.txt": "unicode name (NFC)\n",
+    "reports/2026/Überblick.txt": "unicode name\n",
     "photos/café #1 & more.txt": "a name with spaces, #, & and an accent\n",
+    "photos/2026/summer/beach.txt": "a nested file\n",
 }
+REMOTE_SAMPLE = {
+    "/demo/notes.txt": "The colleague's version of the meeting notes - longer, different\n",
+    "/demo/shared/plan.txt": "Plan v1\n",
+    "/demo/shared/日本語/メモ.txt": "a file from the server with a Japanese name\n",
+    "/demo/from a colleague.txt": "written by another user\n",
+}
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
 
 
 def run_demo(keep: bool = False) -> int:
     work = Path(tempfile.mkdtemp(prefix="syncd-demo-"))
-    local = work / "local"
-    spent: list[RequestEvent] = []
+    local, state = work / "local", work / "state"
     try:
-        for rel, text in SAMPLE.items():
-            path = local / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-
+        _write(local, LOCAL_SAMPLE)
+        (local / "empty folder").mkdir()
         with Emulator(work / "emulator", api_key=KEY, access_token=TOKEN,
-                      transactions=1000) as emu:
-            client = ExaVaultClient(emu.url, KEY, TOKEN, on_request=spent.append)
-            print(f"Emulator: {emu.url} (storage in {work / 'emulator'})")
-            started = datetime.now(timezone.utc) - timedelta(seconds=1)
+                      transactions=5000) as emu:
+            for path, text in REMOTE_SAMPLE.items():
+                emu.other.write(path, text.encode())
+            config_file = work / "config.yaml"
+            config_file.write_text(yaml.safe_dump({
+                "account": {"url": emu.url, "api_key": KEY, "access_token": TOKEN},
+                "state_dir": str(state),
+                "mirrors": [{"name": "demo", "local": str(local), "remote": "/demo"}],
+            }, allow_unicode=True), encoding="utf-8")
+            os.chmod(config_file, 0o600)
+            config = load_config(config_file)
+            reporter = Reporter(fancy=False)
 
-            account = client.account()
-            print(f"Account {account.name!r}: {account.transactions_limit} transactions a day")
+            print(f"Emulator: {emu.url}  (server files in {work / 'emulator'})")
+            print(f"Local folder: {local}\n")
+            print("Round 1: first sync. Both sides have files the other lacks, and")
+            print("notes.txt differs on the two sides (a conflict).\n")
+            first = SyncEngine(config, reporter=reporter, host="demo-host").run()
 
-            print("\nUploading the local sample to /demo:")
-            for path in sorted(p for p in local.rglob("*") if p.is_file()):
-                rel = path.relative_to(local).as_posix()
-                with open(path, "rb") as f:
-                    res = client.upload(f"/demo/{rel}", f, allow_overwrite=False)
-                print(f"  uploaded  {rel}  ->  {res.path} ({res.size} bytes, id {res.id})")
+            print("\nRound 2: you rename the local folder photos/ to pictures/ and a")
+            print("colleague edits shared/plan.txt on the server.\n")
+            os.rename(local / "photos", local / "pictures")
+            emu.other.write("/demo/shared/plan.txt", b"Plan v2, edited by a colleague\n")
+            second = SyncEngine(config, reporter=reporter, host="demo-host").run()
 
-            emu.other.write("/demo/from a colleague.txt", b"written by another user\n")
-            emu.other.rename("/demo/notes.txt", "notes (final).txt")
-            print("\nAnother user added '/demo/from a colleague.txt' and renamed notes.txt.")
-
-            print("\nActivity feed since the start (one transaction for the whole account):")
-            for entry in client.session_activity(started):
-                source = f" (from {entry.file_source})" if entry.file_source else ""
-                print(f"  {entry.operation.name:<13} {entry.file_name}{source}  by {entry.username}")
-
-            print("\nRecursive search listing of /demo (ceil(N/100) transactions):")
-            for res in client.search("/demo"):
-                print(f"  {'dir ' if res.is_dir else 'file'}  {res.path}")
-
-            target = local / "from a colleague.txt"
-            with open(target, "wb") as f:
-                client.download("/demo/from a colleague.txt", f)
-            print(f"\nDownloaded the colleague's file to {target}")
-            client.close()
-
-        print(f"\nTransactions spent: {len(spent)} "
-              f"(remaining today per the server: {spent[-1].remaining})")
+            remote = sorted(p for p, r in emu.other.tree().items()
+                            if p.startswith("/demo/") and r["attributes"]["type"] == "file")
+        conflicts = sorted(p.relative_to(local).as_posix() for p in local.rglob("*")
+                           if "conflicted copy" in p.name)
+        print("\nWhat happened:")
+        print(f"  conflicts kept on both sides: {', '.join(conflicts) or 'none'}")
+        print(f"  the server now holds {len(remote)} files under /demo, e.g. "
+              f"{', '.join(remote[:3])}")
+        print(f"  transactions spent: {first.transactions} (first sync) + "
+              f"{second.transactions} (second sync)")
+        print("\nWhere to look:")
+        print(f"  your files:       {local}")
+        print(f"  syncd's state:    {state} (index, local trash)")
         if keep:
-            print(f"Kept the demo folders in {work} (local/ and emulator/)")
+            print(f"  kept everything in {work}")
         else:
-            print("The demo folders are removed on exit; `syncd demo --keep` keeps them.")
+            print("  (the demo folders are removed on exit; `syncd demo --keep` keeps them)")
+        if first.exit_code or second.exit_code:
+            print(f"syncd demo: sync did not finish: {first.message or second.message}")
+            return exitcodes.SOFTWARE
         return exitcodes.OK
     finally:
         if not keep:
