@@ -1,0 +1,433 @@
+"""Keep the index's remote snapshot fresh while spending as few transactions as possible.
+
+Every request is a paid transaction (digest §5), so the tracker picks the cheapest
+way to learn what changed on the server (digest §4.4):
+
+* **Activity feed.** One ``changes(since)`` call serves every mirror of the account.
+  Changes we made ourselves were announced by the backend's echo callback
+  (``index.expect_echo``) and are skipped; every other change marks paths dirty in
+  the mirrors whose root holds them. A dirty path is re-read with one ``stat`` (a
+  folder also gets one subtree listing), unless that would cost as much as a full
+  listing, which is then done instead. With nothing changed a refresh of any
+  number of mirrors costs exactly one request.
+* **Full listing** (``list_tree``, about one request per 100 items): the first
+  time, every ``full_scan_interval`` as a safety net, and always on servers
+  without a feed (Files.com-migrated accounts). Whether the feed exists is probed
+  once and remembered in the account state (``feed``: ``"yes"``/``"no"``).
+
+Cursors. Each mirror keeps its own feed position in ``mirror:<name>`` state
+``cursor = {"at": ISO server time, "ids": [entry ids seen in the last 2 s]}``
+(the feed call is still shared: it starts at the oldest cursor of the mirrors
+being refreshed). Per-mirror cursors let the engine refresh a subset of the
+account's mirrors (e.g. one mirror again mid-run) without losing the others'
+changes. A query starts ``OVERLAP`` seconds before the cursor, because the
+feed's timestamps have one-second resolution; ids already seen are skipped. A
+cursor moves only after the mirror's dirty paths were resolved and stored, in
+the same index transaction, so a crash replays (harmlessly) instead of losing
+changes. It moves to the newest entry seen, or to the server time of the feed
+answer minus ``SETTLE`` seconds if that is later, so busy feeds of irrelevant
+entries (downloads) are not fetched again and again.
+
+Cheap shortcuts. A ``mkdir`` entry never needs a subtree listing of anything it
+did not create: creating the root or an ancestor of it (e.g. implicitly, by an
+upload into a new mirror) or a folder the snapshot already has costs nothing.
+Re-reading is priced from hints (a delete or a move source is one stat; a
+folder, known or moved in, is a stat plus a subtree listing) and compared with
+``ceil((rows + 1) / 100)`` for a full listing.
+
+Guards. A missing remote root is reported (``root_missing``); the snapshot is
+kept and the mirror is listed again next time, unless the mirror has no base
+rows (never synced), where a missing root is just an empty tree the engine will
+create. An empty listing of a mirror with base rows is reported
+(``empty_listing``), the old snapshot is kept and the mirror is listed again
+next time: the engine refuses to propagate deletions from it.
+
+Index rows are relative to the mirror root. Backend errors (auth, rate limit,
+transport, budget, ...) propagate unchanged; the index stays consistent.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any, TypeVar
+
+from syncd.backend import Backend, Change, FeedUnavailable, RemoteItem
+from syncd.index import Index
+from syncd.model import RemoteEntry, is_under
+from syncd.remote.errors import InvalidParameterError, NotFoundError
+
+OVERLAP = 2.0  # seconds a feed query reaches back before the cursor (1 s resolution)
+SETTLE = 5.0  # seconds a cursor stays behind the server clock (late log entries)
+ECHO_TTL = 2 * 86400.0  # expected echoes not seen after this are forgotten
+PAGE = 100  # items per listing request
+ECHO_OPS = frozenset({"upload", "delete", "mkdir", "move", "rename"})
+
+T = TypeVar("T")
+
+
+@dataclass
+class RefreshResult:
+    mode: str = "unchanged"  # "listing", "feed" or "unchanged"
+    root_missing: bool = False  # the mirror's remote root does not exist
+    empty_listing: bool = False  # a full listing was empty although base rows exist
+    requests: int = 0  # requests spent for this mirror (a shared feed call: first mirror)
+    changed: int = 0  # remote rows added, changed or removed
+
+
+@dataclass
+class _Mirror:
+    name: str
+    root: str  # absolute, no trailing slash; "" for the home folder "/"
+    interval: float
+    rows: dict[str, RemoteEntry]
+    cursor: dict | None
+    full: bool
+    result: RefreshResult = field(default_factory=RefreshResult)
+    dirty: set[str] = field(default_factory=set)
+    hints: dict[str, str] = field(default_factory=dict)  # rel -> "dir" / "file" / "gone"
+
+    @property
+    def scope(self) -> str:
+        return "mirror:" + self.name
+
+    @cached_property
+    def cursor_at(self) -> datetime:
+        return _parse(self.cursor["at"]) if self.cursor else _EPOCH
+
+    @cached_property
+    def seen(self) -> set[str]:
+        return set(self.cursor.get("ids") or ()) if self.cursor else set()
+
+    def abs(self, rel: str) -> str:
+        return f"{self.root}/{rel}" if rel else (self.root or "/")
+
+    def rel(self, path: str) -> str | None:
+        """``path`` relative to the root (``""`` = the root), or None if outside."""
+        if not path:
+            return None
+        if path == self.root or (not self.root and path == "/"):
+            return ""
+        if path.startswith(self.root + "/"):
+            return path[len(self.root) + 1:].rstrip("/") or None
+        return None
+
+    def holds_root(self, path: str) -> bool:
+        """True if ``path`` is an ancestor of the root (a change there moves or
+        removes the whole mirror)."""
+        path = path.rstrip("/")
+        return bool(self.root) and self.root.startswith(path + "/")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _parse(text: str) -> datetime:
+    dt = datetime.fromisoformat(text)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat()
+
+
+def _norm_root(root: str) -> str:
+    return "/" + root.strip("/") if root.strip("/") else ""
+
+
+def _diff(old: dict[str, RemoteEntry], new: dict[str, RemoteEntry]) -> int:
+    return sum(1 for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+
+def _outermost(paths: Iterable[str]) -> list[str]:
+    """The paths not inside another of them (parents first)."""
+    kept: list[str] = []
+    for p in sorted(set(paths), key=lambda p: (p.count("/"), p)):
+        if not any(is_under(p, q) for q in kept):
+            kept.append(p)
+    return kept
+
+
+class RemoteTracker:
+    def __init__(self, backend: Backend, index: Index, account: str, *,
+                 now: Callable[[], float] = time.time):
+        self.backend = backend
+        self.index = index
+        self.account = account
+        self.now = now
+        self._estimate = 0  # requests, when the backend does not count them itself
+        self._first: datetime | None = None  # server time of this refresh's first request
+
+    @property
+    def _scope(self) -> str:
+        return "account:" + self.account
+
+    # --- request accounting ---------------------------------------------------------
+
+    def _count(self) -> int:
+        sent = getattr(self.backend, "requests_sent", None)
+        return sent if isinstance(sent, int) else self._estimate
+
+    def _call(self, fn: Callable[[], T], cost: Callable[[T], int] = lambda r: 1) -> T:
+        """Run one backend call; note the server time of the refresh's first request
+        (the server clock after it, minus the time the call took)."""
+        started = time.monotonic()
+        ok = False
+        try:
+            out = fn()
+            ok = True
+            self._estimate += cost(out)
+            return out
+        finally:
+            if not ok:
+                self._estimate += 1
+            if self._first is None:
+                server = self.backend.server_time() or datetime.now(UTC)
+                self._first = server - timedelta(seconds=time.monotonic() - started)
+
+    def _list(self, path: str) -> list[RemoteItem]:
+        return self._call(lambda: list(self.backend.list_tree(path)),
+                          lambda items: max(1, math.ceil(len(items) / PAGE)))
+
+    def _stat(self, path: str) -> RemoteItem:
+        return self._call(lambda: self.backend.stat(path))
+
+    # --- the refresh ------------------------------------------------------------------
+
+    def refresh(self, mirrors: Sequence[tuple[str, str, float]], *,
+                force_full: bool = False) -> dict[str, RefreshResult]:
+        """Bring the remote snapshot of ``mirrors`` ((name, absolute remote root,
+        full_scan_interval seconds)) up to date; one result per mirror name."""
+        self._first = None
+        index = self.index
+        feed = index.get_state(self._scope, "feed")
+        t = self.now()
+        ms: list[_Mirror] = []
+        for name, root, interval in mirrors:
+            scope = "mirror:" + name
+            listed_at = index.get_state(scope, "listed_at")
+            cursor = index.get_state(scope, "cursor")
+            full = (force_full or feed == "no" or listed_at is None or cursor is None
+                    or t - float(listed_at) > interval)
+            ms.append(_Mirror(name, _norm_root(root), interval, index.remote(name), cursor, full))
+
+        mark = self._count()
+        changes: list[Change] | None = None
+        feed_time: datetime | None = None
+        feeders = [m for m in ms if not m.full]
+        if feed != "no" and (feed is None or feeders):
+            # Feed state unknown: this call is the probe (its entries are not needed:
+            # every mirror without a cursor is listed in full below).
+            since = (min(m.cursor_at for m in feeders) - timedelta(seconds=OVERLAP) if feeders
+                     else self.backend.server_time() or datetime.now(UTC))
+            try:
+                changes = self._call(lambda: self.backend.changes(since),
+                                     lambda out: math.ceil((len(out) + 1) / PAGE))
+                feed_time = self.backend.server_time()
+            except FeedUnavailable:
+                index.set_state(self._scope, "feed", "no")
+                feed = "no"
+                for m in ms:
+                    m.full = True
+                feeders = []
+            else:
+                if feed != "yes":
+                    index.set_state(self._scope, "feed", "yes")
+                    feed = "yes"
+        shared = self._count() - mark
+        if changes is not None and feeders:
+            self._mark_dirty(feeders, ms, changes)
+
+        for i, m in enumerate(ms):
+            mark = self._count()
+            if m.full or "" in m.dirty or self._listing_is_cheaper(m):
+                self._full(m, feed, changes, feed_time)
+            else:
+                self._resolve(m, changes, feed_time)
+            m.result.requests = self._count() - mark + (shared if i == 0 else 0)
+        index.prune_echoes(self.account, self.now() - ECHO_TTL)
+        return {m.name: m.result for m in ms}
+
+    # --- the feed -----------------------------------------------------------------------
+
+    def _mark_dirty(self, feeders: list[_Mirror], every: list[_Mirror],
+                    changes: list[Change]) -> None:
+        for ch in changes:
+            hits: list[tuple[_Mirror, set[str]]] = []
+            for m in feeders:
+                if ch.at < m.cursor_at - timedelta(seconds=OVERLAP) or (ch.id and ch.id in m.seen):
+                    continue  # this mirror has handled it before
+                if ch.op == "mkdir":
+                    # A new folder is empty (what goes into it has entries of its own).
+                    # Creating the root or an ancestor of it changes nothing inside,
+                    # nor does creating a folder the snapshot already has (a replay,
+                    # or created by us as a parent of an upload). Such entries are
+                    # still "hits", so an echo of ours is consumed, not left behind.
+                    rel = m.rel(ch.path)
+                    if rel is not None or m.holds_root(ch.path):
+                        known = rel in m.rows and m.rows[rel].kind == "dir"
+                        hits.append((m, {rel} if rel and not known else set()))
+                    continue
+                paths = {ch.path} if ch.op == "copy" or not ch.source else {ch.path, ch.source}
+                rels = {r for r in (m.rel(p) for p in paths) if r is not None}
+                rels |= {"" for p in paths if p and m.holds_root(p)}
+                if rels:
+                    hits.append((m, rels))
+            if not hits:
+                continue
+            if ch.op in ECHO_OPS and self.index.take_echo(self.account, ch.op, ch.path):
+                continue  # our own change: the engine already recorded its result
+            for m, rels in hits:
+                m.dirty |= rels
+                self._hint(m, ch, every)
+
+    @staticmethod
+    def _hint(m: _Mirror, ch: Change, every: list[_Mirror]) -> None:
+        """Guess what each dirty path is now (the latest change wins), to price its
+        re-read: a folder costs a stat plus a subtree listing, anything else a stat."""
+        source = m.rel(ch.source) if ch.source and ch.op in ("move", "rename") else None
+        if source:
+            m.hints[source] = "gone"
+        target = m.rel(ch.path)
+        if not target:
+            return
+        if ch.op == "delete":
+            m.hints[target] = "gone"
+        elif ch.op == "mkdir" or (ch.source and _known_dir(every, ch.source)):
+            m.hints[target] = "dir"
+        elif ch.op in ("upload", "move", "rename", "copy"):
+            m.hints[target] = "file"
+        else:
+            m.hints.pop(target, None)
+
+    def _listing_is_cheaper(self, m: _Mirror) -> bool:
+        """True when re-reading the dirty paths would cost at least as much as one
+        full listing (a stat each, plus a subtree listing for each folder)."""
+        if not m.dirty:
+            return False
+        def price(p: str) -> int:
+            hint = m.hints.get(p) or (m.rows[p].kind if p in m.rows else "file")
+            return 2 if hint == "dir" else 1
+        cost = sum(price(p) for p in _outermost(m.dirty))
+        return cost >= math.ceil((len(m.rows) + 1) / PAGE)
+
+    def _resolve(self, m: _Mirror, changes: list[Change] | None,
+                 feed_time: datetime | None) -> None:
+        """Re-read each outermost dirty path (a stat; for a folder also its subtree)
+        and store the answers together with the mirror's new cursor."""
+        found: dict[str, list[RemoteEntry]] = {}  # rel path -> rows now there ([] = gone)
+        for rel in _outermost(m.dirty):
+            abs_path = m.abs(rel)
+            try:
+                item = self._stat(abs_path)
+                items = [item]
+                if item.kind == "dir":
+                    items += self._list(abs_path)
+            except NotFoundError:
+                found[rel] = []
+                continue
+            entries = self._entries(m, items)
+            found[rel] = entries
+            if entries and entries[0].path != rel:  # the server spells it differently
+                found.setdefault(entries[0].path, [])
+        with self.index.batch():
+            for rel in found:
+                self.index.drop_remote(m.name, rel)
+            for entries in found.values():
+                self.index.put_remote(m.name, entries)
+            self._advance(m, changes, feed_time)
+        if found:
+            m.result.mode = "feed"
+            m.result.changed = _diff(m.rows, self.index.remote(m.name))
+
+    # --- full listing --------------------------------------------------------------------
+
+    def _full(self, m: _Mirror, feed: str | None, changes: list[Change] | None,
+              feed_time: datetime | None) -> None:
+        m.result.mode = "listing"
+        root = m.abs("")
+        missing = False
+        try:
+            entries = self._entries(m, self._list(root))
+        except NotFoundError:
+            missing, entries = True, []
+        except InvalidParameterError:  # e.g. the root is a file
+            if self._root_is_folder(root):
+                raise
+            missing, entries = True, []
+        base_rows = self.index.base_count(m.name)
+        if not entries and not missing and m.root and (base_rows or m.rows):
+            # Some servers may list a missing folder as empty: check before concluding.
+            missing = not self._root_is_folder(root)
+        if missing:
+            m.result.root_missing = True
+            if base_rows:
+                return  # synced before: keep everything, the engine decides; re-list next time
+        elif not entries and base_rows:
+            # Keep the old snapshot and do not mark the mirror as listed: the
+            # engine refuses deletions and the next refresh looks again.
+            m.result.empty_listing = True
+            return
+        # A missing root of a mirror never synced is simply an empty tree (the
+        # engine creates it): remembered as listed, so the next refresh uses the feed.
+        with self.index.batch():
+            self.index.put_remote(m.name, entries, replace_all=True)
+            self.index.set_state(m.scope, "listed_at", self.now())
+            if feed == "yes":
+                self._advance(m, changes, feed_time)
+        m.result.changed = _diff(m.rows, {e.path: e for e in entries})
+
+    def _root_is_folder(self, root: str) -> bool:
+        try:
+            return self._stat(root).kind == "dir"
+        except NotFoundError:
+            return False
+
+    @staticmethod
+    def _entries(m: _Mirror, items: Iterable[RemoteItem]) -> list[RemoteEntry]:
+        out = []
+        for it in items:
+            rel = m.rel(it.path)
+            if rel:  # skip the root itself and anything outside it
+                out.append(RemoteEntry(rel, it.kind, it.id, it.size, it.updated))
+        return out
+
+    # --- cursors -------------------------------------------------------------------------
+
+    def _advance(self, m: _Mirror, changes: list[Change] | None,
+                 feed_time: datetime | None) -> None:
+        """Store the mirror's new cursor (inside the caller's batch)."""
+        if changes is None:
+            # No feed call this time (every mirror was listed): the listings are
+            # complete as of the first request of this refresh.
+            start = (self._first or datetime.now(UTC)) - timedelta(seconds=SETTLE)
+            if m.cursor is None or start > m.cursor_at:
+                self.index.set_state(m.scope, "cursor", {"at": _iso(start), "ids": []})
+            return
+        at = m.cursor_at if m.cursor else _EPOCH
+        if changes:
+            at = max(at, max(ch.at for ch in changes))
+        if feed_time is not None:
+            at = max(at, feed_time - timedelta(seconds=SETTLE))
+        if at == _EPOCH:  # nothing to go by
+            at = (self._first or datetime.now(UTC)) - timedelta(seconds=SETTLE)
+        window = at - timedelta(seconds=OVERLAP)
+        ids = {ch.id for ch in changes if ch.id and ch.at >= window}
+        if m.cursor and m.cursor_at == at:
+            ids |= m.seen
+        value: dict[str, Any] = {"at": _iso(at), "ids": sorted(ids)}
+        if value != m.cursor:
+            self.index.set_state(m.scope, "cursor", value)
+
+
+def _known_dir(mirrors: list[_Mirror], path: str) -> bool:
+    """True if some mirror's snapshot has a folder at absolute ``path``."""
+    for m in mirrors:
+        rel = m.rel(path)
+        if rel and rel in m.rows and m.rows[rel].kind == "dir":
+            return True
+    return False
