@@ -314,13 +314,27 @@ class Worker:
         """Execute queue ``items`` ((id, action) pairs, in plan order)."""
         phases: dict[str, list] = {"move": [], "mkdir": [], "transfer": [], "record": [],
                                    "delete": []}
+        total = 0
         for item_id, action in items:
             if skip(_action_path(action)):
                 self.out.deferred += 1
                 continue
             phases[_phase(action)].append((item_id, action))
-        for item_id, action in phases["move"] + phases["mkdir"]:
+            total += 1
+        # A deletion that clears the way for a creation (a file replaced by a folder
+        # of the same name, or the reverse) must run first, not last.
+        targets = [_action_path(a) for _, a in phases["mkdir"] + phases["transfer"]]
+        early = [(i, a) for i, a in phases["delete"]
+                 if any(model.is_under(t, _action_path(a)) for t in targets)]
+        if early:
+            phases["delete"] = [x for x in phases["delete"] if x not in early]
+        for item_id, action in phases["move"]:
             if not self._do(item_id, action):
+                break
+        if early and self.out.stop is None:
+            self._deletes(early)
+        for item_id, action in phases["mkdir"]:
+            if self.out.stop is not None or not self._do(item_id, action):
                 break
         if self.out.stop is None:
             self._parallel(phases["transfer"])
@@ -330,7 +344,6 @@ class Worker:
             self._do(item_id, action)
         if self.out.stop is None:
             self._deletes(phases["delete"])
-        total = sum(len(p) for p in phases.values())
         self.out.deferred += total - len(self._attempted)
         return self.out
 
@@ -417,7 +430,8 @@ class Worker:
         self._progress("renamed" if a.forget_base else "moved", f"{a.src} -> {a.dst}")
 
     def _MoveRemote(self, a: MoveRemote) -> None:
-        item = self.r.backend.move(self.remote_abs(a.src), self.remote_abs(a.dst), id=a.remote.id)
+        item = self.r.backend.move(self.remote_abs(a.src), self.remote_abs(a.dst),
+                                     id=a.remote.id or None)
         new = self._to_entry(item)
         with self.index.batch():
             self.index.move_remote(self.mirror, a.src, a.dst)
@@ -501,7 +515,7 @@ class Worker:
         cc = model.conflict_name(a.path, self.r.host, _stamp(self.r.now()),
                                  {model.key(p) for p in taken})
         item = self.r.backend.move(self.remote_abs(landed.path), self.remote_abs(cc),
-                                   id=landed.id)
+                                   id=landed.id or None)
         moved = self._to_entry(item)
         src, dst = self.local_abs(a.path), self.local_abs(cc)
         with self.index.batch():

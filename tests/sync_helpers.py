@@ -18,7 +18,7 @@ from syncd.engine import SyncEngine, SyncResult
 from syncd.index import Index
 from syncd.report import Reporter
 
-from .conftest import ACCESS_TOKEN, API_KEY
+from tests.conftest import ACCESS_TOKEN, API_KEY
 
 
 @dataclass

@@ -11,17 +11,16 @@ def syncd(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_demo_runs_on_the_embedded_emulator_and_reports_transactions():
+def test_demo_runs_a_two_way_sync_with_a_conflict_on_the_embedded_emulator():
     proc = syncd("demo")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "uploaded  reports/2026/Überblick.txt" in out
-    assert "RENAME" in out and "(from /demo/notes.txt)" in out
-    assert "file  /demo/from a colleague.txt" in out
-    assert "Transactions spent: " in out
-    spent = int(out.split("Transactions spent: ")[1].split()[0])
-    # account + 4 uploads + activity + one search page + download
-    assert spent == 8
+    assert "uploaded reports/2026/Überblick.txt" in out
+    assert "downloaded shared/日本語/メモ.txt" in out
+    assert "conflicts kept on both sides: notes (conflicted copy demo-host " in out
+    assert "moved photos -> pictures" in out  # a folder rename is one server move
+    assert out.count("; in sync") == 2
+    assert "transactions spent: " in out
     assert proc.stderr == ""
 
 

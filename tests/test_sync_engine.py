@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .sync_helpers import make_setup
+from tests.sync_helpers import make_setup
 
 
 @pytest.fixture
