@@ -328,8 +328,12 @@ class Worker:
                  if any(model.is_under(t, _action_path(a)) for t in targets)]
         if early:
             phases["delete"] = [x for x in phases["delete"] if x not in early]
-        for item_id, action in phases["move"]:
-            if not self._do(item_id, action):
+        batched, single = _batchable_moves(phases["move"])
+        for parent, group in batched.items():
+            if self.out.stop is None:
+                self._move_batch(parent, group)
+        for item_id, action in single:
+            if self.out.stop is not None or not self._do(item_id, action):
                 break
         if early and self.out.stop is None:
             self._deletes(early)
@@ -443,6 +447,30 @@ class Worker:
                                      else p for p in self._remote_dirs}
             self.out.counts["moved"] += 1
         self._progress("moved", f"{a.src} -> {a.dst}")
+
+    def _move_batch(self, parent: str, group: list) -> None:
+        """Several items moving into the same folder under their own names: one
+        server request (``move_many``) instead of one each."""
+        srcs = {self.remote_abs(a.src): (i, a) for i, a in group}
+        try:
+            results = self.r.backend.move_many(list(srcs), self.remote_abs(parent))
+        except FATAL as exc:
+            self.out.stop = exc
+            return
+        for abs_src, (item_id, a) in srcs.items():
+            self._attempted.add(item_id)
+            err = results.get(abs_src)
+            if err is not None:
+                self.out.stale += 1
+                self.out.refresh = True
+                continue
+            with self.index.batch():
+                self.index.move_remote(self.mirror, a.src, a.dst)
+                self.index.move_base(self.mirror, model.key(a.src), a.dst, a.dst)
+                self.index.finish(self.mirror, item_id)
+            self.out.done_items.append(item_id)
+            self.out.counts["moved"] += 1
+            self._progress("moved", f"{a.src} -> {a.dst}")
 
     # --- folders -------------------------------------------------------------------
 
@@ -656,6 +684,25 @@ class Worker:
                 msg = _describe(err)
                 self.index.note_failure(self.mirror, a.remote_path, msg, self.r.now())
                 self.out.failed.append((a.remote_path, msg))
+
+
+def _batchable_moves(moves: list) -> tuple[dict[str, list], list]:
+    """Split remote moves into batches (same destination folder, name kept, no
+    other move inside or around them) and the rest, which run one by one in order."""
+    remote = [(i, a) for i, a in moves if isinstance(a, MoveRemote)]
+    paths = [p for _, a in remote for p in (a.src, a.dst)]
+    groups: dict[str, list] = {}
+    for item_id, a in remote:
+        if model.name(a.src) != model.name(a.dst) or model.parent(a.src) == model.parent(a.dst):
+            continue
+        nested = any(p != a.src and p != a.dst and (model.is_under(p, a.src) or
+                     model.is_under(p, a.dst) or model.is_under(a.src, p) or
+                     model.is_under(a.dst, p)) for p in paths)
+        if not nested:
+            groups.setdefault(model.parent(a.dst), []).append((item_id, a))
+    batched = {k: v for k, v in groups.items() if len(v) > 1}
+    taken = {i for v in batched.values() for i, _ in v}
+    return batched, [(i, a) for i, a in moves if i not in taken]
 
 
 def _phase(action) -> str:

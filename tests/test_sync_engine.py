@@ -300,3 +300,15 @@ def test_lost_index_deletes_nothing(s):
     assert r.exit_code == 0, r.message
     assert (s.local() / "a.txt").read_bytes() == b"a"  # restored, not deleted remotely
     assert_same(s)
+
+
+def test_several_files_moved_into_one_folder_are_one_batched_move(s):
+    n = synced(s, {"a.txt": "a", "b.txt": "b", "c.txt": "c", "into/.keep": ""})
+    for name in ("a.txt", "b.txt", "c.txt"):
+        os.rename(s.local() / name, s.local() / "into" / name)
+    r = s.sync()
+    assert r.exit_code == 0, r.message
+    after = ops(s, n)
+    assert after.count(("POST", "/resources/move")) == 1, after
+    assert ("POST", "/resources/upload") not in after
+    assert_same(s)
