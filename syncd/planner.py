@@ -443,41 +443,47 @@ class _Planner:
 
     def _detect_local_moves(self) -> dict[str, str]:
         """base key Q -> local key P."""
+        vb, vl = self.vb.items, self.vl.items
+        fresh = {(e.inode, e.kind) for p, e in vl.items() if e.inode and p not in vb}
+        if not fresh:
+            return {}
         base_by_ino: dict[tuple[int, str], list[str]] = {}
-        for q, b in self.vb.items.items():
-            if b.inode:
+        for q, b in vb.items():
+            if (b.inode, b.kind) in fresh:
                 base_by_ino.setdefault((b.inode, b.kind), []).append(q)
         local_by_ino: dict[tuple[int, str], list[str]] = {}
-        for p, entry in self.vl.items.items():
-            if entry.inode:
+        for p, entry in vl.items():
+            if (entry.inode, entry.kind) in fresh:
                 local_by_ino.setdefault((entry.inode, entry.kind), []).append(p)
         out: dict[str, str] = {}
         for ino, ps in local_by_ino.items():
             qs = base_by_ino.get(ino, [])
-            if len(ps) != 1 or len(qs) != 1:
+            if len(ps) != 1 or len(qs) != 1:  # hard links: only a unique match counts
                 continue
             p, q = ps[0], qs[0]
-            if p in self.vb or q in self.vl:
+            if p in vb or q in vl:
                 continue
-            if ino[1] == FILE and self.vl.items[p].size != self.vb.items[q].size:
+            if ino[1] == FILE and vl[p].size != vb[q].size:
                 continue
             out[q] = p
         return out
 
     def _detect_remote_moves(self) -> dict[str, str]:
         """base key Q -> remote key P."""
+        vb, vr = self.vb.items, self.vr.items
+        fresh = {e.id: p for p, e in vr.items() if p not in vb}
+        if not fresh:
+            return {}
         by_id: dict[str, list[str]] = {}
-        for q, b in self.vb.items.items():
-            if b.remote_id:
+        for q, b in vb.items():
+            if b.remote_id in fresh:
                 by_id.setdefault(b.remote_id, []).append(q)
         out: dict[str, str] = {}
-        for p, entry in self.vr.items.items():
-            qs = by_id.get(entry.id, [])
-            if p in self.vb or len(qs) != 1:
+        for rid, qs in by_id.items():
+            if len(qs) != 1:
                 continue
-            q = qs[0]
-            b = self.vb.items[q]
-            at_q = self.vr.get(q)
+            p, q = fresh[rid], qs[0]
+            entry, b, at_q = vr[p], vb[q], vr.get(q)
             if b.kind != entry.kind or (at_q is not None and at_q.id == entry.id):
                 continue
             out[q] = p
