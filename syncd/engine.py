@@ -238,6 +238,10 @@ class SyncEngine:
                         now=self.now,
                         on_progress=lambda verb, path, size: self.reporter.event(
                             m.name, verb, path, size))
+        if refreshed.root_missing and index.base_count(m.name):
+            report.error = (f"remote folder {m.remote} is missing (deleted or moved on the "
+                            "server?); nothing was changed")
+            return
         for cycle in range(MAX_CYCLES):
             base = {k: b for k, b in index.base(m.name).items()
                     if not rules.ignored(k, b.kind == model.DIR)}
@@ -263,6 +267,8 @@ class SyncEngine:
             if cycle == 0:
                 report.notes.extend(local.notes)
                 report.notes.extend(plan.notes)
+                for path, why in report.notes:
+                    self.reporter.line(f"{m.name}: skipped {path}: {why}")
             reason = guards.check(plan, base, guards.GuardInput(
                 base_count=len(base),
                 empty_listing=refreshed.empty_listing,
@@ -292,7 +298,7 @@ class SyncEngine:
             report.bytes_up += out.bytes_up
             report.bytes_down += out.bytes_down
             report.conflicts.extend(plan.conflicts)
-            report.failed = out.failed
+            report.failed.extend(out.failed)
             report.deferred = out.deferred
             report.stale = out.stale
             if out.stop is not None:

@@ -59,6 +59,8 @@ class MirrorReport:
             parts.append(f"{len(self.failed)} failed")
         if self.deferred:
             parts.append(f"{self.deferred} deferred")
+        if self.notes:
+            parts.append(f"{len(self.notes)} skipped (see above)")
         state = "in sync" if self.converged else "NOT in sync"
         return f"{self.name}: {', '.join(parts) or 'no changes'}; {state}"
 

@@ -315,9 +315,13 @@ class Worker:
         phases: dict[str, list] = {"move": [], "mkdir": [], "transfer": [], "record": [],
                                    "delete": []}
         total = 0
+        blocked: list[str] = []  # backed-off paths and where skipped moves would have led
         for item_id, action in items:
-            if skip(_action_path(action)):
+            paths = _action_paths(action)
+            if any(skip(p) for p in paths) or any(model.is_under(p, b) for p in paths
+                                                 for b in blocked):
                 self.out.deferred += 1
+                blocked.extend(paths)  # what depends on a skipped action waits too
                 continue
             phases[_phase(action)].append((item_id, action))
             total += 1
@@ -481,7 +485,9 @@ class Worker:
             os.mkdir(path)
             st = os.lstat(path)
         elif not stat_mod.S_ISDIR(st.st_mode):
-            raise Stale(a.path)
+            if stat_mod.S_ISREG(st.st_mode):
+                raise Stale(a.path)  # a file appeared: the next plan sees the conflict
+            raise UnsafePath(f"{a.path}: a symbolic link or special file is in the way")
         self._record(LocalEntry(a.path, DIR, 0, st.st_mtime_ns, st.st_ino), a.remote)
         with self._lock:
             self.out.counts["folders"] += 1
@@ -553,6 +559,8 @@ class Worker:
                 os.rename(src, dst)
                 self._record(dc_replace(sent, path=cc), moved)
         with self._lock:
+            self.out.counts["uploaded"] += 1
+            self.out.bytes_up += sent.size
             self.out.counts["conflicts"] += 1
             self.out.refresh = True
             self.out.stale += 1
@@ -715,6 +723,18 @@ def _phase(action) -> str:
     if isinstance(action, (DeleteLocal, DeleteRemote)):
         return "delete"
     return "record"
+
+
+def _action_paths(action) -> list[str]:
+    """Every relative path an action touches (for dependency skipping)."""
+    out = []
+    for attr in ("path", "src", "dst", "remote_path", "conflict_path"):
+        value = getattr(action, attr, None)
+        if isinstance(value, str) and value:
+            out.append(value)
+    if isinstance(action, RecordBase):
+        out.append(action.base.local_path)
+    return out
 
 
 def _action_path(action) -> str:

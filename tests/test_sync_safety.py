@@ -271,11 +271,6 @@ def test_one_refused_item_backs_off_without_blocking_the_rest(s):
     assert REFUSED in local.values() and b"a new file after the failure" in local.values()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: error backoff skips only actions whose own path is backed off; actions that "
-    "depend on a skipped one (the conflict copy's upload after the skipped rename, "
-    "downloads into the skipped folder) still run and fail with made-up errors that "
-    "get backoffs of their own"))
 def test_backed_off_item_does_not_cause_failures_of_its_dependents(s):
     refused_item_setup(s)
     r = s.sync()
@@ -415,10 +410,6 @@ def test_remote_folder_named_like_a_local_symlink_is_never_written_through(s, tm
     assert s.emu.other.read("/docs/link/evil.txt") == b"must not land outside the root"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a remote folder whose name is a local symlink is planned as MakeLocalDir every "
-    "pass; the worker calls the symlink Stale (not a per-item failure), so every run "
-    "re-plans 3 times and ends 'files still changing' (75) forever, never naming the path"))
 def test_a_symlink_in_the_way_is_a_per_item_failure_not_a_change_in_progress(s, tmp_path):
     symlink_setup(s, tmp_path)
     r = s.sync()
@@ -427,10 +418,6 @@ def test_a_symlink_in_the_way_is_a_per_item_failure_not_a_change_in_progress(s, 
     assert r.mirrors[0].stale == 0, (r.message, s.output)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: SyncEngine._mirror assigns report.failed = out.failed on every planning cycle, "
-    "so a per-item failure from the first cycle is forgotten when a stale action makes "
-    "the engine re-plan: exit 75 'files still changing' instead of 1 naming the path"))
 def test_a_failure_is_still_reported_when_the_pass_replans(s):
     synced(s, {"keep.txt": "k"})
     write(s.local() / "bad.txt", REFUSED)
@@ -468,10 +455,6 @@ def test_remote_names_the_local_side_cannot_hold_are_skipped_with_a_note(s):
     assert ops(s, n) == [("GET", "/activity/session")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: MirrorReport.notes (skipped hostile/too-long remote names, local symlinks, "
-    "unreadable files, one-way ignores) are collected but never printed: neither "
-    "Reporter nor the summary line nor the CLI shows them"))
 def test_skipped_names_are_told_to_the_user(s):
     long_name = "L" * 296 + ".txt"
     s.emu.other.write("/docs/" + long_name, b"too long")
@@ -526,10 +509,6 @@ def test_remote_root_deleted_by_another_user_deletes_nothing_locally(s):
     assert s.local_tree() == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: SyncEngine._mirror ignores RefreshResult.root_missing unless the plan deletes "
-    "something; the tracker keeps the old snapshot, so the plan is empty and the run "
-    "says 'no changes; in sync' and exits 0 while the remote folder is gone"))
 def test_remote_root_deleted_by_another_user_is_reported(s):
     synced(s, {"a.txt": "a", "sub/b.txt": "b"})
     s.emu.other.delete("/docs")
@@ -540,11 +519,6 @@ def test_remote_root_deleted_by_another_user_is_reported(s):
     assert cp.returncode == 1 and "missing" in cp.stderr and "Traceback" not in cp.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: with the remote root missing, a new local file is uploaded (re-creating the "
-    "root with only that file); the next pass lists the re-created root and mirrors "
-    "every other file as deleted, moving them to the local trash - the 'remote root "
-    "missing' deletion guard is sidestepped"))
 def test_remote_root_deleted_then_a_local_new_file_deletes_nothing_locally(s):
     synced(s, {"a.txt": "a", "sub/b.txt": "b"})
     s.emu.other.delete("/docs")
