@@ -82,11 +82,10 @@ def state_lock(state_dir: Path):
 def _describe_remote(exc: Exception) -> str:
     if isinstance(exc, BudgetExhausted):
         return f"{exc} (budget back at {when(exc.resume_at)})"
-    if isinstance(exc, RemoteError):
-        where = f" ({exc.method} {exc.path})" if getattr(exc, "method", None) else ""
-        status = f"HTTP {exc.status}: " if exc.status else ""
-        return f"{status}{exc}{where}"
-    return str(exc)
+    text = str(exc)
+    if isinstance(exc, RemoteError) and exc.status and f"{exc.status}" not in text:
+        text = f"HTTP {exc.status}: {text}"
+    return text
 
 
 class SyncEngine:
@@ -162,8 +161,11 @@ class SyncEngine:
                    else "server unavailable")
             back = (f", budget back at {when(result.resume_at)}"
                     if why == "budget exhausted" else ", run again later")
-            result.message = (f"{pending} actions deferred ({why}: {_describe_remote(exc)})"
-                              f"{back}; nothing was lost")
+            what = f"{pending} actions deferred" if pending else "sync deferred"
+            result.message = f"{what} ({why}: {_describe_remote(exc)}){back}; nothing was lost"
+            for r in result.mirrors:
+                if not r.finished and not r.error:
+                    r.error = f"not synced ({why}); run again later"
         finally:
             client.close()
             result.transactions = budget.spent
@@ -307,6 +309,7 @@ class SyncEngine:
                 break
             if out.refresh:
                 refreshed = tracker.refresh([(m.name, m.remote, m.full_scan_interval)])[m.name]
+        report.finished = True
         if not report.guard:
             index.set_state(scope, "device", device)
 

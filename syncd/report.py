@@ -40,6 +40,7 @@ class MirrorReport:
     guard: str | None = None
     error: str | None = None
     planned: list[str] = field(default_factory=list)  # dry-run lines
+    finished: bool = False  # the mirror's pass ran to its end
 
     @property
     def converged(self) -> bool:
