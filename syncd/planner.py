@@ -17,17 +17,22 @@ Status of one side at a key (``l``/``r`` the entry, ``b`` the base row)
 ``M``  modified file. Local: ``l.size != b.size``; or both hashes known and
        different; or the stat ``(mtime_ns, inode)`` changed and no pair of
        hashes proves the content equal (a touched file whose hash equals the
-       base's is ``S`` and gets a ``RecordBase`` with the new stat). Remote:
+       base's is ``S`` and gets a ``RecordBase`` with the new stat; a hash on
+       one side only proves nothing, so that counts as ``M``). Remote:
        ``(id, size, updated)`` differs from the base. Folders are never ``M``
        (their ``updatedAt`` moves with their children): a folder whose id
-       changed is ``S`` and its new id is recorded when nothing else is
-       planned for it.
+       (or local inode) changed is ``S`` and its new identity is recorded when
+       nothing else is planned for it -- but see "renewed" below.
 ``D``  deleted: base, no entry
 ``K``  kind changed (file <-> folder): the base item was deleted and a new
        item of the other kind created in its place
 =====  =================================================================
 
-"Dirty" folder: something strictly inside it on that side is N, M or K.
+"Dirty" folder: something strictly inside it on that side is N, M or K, or is
+a renewed folder. "Renewed" folder: same name as the base's, another identity
+(a remote folder with a new id, a local one with a new inode: re-created, or
+another folder moved onto the name). A renewed or dirty folder is never
+deleted because the other side deleted the base's folder (rules 7, 8, 10).
 "Create X on Y" means Upload/Download with ``replace=None`` for a file,
 MakeLocalDir / MakeRemoteDir for a folder (its contents follow by the rules).
 
@@ -48,7 +53,8 @@ Moves (detected first, then applied to a virtual copy of the trees)
   the rules below see a delete at Q and a creation at P (never a loss).
 * After a move, the base row (subtree) is re-rooted at P and the three-way
   comparison continues there: an edit made on the other side before the move
-  is kept (one move plus one transfer, no delete, no re-upload).
+  is kept (one move plus one transfer, no delete, no re-upload). The same
+  holds for a deletion made on the other side inside a moved folder.
 * Both sides moved the item: same destination -> only the base is re-rooted
   (``ForgetBase`` of the old place, ``RecordBase`` of every row at the new one);
   different destinations -> the REMOTE move wins (two-way and download-only: a
@@ -85,8 +91,8 @@ Rules per key, two-way (after moves; walked top-down, in sorted order)
  5    S            M             ``Download(replace=l)``
  6    M            M             rule C (even when the sizes are equal)
  7    D            S             ``DeleteRemote`` -- for a folder only when the
-                                 remote folder is not dirty; one delete for the
-                                 top-most folder only
+                                 remote folder is neither dirty nor renewed;
+                                 one delete for the top-most folder only
  7    S            D             ``DeleteLocal``, same folder rule
  8    D            M             edit beats delete: ``Download`` (restore)
  8    M            D             edit beats delete: ``Upload(replace=None)``
@@ -139,9 +145,13 @@ Directions
   folder) renames the REMOTE item aside to the conflict name with a server-side
   move (no transfer) and uploads the local version under the original name:
   local is untouched, both versions are on the server, and the remote mirrors
-  local. (The brief asked for "the local version uploaded under the conflict
-  name"; that leaves the index unable to ever agree on the original name, so the
-  same conflict would be re-created on every run -- see the report.)
+  local. (Uploading the local version under the conflict name instead would
+  leave the index unable to ever agree on the original name: the same conflict
+  would be re-created, with a new timestamp, on every run.) The same applies
+  when the master changed things inside a folder the mirror replaced by a file;
+* a lone remote move is a remote change: ignored, so the old place is
+  re-uploaded and the new one left alone; when both sides moved an item to
+  different places the local move wins (a ``MoveRemote``);
 * ``Compare`` (first sync, equal sizes) is still emitted: it only reads the
   local file; on different content the worker must resolve it as a one-way
   conflict (remote copy renamed aside, local uploaded).
@@ -151,6 +161,10 @@ deletion of a remotely unchanged item is re-downloaded; a conflict renames the
 LOCAL item aside (``MoveLocal``, kept locally, never uploaded) and downloads the
 remote version under the original name -- nothing is downloaded over a local
 change.
+
+``Compare.conflict_path`` is a LOCAL path; the server name of the copy is
+``join(parent(remote_path), name(conflict_path))`` (the server's folder
+spelling).
 
 Ordering of ``Plan.actions`` (the worker runs them in list order)
 -----------------------------------------------------------------
@@ -163,7 +177,10 @@ Ordering of ``Plan.actions`` (the worker runs them in list order)
 2. ``MakeLocalDir`` / ``MakeRemoteDir``, sorted by path (parents first).
 3. ``Upload`` / ``Download`` / ``Compare``, ascending size, ties by path.
 4. ``ForgetBase`` (sorted), then ``RecordBase`` (sorted): a row recorded under a
-   forgotten folder survives.
+   forgotten folder survives. (The old rows of an item both sides moved are
+   forgotten here -- unless phases 1-3 write a row under that old path, which a
+   phase-4 forget would erase: then the stale rows stay for the next run, which
+   sees them as deleted on both sides and forgets them, rule 9.)
 5. ``DeleteRemote`` / ``DeleteLocal``, sorted by path (only top-most ones).
 
 Assumed worker behaviour: uploads and remote mkdirs create missing parents;
@@ -605,9 +622,11 @@ class _Planner:
                 stack.extend(sorted(kids.get(k, ()), reverse=True))
 
     def renewed(self, side: str, k: str) -> bool:
-        """A folder that is not the base's folder any more (deleted and re-created
-        under the same name): a remote folder with a new id, a local one with a new
-        inode."""
+        """A folder that is not the base's folder any more although it has its name
+        (deleted and re-created, or another folder moved onto the name): a remote
+        folder with a new id, a local one with a new inode. Not a change by itself
+        (rule 4 records the new identity), but it is not the folder the other side
+        deleted, so that deletion is not propagated to it (rules 7/8)."""
         entry, b = self.tree(side).get(k), self.vb.get(k)
         if entry is None or b is None or entry.kind != DIR or b.kind != DIR:
             return False
@@ -617,7 +636,7 @@ class _Planner:
 
     def keeps(self, side: str, k: str) -> bool:
         """``side``'s folder at ``k`` must not be deleted for the other side's sake:
-        something in it changed, or it is a re-created folder."""
+        something in it changed, or it is another folder than the base's."""
         return (self.tree(side).items[k].kind == DIR
                 and (k in self.dirty[side] or self.renewed(side, k)))
 
@@ -791,7 +810,10 @@ class _Planner:
                 nb = dataclasses.replace(nb, remote_id=there.id)
             if entry.inode and entry.inode != b.inode:
                 nb = dataclasses.replace(nb, inode=entry.inode)
+        # A name that only changed its Unicode spelling is not worth a row by
+        # itself (rule 11); when writing anyway, take each side's spelling.
         if nb is not b or k in self.vb.flag:
+            nb = dataclasses.replace(nb, local_path=entry.path, remote_path=there.path)
             self.records[k] = RecordBase(nb)
 
     def first_sync(self, k: str) -> bool:

@@ -732,10 +732,20 @@ def test_both_moved_same_place_and_a_new_item_took_the_old_name():
 
 
 def test_folder_recreated_remotely_is_not_deleted_for_a_local_delete():
+    # another folder than the one local deleted (new id): restored, not deleted
     w = World().tree("d/").ldel("d")
     w.remote["d"] = RemoteEntry("d", DIR, "recreated", 0, 0.0)
     p = w.plan()
     assert not of(p, DELETES) and [a.path for a in of(p, MakeLocalDir)] == ["d"]
+
+
+def test_folder_moved_onto_a_deleted_folders_name_survives():
+    # remote: deleted a, renamed b to a; local: deleted a
+    w = World().tree("a/", "b/").ldel("a").rdel("a").rmove("b", "a")
+    p = w.plan()
+    assert [a.path for a in of(p, MakeLocalDir)] == ["a"]
+    assert [a.path for a in of(p, DeleteLocal)] == ["b"]
+    assert not of(p, DeleteRemote)
 
 
 # =========================================================== 11: Unicode spelling
