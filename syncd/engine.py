@@ -234,7 +234,8 @@ class SyncEngine:
         device = os.stat(root).st_dev
         known_device = index.get_state(scope, "device")
         run = MirrorRun(m.name, root, m.remote, backend, index, self.config.account.url,
-                        self.host, transfers=m.transfers, remote_delete=m.remote_delete,
+                        self.host, transfers=m.transfers, direction=m.direction,
+                        remote_delete=m.remote_delete,
                         local_trash=local_trash, remote_trash=remote_trash,
                         up=Throttle(m.bandwidth_up), down=Throttle(m.bandwidth_down),
                         now=self.now,

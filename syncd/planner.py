@@ -542,7 +542,9 @@ class _Planner:
         entry = t.get(src)
         if entry is None or entry.kind != b.kind:
             return
-        if side == REMOTE and entry.id != b.remote_id:
+        # An empty base id means "not learned yet" (a folder the server created
+        # implicitly for an upload): the folder at that path is taken as the same.
+        if side == REMOTE and b.remote_id and entry.id != b.remote_id:
             return
         if side == LOCAL and entry.inode != b.inode:
             return
@@ -631,7 +633,7 @@ class _Planner:
         if entry is None or b is None or entry.kind != DIR or b.kind != DIR:
             return False
         if side == REMOTE:
-            return entry.id != b.remote_id
+            return bool(entry.id and b.remote_id) and entry.id != b.remote_id
         return bool(entry.inode and b.inode) and entry.inode != b.inode
 
     def keeps(self, side: str, k: str) -> bool:

@@ -198,6 +198,7 @@ class MirrorRun:
     account: str
     host: str
     transfers: int = 4
+    direction: str = "two-way"
     remote_delete: str = "trash"
     local_trash: object = None
     remote_trash: object = None
@@ -327,21 +328,28 @@ class Worker:
             total += 1
         # A deletion that clears the way for a creation (a file replaced by a folder
         # of the same name, or the reverse) must run first, not last.
-        targets = [_action_path(a) for _, a in phases["mkdir"] + phases["transfer"]]
+        targets = [p for _, a in phases["move"] + phases["mkdir"] + phases["transfer"]
+                   for p in _targets(a)]
         early = [(i, a) for i, a in phases["delete"]
                  if any(model.is_under(t, _action_path(a)) for t in targets)]
         if early:
-            phases["delete"] = [x for x in phases["delete"] if x not in early]
-        batched, single = _batchable_moves(phases["move"])
-        for parent, group in batched.items():
-            if self.out.stop is None:
-                self._move_batch(parent, group)
-        for item_id, action in single:
-            if self.out.stop is not None or not self._do(item_id, action):
-                break
-        if early and self.out.stop is None:
+            early_ids = {i for i, _ in early}
+            phases["delete"] = [x for x in phases["delete"] if x[0] not in early_ids]
             self._deletes(early)
-        for item_id, action in phases["mkdir"]:
+        # Moves and folder creations run in plan order (a move may go into a folder
+        # created just before it); independent remote moves into an existing folder
+        # are batched into one request first.
+        first = phases["move"] + phases["mkdir"]
+        order = {item_id: n for n, (item_id, _) in enumerate(items)}
+        first.sort(key=lambda x: order[x[0]])
+        created = {_action_path(a) for _, a in phases["mkdir"]}
+        batched, _ = _batchable_moves(phases["move"])
+        for parent, group in batched.items():
+            if self.out.stop is None and not any(model.is_under(parent, c) for c in created):
+                self._move_batch(parent, group)
+        for item_id, action in first:
+            if item_id in self._attempted:
+                continue
             if self.out.stop is not None or not self._do(item_id, action):
                 break
         if self.out.stop is None:
@@ -620,7 +628,20 @@ class Worker:
                 with self._lock:
                     self.out.counts["identical"] += 1
                 return
-            # Different content: keep both on both sides.
+            if self.r.direction == "upload-only":
+                # Local wins, local is never touched: the server's version steps
+                # aside under the conflict name (and stays there), ours takes the name.
+                cc_remote = _sibling(a.remote_path, a.conflict_path)
+                item = self.r.backend.move(self.remote_abs(a.remote_path),
+                                           self.remote_abs(cc_remote), id=a.remote.id or None)
+                self.index.move_remote(self.mirror, a.remote_path, cc_remote)
+                self.index.put_remote(self.mirror, [self._to_entry(item)])
+                self._Upload(Upload(a.path, a.remote_path, a.local, None))
+                with self._lock:
+                    self.out.counts["conflicts"] += 1
+                return
+            # Different content: keep both. Two-way: on both sides. Download-only:
+            # the local version steps aside locally (never uploaded).
             cc = self.local_abs(a.conflict_path)
             if os.path.lexists(cc):
                 raise Stale(a.conflict_path)
@@ -628,6 +649,12 @@ class Worker:
             os.replace(tmp, target)
         finally:
             _unlink(tmp)
+        if self.r.direction == "download-only":
+            st = os.lstat(target)
+            self._record(self._local_entry(a.path, st, remote_sha), a.remote)
+            with self._lock:
+                self.out.counts["conflicts"] += 1
+            return
         st = os.lstat(target)
         self._record(self._local_entry(a.path, st, remote_sha), a.remote)
         cc_st = os.lstat(cc)
@@ -723,6 +750,17 @@ def _phase(action) -> str:
     if isinstance(action, (DeleteLocal, DeleteRemote)):
         return "delete"
     return "record"
+
+
+def _targets(action) -> list[str]:
+    """Where an action creates something."""
+    if isinstance(action, (MoveLocal, MoveRemote)):
+        return [action.dst]
+    if isinstance(action, (Upload, MakeRemoteDir)):
+        return [action.remote_path]
+    if isinstance(action, Compare):
+        return [action.path, action.conflict_path]
+    return [_action_path(action)]
 
 
 def _action_paths(action) -> list[str]:

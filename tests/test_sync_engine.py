@@ -312,3 +312,49 @@ def test_several_files_moved_into_one_folder_are_one_batched_move(s):
     assert after.count(("POST", "/resources/move")) == 1, after
     assert ("POST", "/resources/upload") not in after
     assert_same(s)
+
+
+def test_folder_created_implicitly_by_uploads_is_renamed_in_one_request(s):
+    n = synced(s, {"photos/a.txt": "a", "photos/2026/b.txt": "b"})
+    s.sync()  # learn what the server created (ids) through the feed
+    n = len(s.emu.request_log)
+    os.rename(s.local() / "photos", s.local() / "pictures")
+    r = s.sync()
+    assert r.exit_code == 0, r.message
+    after = ops(s, n)
+    assert ("POST", "/resources/upload") not in after
+    assert sum(m in ("PATCH", "POST") for m, _ in after) == 1, after
+    assert_same(s)
+
+
+def test_move_into_a_new_folder_needs_no_retry(s):
+    n = synced(s, {"a.txt": "a"})
+    write(s.local() / "new/other.txt", "o")
+    os.rename(s.local() / "a.txt", s.local() / "new" / "a.txt")
+    r = s.sync()
+    assert r.exit_code == 0, r.message
+    after = ops(s, n)
+    assert all(rec.status < 400 for rec in s.emu.request_log[n:]), after
+    assert after.count(("POST", "/resources/upload")) == 1  # only other.txt
+    assert_same(s)
+
+
+@pytest.mark.parametrize("direction", ["upload-only", "download-only"])
+def test_first_meeting_with_different_content_in_one_way_mode(s, direction):
+    s.set_options(direction=direction)
+    write(s.local() / "doc.txt", "LOCAL")
+    s.emu.other.write("/docs/doc.txt", b"REMOT")  # same size: compared by download
+    r = s.sync()
+    assert r.exit_code == 0, r.message
+    local, remote = s.local_tree(), s.remote_tree()
+    if direction == "upload-only":
+        assert local == {"doc.txt": b"LOCAL"}  # local never touched
+        assert remote["doc.txt"] == b"LOCAL"
+        assert [v for k, v in remote.items() if "conflicted copy" in k] == [b"REMOT"]
+    else:
+        assert remote == {"doc.txt": b"REMOT"}  # remote never touched
+        assert local["doc.txt"] == b"REMOT"
+        assert [v for k, v in local.items() if "conflicted copy" in k] == [b"LOCAL"]
+    n = len(s.emu.request_log)
+    assert s.sync().exit_code == 0
+    assert not any(p in ("/resources/upload", "/resources/download") for _, p in ops(s, n))
