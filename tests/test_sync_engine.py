@@ -358,3 +358,39 @@ def test_first_meeting_with_different_content_in_one_way_mode(s, direction):
     n = len(s.emu.request_log)
     assert s.sync().exit_code == 0
     assert not any(p in ("/resources/upload", "/resources/download") for _, p in ops(s, n))
+
+
+def test_deleted_on_both_sides_is_simply_forgotten(s):
+    synced(s, {"gone.txt": "g", "keep.txt": "k"})
+    (s.local() / "gone.txt").unlink()
+    s.emu.other.delete("/docs/gone.txt")
+    n = len(s.emu.request_log)
+    r = s.sync()
+    assert r.exit_code == 0, r.message
+    assert [m for m, p in ops(s, n) if m != "GET"] == []  # nothing to do on the server
+    with s.index() as idx:
+        assert "gone.txt" not in idx.base("docs")
+    assert_same(s)
+
+
+def test_remote_type_change_folder_to_file(s):
+    synced(s, {"thing/inside.txt": "in a folder"})
+    s.emu.other.delete("/docs/thing")
+    s.emu.other.write("/docs/thing", b"now a file")
+    r = s.sync()
+    assert r.exit_code == 0, (r.message, s.output)
+    assert (s.local() / "thing").read_bytes() == b"now a file"
+    trashed = list((s.state / "trash" / "docs").rglob("inside.txt"))
+    assert trashed and trashed[0].read_bytes() == b"in a folder"  # recoverable
+    assert_same(s)
+
+
+def test_remote_rename_is_a_local_rename_without_download(s):
+    n = synced(s, {"draft.txt": "text"})
+    s.emu.other.rename("/docs/draft.txt", "final.txt")
+    r = s.sync()
+    assert r.exit_code == 0, r.message
+    assert (s.local() / "final.txt").read_bytes() == b"text"
+    assert not (s.local() / "draft.txt").exists()
+    assert ("GET", "/resources/download") not in ops(s, n)
+    assert_same(s)
