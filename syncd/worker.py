@@ -328,10 +328,9 @@ class Worker:
             total += 1
         # A deletion that clears the way for a creation (a file replaced by a folder
         # of the same name, or the reverse) must run first, not last.
-        targets = [p for _, a in phases["move"] + phases["mkdir"] + phases["transfer"]
-                   for p in _targets(a)]
-        early = [(i, a) for i, a in phases["delete"]
-                 if any(model.is_under(t, _action_path(a)) for t in targets)]
+        targets = _with_ancestors(p for _, a in phases["move"] + phases["mkdir"] +
+                                  phases["transfer"] for p in _targets(a))
+        early = [(i, a) for i, a in phases["delete"] if _action_path(a) in targets]
         if early:
             early_ids = {i for i, _ in early}
             phases["delete"] = [x for x in phases["delete"] if x[0] not in early_ids]
@@ -725,14 +724,14 @@ def _batchable_moves(moves: list) -> tuple[dict[str, list], list]:
     """Split remote moves into batches (same destination folder, name kept, no
     other move inside or around them) and the rest, which run one by one in order."""
     remote = [(i, a) for i, a in moves if isinstance(a, MoveRemote)]
-    paths = [p for _, a in remote for p in (a.src, a.dst)]
+    paths = {p for _, a in remote for p in (a.src, a.dst)}
+    above = _with_ancestors(paths, strict=True)  # folders that hold some move's path
     groups: dict[str, list] = {}
     for item_id, a in remote:
         if model.name(a.src) != model.name(a.dst) or model.parent(a.src) == model.parent(a.dst):
             continue
-        nested = any(p != a.src and p != a.dst and (model.is_under(p, a.src) or
-                     model.is_under(p, a.dst) or model.is_under(a.src, p) or
-                     model.is_under(a.dst, p)) for p in paths)
+        nested = (a.src in above or a.dst in above or
+                  bool(_with_ancestors((a.src, a.dst), strict=True) & paths))
         if not nested:
             groups.setdefault(model.parent(a.dst), []).append((item_id, a))
     batched = {k: v for k, v in groups.items() if len(v) > 1}
@@ -750,6 +749,19 @@ def _phase(action) -> str:
     if isinstance(action, (DeleteLocal, DeleteRemote)):
         return "delete"
     return "record"
+
+
+def _with_ancestors(paths, *, strict: bool = False) -> set[str]:
+    """``paths`` and every folder above them (only the folders when ``strict``)."""
+    out: set[str] = set()
+    for p in paths:
+        if not strict:
+            out.add(p)
+        p = model.parent(p)
+        while p and p not in out:
+            out.add(p)
+            p = model.parent(p)
+    return out
 
 
 def _targets(action) -> list[str]:
