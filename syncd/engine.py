@@ -146,6 +146,18 @@ class SyncEngine:
             for m in ready:
                 self._mirror(index, m, reports[m.name], backend, tracker, refreshed[m.name],
                              dry_run, force)
+            # Read our own changes back from the activity feed now rather than at the
+            # start of the next pass: same cost, but a change someone else made while
+            # we worked is caught (and synced) in this pass, and the next quiet pass
+            # costs one request.
+            worked = [m for m in ready if reports[m.name].counts]
+            if worked and not dry_run and index.get_state("account:" + account, "feed") == "yes":
+                again = tracker.refresh([(m.name, m.remote, m.full_scan_interval)
+                                         for m in ready])
+                for m in ready:
+                    if again[m.name].changed and not reports[m.name].error:
+                        self._mirror(index, m, reports[m.name], backend, tracker,
+                                     again[m.name], dry_run, force)
         except AuthError as exc:
             result.exit_code = exitcodes.NOPERM
             result.message = (f"authentication refused by {acct.url} ({_describe_remote(exc)}):"

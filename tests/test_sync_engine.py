@@ -394,3 +394,29 @@ def test_remote_rename_is_a_local_rename_without_download(s):
     assert not (s.local() / "draft.txt").exists()
     assert ("GET", "/resources/download") not in ops(s, n)
     assert_same(s)
+
+
+def test_a_remote_change_made_during_the_pass_is_synced_in_the_same_pass(s):
+    import io
+
+    from syncd.config import load_config
+    from syncd.engine import SyncEngine
+    from syncd.report import Reporter
+
+    synced(s, {"a.txt": "a"})
+    write(s.local() / "b.txt", "b")
+
+    class Meddler(Reporter):
+        def start(self, mirror, total):
+            if not s.emu.other.info("/docs/during.txt"):
+                s.emu.other.write("/docs/during.txt", b"written while syncd worked")
+
+    engine = SyncEngine(load_config(s.config_path), host="testhost",
+                        reporter=Meddler(io.StringIO(), fancy=False))
+    r = engine.run()
+    assert r.exit_code == 0, r.message
+    assert (s.local() / "during.txt").read_bytes() == b"written while syncd worked"
+    assert_same(s)
+    n = len(s.emu.request_log)
+    assert s.sync().exit_code == 0
+    assert ops(s, n) == [("GET", "/activity/session")]
