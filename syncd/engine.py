@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import socket
 import tempfile
 import time
@@ -365,7 +364,3 @@ def _describe_action(a) -> str:
     if isinstance(a, model.ForgetBase):
         return f"forget {a.path}"
     return t
-
-
-def remove_tree(path: Path) -> None:  # used by tests and the demo
-    shutil.rmtree(path, ignore_errors=True)
