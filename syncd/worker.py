@@ -429,11 +429,14 @@ class Worker:
     def _MoveLocal(self, a: MoveLocal) -> None:
         src = self.local_abs(a.src)
         dst = self.local_abs(a.dst, create_parents=True)
-        if not self._same_local(self._lstat(src), a.local):
+        src_st = self._lstat(src)
+        if not self._same_local(src_st, a.local):
             raise Stale(a.src)
-        if os.path.lexists(dst) and model.key(a.src) != model.key(a.dst) \
-                and a.src.lower() != a.dst.lower():
-            raise Stale(a.dst)
+        dst_st = self._lstat(dst)
+        if dst_st is not None and (dst_st.st_ino, dst_st.st_dev) != (src_st.st_ino,
+                                                                     src_st.st_dev):
+            raise Stale(a.dst)  # never replace another file (only the same one, in
+            # another case or Unicode spelling, on a case-insensitive file system)
         os.rename(src, dst)
         with self.index.batch():
             if a.forget_base:
