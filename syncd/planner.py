@@ -62,6 +62,19 @@ Moves (detected first, then applied to a virtual copy of the trees)
   (a ``MoveRemote``). Case-only renames are ordinary moves (``key`` is
   case-sensitive); a name that differs only in Unicode normalisation is the
   same key, hence the same item: never a move.
+* Those re-recorded rows must lead the next plan to the decisions this one
+  made. A local file that moved (alone or with its folder) was scanned without
+  its base row (the scan finds rows by path), so when its stat changed its hash
+  is unknown and it counts as ``M`` here -- although the next scan, finding the
+  row at the new place, would hash it and might prove it ``S``. That matters in
+  one case only: the master (remote, download-only) deleted the file, so this
+  plan leaves it alone (noted), while ``S`` would have it deleted one run later.
+  There the row is recorded without its hash: the file keeps counting as ``M``
+  (it may have been edited: never deleted unproven), and the plan is final.
+  Elsewhere an unproven ``M`` is acted on now (a transfer or a conflict
+  rename, which write or forget its row) or, in download-only against an
+  unchanged remote, noted now and proven ``S`` next time, which only records
+  its new stat.
 
 Rules per key, two-way (after moves; walked top-down, in sorted order)
 ---------------------------------------------------------------------
@@ -660,8 +673,22 @@ class _Planner:
         before = self._emitted()
         recurse = self.decide(k) if self.master is None else self.decide_one_way(k)
         if k in self.vb.flag and self._emitted() == before and k in self.vb:
-            self.records[k] = RecordBase(self.vb.items[k])  # keep the re-rooted row
+            self.records[k] = RecordBase(self._kept_row(k))  # keep the re-rooted row
         return recurse
+
+    def _kept_row(self, k: str) -> BaseEntry:
+        """The re-rooted base row at ``k``, to be recorded there as it is -- except
+        for a local file this plan judged ``M`` only because it was scanned without
+        that row (same size, new stat, no hash), left alone because the remote
+        deleted it (download-only): without its hash, the next scan cannot prove
+        it unchanged and the next plan cannot delete what this one kept."""
+        b = self.vb.items[k]
+        entry = self.vl.get(k)
+        if (entry is not None and self.vr.get(k) is None and entry.kind == FILE == b.kind
+                and entry.size == b.size and entry.sha256 is None and b.sha256 is not None
+                and (entry.mtime_ns, entry.inode) != (b.mtime_ns, b.inode)):
+            return dataclasses.replace(b, sha256=None)
+        return b
 
     def decide(self, k: str) -> bool:
         ls, rs = self.status(LOCAL, k), self.status(REMOTE, k)

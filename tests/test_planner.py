@@ -748,6 +748,104 @@ def test_folder_moved_onto_a_deleted_folders_name_survives():
     assert not of(p, DeleteRemote)
 
 
+# ============================================ both sides moved: the re-recorded rows
+
+
+def next_run(w: World, p) -> World:
+    """``w`` after ``p`` ran (it may only move, delete or write rows here), scanned
+    again as ``local_scan`` does: rows are found by PATH, and a file with its row's
+    size but another stat is hashed (the files in these tests were only touched,
+    so the hash is the row's)."""
+    out = copy.deepcopy(w)
+    for a in p.actions:
+        if isinstance(a, MoveLocal):
+            out.lmove(a.src, a.dst)
+        elif isinstance(a, DeleteLocal):
+            out.ldel(a.path)
+            out.base = {k: b for k, b in out.base.items() if not is_under(k, key(a.path))}
+        elif isinstance(a, ForgetBase):
+            out.base = {k: b for k, b in out.base.items() if not is_under(k, key(a.path))}
+        elif isinstance(a, RecordBase):
+            out.base[a.base.key] = a.base
+        else:  # pragma: no cover
+            pytest.fail(f"next_run cannot run {a}")
+    for k, e in out.local.items():
+        b = out.base.get(k)
+        sha = None
+        if e.kind == FILE and b is not None and b.kind == FILE and b.size == e.size:
+            sha = b.sha256
+        out.local[k] = dataclasses.replace(e, sha256=sha)
+    return out
+
+
+def test_download_only_both_moved_child_touched_here_deleted_there_settles_in_one_plan():
+    # Both sides moved d to e; the remote deleted e/a; locally e/a got a new mtime.
+    # It was scanned without its row (that was still at d/a): hash unknown, so it
+    # may be an edit (same-size edits look exactly the same) and is left alone.
+    # Its row goes to e/a without the hash: the next scan, finding the row there,
+    # must not prove it unchanged and have the next plan delete it.
+    w = World().tree("d/", "d/a", "d/b").lmove("d", "e").rmove("d", "e").rdel("e/a")
+    w.ledit("e/a", size=10)
+    p = w.plan("download-only")
+    assert kinds(p) == ["ForgetBase"] + ["RecordBase"] * 3
+    assert p.notes == [("e/a", "local change ignored (download-only)")]
+    rows = {a.base.local_path: a.base for a in of(p, RecordBase)}
+    assert rows["e/a"].sha256 is None
+    assert rows["e/b"] == dataclasses.replace(w.base["d/b"], local_path="e/b",
+                                              remote_path="e/b")  # kept as it was
+    again = next_run(w, p).plan("download-only")
+    assert again.actions == [] and again.notes == p.notes
+
+
+def test_download_only_remote_move_wins_child_touched_here_deleted_there_settles():
+    # as above, but local moved d elsewhere: the remote's move wins (MoveLocal)
+    w = World().tree("d/", "d/a", "d/b").lmove("d", "mine").rmove("d", "e").rdel("e/a")
+    w.ledit("mine/a", size=10)
+    p = w.plan("download-only")
+    assert p.actions[0] == MoveLocal("mine", "e", w.local["mine"])
+    assert not of(p, TRANSFERS + DELETES + (MoveRemote,))
+    assert only(p, ForgetBase).path == "d"
+    rows = {a.base.local_path: a.base for a in of(p, RecordBase)}
+    assert sorted(rows) == ["e", "e/a", "e/b"] and rows["e/a"].sha256 is None
+    again = next_run(w, p).plan("download-only")
+    assert again.actions == [] and again.notes == p.notes
+
+
+def test_download_only_both_moved_untouched_child_deleted_there_is_deleted_at_once():
+    # same stat as the row: unchanged without a hash, so the deletion propagates now
+    w = World().tree("d/", "d/a", "d/b").lmove("d", "e").rmove("d", "e").rdel("e/a")
+    w.local["e/a"] = dataclasses.replace(w.local["e/a"], sha256=None)  # no row at e/a
+    p = w.plan("download-only")
+    assert only(p, DeleteLocal).path == "e/a"
+    assert next_run(w, p).plan("download-only").actions == []
+
+
+def test_two_way_both_moved_child_touched_here_deleted_there_is_uploaded_back():
+    # two-way analogue: hash unknown, so edit beats delete -- one upload, no delete
+    # (the upload records a fresh row: nothing left for the next plan)
+    w = World().tree("d/", "d/a", "d/b").lmove("d", "e").rmove("d", "e").rdel("e/a")
+    w.ledit("e/a", size=10)
+    p = w.plan()
+    up = only(p, Upload)
+    assert (up.path, up.remote_path, up.replace) == ("e/a", "e/a", None)
+    assert not of(p, DELETES + MOVES)
+    assert sorted(a.base.local_path for a in of(p, RecordBase)) == ["e", "e/b"]
+
+
+def test_upload_only_both_moved_child_touched_there_deleted_here_settles_in_one_plan():
+    # upload-only analogue: a remote touch is a change by (id, size, updated) alone,
+    # so keeping the row (hash and all) leads the next plan to the same note
+    w = World().tree("d/", "d/a", "d/b").lmove("d", "e").rmove("d", "e").ldel("e/a")
+    w.redit("e/a", size=10)
+    p = w.plan("upload-only")
+    assert kinds(p) == ["ForgetBase"] + ["RecordBase"] * 3
+    assert p.notes == [("e/a", "remote change ignored (upload-only)")]
+    rows = {a.base.local_path: a.base for a in of(p, RecordBase)}
+    assert rows["e/a"].sha256 == w.base["d/a"].sha256
+    again = next_run(w, p).plan("upload-only")
+    assert again.actions == [] and again.notes == p.notes
+
+
 # =========================================================== 11: Unicode spelling
 
 
