@@ -276,8 +276,7 @@ class SyncEngine:
             if refreshed.root_missing and not base:
                 remote = {}
             plan = planner.plan(local.entries, remote, base, model.PlanOptions(
-                m.direction, self.host, time.strftime("%Y-%m-%d %H%M%S",
-                                                      time.localtime(self.now()))))
+                m.direction, self.host, model.stamp(self.now())))
             if cycle == 0:
                 report.notes.extend(local.notes)
                 report.notes.extend(plan.notes)

@@ -16,9 +16,10 @@ The planner (``syncd.planner``) is a pure function of these three maps plus
 
 from __future__ import annotations
 
+import time
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 Kind = Literal["file", "dir"]
 FILE: Kind = "file"
@@ -219,8 +220,8 @@ class ForgetBase:
     path: str
 
 
-Action = Union[Upload, Download, Compare, MakeRemoteDir, MakeLocalDir, MoveRemote,
-               MoveLocal, DeleteRemote, DeleteLocal, RecordBase, ForgetBase]
+Action = (Upload | Download | Compare | MakeRemoteDir | MakeLocalDir | MoveRemote
+          | MoveLocal | DeleteRemote | DeleteLocal | RecordBase | ForgetBase)
 
 DELETES = (DeleteRemote, DeleteLocal)
 TRANSFERS = (Upload, Download, Compare)
@@ -252,6 +253,14 @@ class Plan:
 
     def count(self, *types: type) -> int:
         return sum(isinstance(a, types) for a in self.actions)
+
+
+STAMP = "%Y-%m-%d %H%M%S"
+
+
+def stamp(at: float) -> str:
+    """``YYYY-MM-DD HHMMSS`` in local time, as used in conflict names and trash folders."""
+    return time.strftime(STAMP, time.localtime(at))
 
 
 def conflict_name(path: str, host: str, timestamp: str, taken: set[str] | frozenset = frozenset()

@@ -23,13 +23,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from syncd.model import STAMP, stamp
 from syncd.model import name as leaf_name
-
-STAMP = "%Y-%m-%d %H%M%S"
-
-
-def stamp(at: float) -> str:
-    return time.strftime(STAMP, time.localtime(at))
 
 
 class LocalTrash:

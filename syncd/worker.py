@@ -46,6 +46,7 @@ from dataclasses import replace as dc_replace
 from syncd import model
 from syncd.backend import Backend, RemoteItem
 from syncd.budget import BudgetExhausted
+from syncd.local_scan import hash_file
 from syncd.model import (
     DIR,
     FILE,
@@ -73,7 +74,6 @@ from syncd.remote import (
     TransportError,
 )
 
-CHUNK = 1 << 20
 FATAL = (BudgetExhausted, AuthError, RateLimitedError, TransportError, ServerError)
 
 
@@ -155,14 +155,6 @@ class HashingWriter:
         self.sha.update(data)
         self.count += len(data)
         return self._f.write(data)
-
-
-def hash_path(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _umask() -> int:
@@ -556,7 +548,7 @@ class Worker:
 
     def _landed_elsewhere(self, a: Upload, sent: LocalEntry, landed: RemoteEntry) -> None:
         taken = set(self.index.remote(self.mirror)) | set(self.index.base(self.mirror))
-        cc = model.conflict_name(a.path, self.r.host, _stamp(self.r.now()),
+        cc = model.conflict_name(a.path, self.r.host, model.stamp(self.r.now()),
                                  {model.key(p) for p in taken})
         item = self.r.backend.move(self.remote_abs(landed.path), self.remote_abs(cc),
                                    id=landed.id or None)
@@ -621,7 +613,7 @@ class Worker:
             raise Stale(a.path)
         tmp, remote_sha = self._fetch(a.remote_path, a.remote, target)
         try:
-            local_sha = hash_path(target)
+            local_sha = hash_file(target)
             st = os.lstat(target)
             if not self._same_local(st, a.local):
                 raise Stale(a.path)
@@ -805,10 +797,6 @@ def _action_path(action) -> str:
 def _sibling(remote_path: str, local_rel: str) -> str:
     """The remote path for ``local_rel``'s name in ``remote_path``'s folder."""
     return model.join(model.parent(remote_path), model.name(local_rel))
-
-
-def _stamp(at: float) -> str:
-    return time.strftime("%Y-%m-%d %H%M%S", time.localtime(at))
 
 
 def _unlink(path: str) -> None:
