@@ -129,10 +129,39 @@ class AccountConfig:
     budget: int | None = None
     reserve: int | float = 0.05
     timeout: float = 60.0
+    transfer_share: float = 0.5
+    webhook: WebhookConfig | None = None
 
     def __repr__(self) -> str:
         return (f"AccountConfig(url={self.url!r}, api_key='***', access_token='***', "
-                f"budget={self.budget!r}, reserve={self.reserve!r}, timeout={self.timeout!r})")
+                f"budget={self.budget!r}, reserve={self.reserve!r}, timeout={self.timeout!r}, "
+                f"transfer_share={self.transfer_share!r}, webhook={self.webhook!r})")
+
+
+@dataclass(frozen=True, repr=False)
+class WebhookConfig:
+    """Where ``syncd run`` listens for ExaVault webhook pushes, and the account's
+    verification token (``X-Exavault-Signature`` = md5(token + body))."""
+
+    host: str
+    port: int
+    token: str
+    path: str = "/"
+
+    def __repr__(self) -> str:
+        return (f"WebhookConfig(host={self.host!r}, port={self.port!r}, token='***', "
+                f"path={self.path!r})")
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """Settings of ``syncd run``: ``settle`` seconds a changed file must stay quiet
+    before it is synced; ``local_scan_interval`` between full local true-up scans;
+    ``log_level`` of the daemon's log on stderr."""
+
+    settle: float = 1.5
+    local_scan_interval: float = 3600.0
+    log_level: str = "info"
 
 
 @dataclass(frozen=True)
@@ -172,6 +201,7 @@ class Config:
     remote_trash: str = "/.syncd-trash"
     trash_days: int = 30
     mirrors: tuple[MirrorConfig, ...] = ()
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def mirror(self, name: str) -> MirrorConfig:
@@ -231,13 +261,17 @@ def load_config(path: str | os.PathLike | None = None,
 
 # --- parsing -------------------------------------------------------------------------
 
-_TOP_KEYS = ("account", "state_dir", "remote_trash", "trash_days", "mirrors")
-_ACCOUNT_KEYS = ("url", "api_key", "access_token", "budget", "reserve", "timeout")
+_TOP_KEYS = ("account", "state_dir", "remote_trash", "trash_days", "mirrors", "daemon")
+_ACCOUNT_KEYS = ("url", "api_key", "access_token", "budget", "reserve", "timeout",
+                 "transfer_share", "webhook")
+_WEBHOOK_KEYS = ("listen", "token", "path")
+_DAEMON_KEYS = ("settle", "local_scan_interval", "log_level")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 _MIRROR_KEYS = ("name", "local", "remote", "direction", "ignore", "poll_interval",
                 "full_scan_interval", "max_delete", "remote_delete", "transfers",
                 "bandwidth")
 _BANDWIDTH_KEYS = ("up", "down")
-_SECRET_KEYS = ("account.api_key", "account.access_token")
+_SECRET_KEYS = ("account.api_key", "account.access_token", "account.webhook.token")
 
 
 def _line(node: Node) -> int:
@@ -636,6 +670,10 @@ class _Parser:
 
         self.check_overlaps(mirrors, state_dir, remote_trash)
 
+        daemon = DaemonConfig()
+        if "daemon" in top:
+            daemon = self.parse_daemon(top["daemon"])
+
         config = Config(
             path=self.file,
             account=account,
@@ -643,6 +681,7 @@ class _Parser:
             remote_trash=remote_trash,
             trash_days=trash_days,
             mirrors=tuple(m for m, _ in mirrors),
+            daemon=daemon,
             warnings=tuple(self.warnings()),
         )
         return config
@@ -707,9 +746,86 @@ class _Parser:
                                  line=self.value_line(a["timeout"]))
             timeout = timeout if t is None else t
 
+        transfer_share = 0.5
+        if "transfer_share" in a:
+            e = a["transfer_share"]
+            share = self.get_count_or_percent(e, "account.transfer_share",
+                                              what="percent", max_percent=95)
+            if isinstance(share, int):
+                raise self.error(f"must be a percentage like '50%' (got {share})",
+                                 line=self.value_line(e), key="account.transfer_share")
+            transfer_share = transfer_share if share is None else share
+        webhook = None
+        if "webhook" in a:
+            webhook = self.parse_webhook(a["webhook"])
+
         return AccountConfig(url=url, api_key=secrets["api_key"],
                              access_token=secrets["access_token"], budget=budget,
-                             reserve=reserve, timeout=timeout)
+                             reserve=reserve, timeout=timeout,
+                             transfer_share=transfer_share, webhook=webhook)
+
+    def parse_webhook(self, entry: _Entry) -> WebhookConfig | None:
+        node = entry.value
+        key = "account.webhook"
+        if isinstance(node, ScalarNode) and node.tag == _TAG + "null":
+            return None
+        self.check_tag(node, key, self.value_line(entry))
+        if not isinstance(node, MappingNode):
+            raise self.error("must be a mapping with listen and token, like "
+                             "{listen: '127.0.0.1:8787', token: ${EXAVAULT_WEBHOOK_TOKEN}} "
+                             f"(got {self.describe_node(node)})",
+                             line=self.value_line(entry), key=key)
+        w = self.mapping(node, key, _WEBHOOK_KEYS)
+        e = self.require(w, "token", node, key)
+        token = self.get_str(e, f"{key}.token", secret=True)
+        if token is None or not token.strip():
+            raise self.error("must not be empty (the webhook's verification token)",
+                             line=self.value_line(e), key=f"{key}.token")
+        e = self.require(w, "listen", node, key)
+        listen = self.required_value(self.get_str(e, f"{key}.listen"), e, f"{key}.listen",
+                                     "an address like 127.0.0.1:8787")
+        m = re.fullmatch(r"\[?([^\[\]]*?)\]?:([0-9]{1,5})", listen.strip())
+        if not m or not m.group(1) or not 0 <= int(m.group(2)) <= 65535:
+            raise self.error(f"must be HOST:PORT, like 127.0.0.1:8787 (got {listen!r})",
+                             line=self.value_line(e), key=f"{key}.listen")
+        path = "/"
+        if "path" in w:
+            p = self.get_str(w["path"], f"{key}.path")
+            if p is not None:
+                if not p.startswith("/") or any(c in p for c in "?# \0"):
+                    raise self.error(f"must be a URL path starting with / (got {p!r})",
+                                     line=self.value_line(w["path"]), key=f"{key}.path")
+                path = p
+        return WebhookConfig(host=m.group(1), port=int(m.group(2)), token=token, path=path)
+
+    def parse_daemon(self, entry: _Entry) -> DaemonConfig:
+        node = entry.value
+        if isinstance(node, ScalarNode) and node.tag == _TAG + "null":
+            return DaemonConfig()
+        self.check_tag(node, "daemon", self.value_line(entry))
+        if not isinstance(node, MappingNode):
+            raise self.error("must be a mapping (settle, local_scan_interval, log_level) "
+                             f"(got {self.describe_node(node)})",
+                             line=self.value_line(entry), key="daemon")
+        d = self.mapping(node, "daemon", _DAEMON_KEYS)
+        values: dict[str, Any] = {}
+        if "settle" in d:
+            v = self.get_duration(d["settle"], "daemon.settle", minimum=0.1)
+            if v is not None:
+                if v > 600:
+                    raise self.error(f"must be at most 10m (got {_fmt_seconds(v)})",
+                                     line=self.value_line(d["settle"]), key="daemon.settle")
+                values["settle"] = v
+        if "local_scan_interval" in d:
+            v = self.get_duration(d["local_scan_interval"], "daemon.local_scan_interval",
+                                  minimum=MIN_FULL_SCAN_INTERVAL)
+            if v is not None:
+                values["local_scan_interval"] = v
+        if "log_level" in d:
+            v = self.get_choice(d["log_level"], "daemon.log_level", LOG_LEVELS)
+            if v is not None:
+                values["log_level"] = v
+        return DaemonConfig(**values)
 
     def parse_mirrors(self, entry: _Entry) -> list[tuple[MirrorConfig, dict[str, _Entry]]]:
         node = entry.value

@@ -15,13 +15,15 @@ import fcntl
 import os
 import socket
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncd import exitcodes, guards, model, planner
+from syncd.backend import Change
 from syncd.budget import Budget, BudgetExhausted
 from syncd.config import Config, MirrorConfig
 from syncd.ignore import IgnoreFileError, IgnoreRules
@@ -37,13 +39,42 @@ from syncd.remote import (
     TransportError,
 )
 from syncd.remote.exavault_backend import ExaVaultBackend
-from syncd.remote_state import RemoteTracker
+from syncd.remote_state import RefreshResult, RemoteTracker
 from syncd.report import MirrorReport, Reporter, when
 from syncd.trash import LocalTrash, RemoteTrash
-from syncd.worker import MirrorRun, Throttle, Worker
+from syncd.worker import Cancelled, MirrorRun, Throttle, Worker
 
 MAX_CYCLES = 3
 DEFERRING = (BudgetExhausted, RateLimitedError, TransportError, ServerError)
+
+
+@dataclass
+class AccountSession:
+    """What passes over one account share: the index, the transaction budget, the
+    HTTP client and the remote tracker. One-shot syncs open one per run; the
+    daemon keeps one for its lifetime (a new one after a config reload)."""
+
+    index: Index
+    budget: Budget
+    client: ExaVaultClient
+    backend: ExaVaultBackend
+    tracker: RemoteTracker
+
+    @classmethod
+    def open(cls, config: Config, index: Index, *, now: Callable[[], float] = time.time,
+             pool: int = 6) -> AccountSession:
+        acct = config.account
+        budget = Budget(index, acct.url, budget=acct.budget, reserve=acct.reserve, now=now)
+        client = ExaVaultClient(acct.url, acct.api_key, acct.access_token,
+                                timeout=(10.0, acct.timeout), pool_size=pool,
+                                gate=budget.gate, on_request=budget.observe)
+        backend = ExaVaultBackend(
+            client, echo=lambda op, path: index.expect_echo(acct.url, now(), op, path))
+        tracker = RemoteTracker(backend, index, acct.url, now=now)
+        return cls(index, budget, client, backend, tracker)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 class Busy(Exception):
@@ -57,6 +88,7 @@ class SyncResult:
     message: str | None = None       # the one line for stderr when not 0
     transactions: int = 0
     resume_at: float | None = None
+    budget_exhausted: bool = False  # deferred because of the budget (else: server trouble)
 
 
 def host_name() -> str:
@@ -123,40 +155,72 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ the pass
 
+    def open_session(self, index: Index, mirrors: list[MirrorConfig]) -> AccountSession:
+        """The account's client, budget and tracker, kept by the daemon between passes."""
+        return AccountSession.open(self.config, index, now=self.now,
+                                   pool=max((m.transfers for m in mirrors), default=4) + 2)
+
     def _run(self, index: Index, mirrors: list[MirrorConfig], result: SyncResult,
              dry_run: bool, force: bool) -> None:
+        session = self.open_session(index, mirrors)
+        try:
+            self.sync_pass(session, mirrors, result, dry_run=dry_run, force=force)
+        finally:
+            session.close()
+        for r in result.mirrors:
+            self.reporter.line(r.summary(dry_run))
+        self.reporter.line(f"Transactions spent: {result.transactions}")
+        if result.exit_code == exitcodes.OK:
+            self._exit_from_reports(result)
+
+    def sync_pass(self, session: AccountSession, mirrors: list[MirrorConfig],
+                  result: SyncResult, *, dry_run: bool = False, force: bool = False,
+                  refresh: bool = True, force_full: bool = False,
+                  local: Mapping[str, set[str] | None] | None = None,
+                  hints: Sequence[Change] | None = None, readback: bool = True,
+                  cancel: threading.Event | None = None) -> None:
+        """One pass over ``mirrors``; fills ``result`` (its exit code stays 0 unless
+        the whole pass failed: see ``_exit_from_reports`` for per-mirror trouble).
+
+        ``local`` limits the local side: ``None`` scans every mirror in full; else
+        a mirror's entry is the set of paths its watcher saw change (``None``: all
+        of it), and a mirror without an entry had no local change. With
+        ``refresh`` the remote snapshot is brought up to date first (``hints``:
+        webhook pushes), and what changed there is added to each mirror's paths;
+        a mirror with nothing to look at is not planned at all."""
         acct = self.config.account
-        account = acct.url
-        budget = Budget(index, account, budget=acct.budget, reserve=acct.reserve, now=self.now)
-        pool = max(m.transfers for m in mirrors) + 2
-        client = ExaVaultClient(acct.url, acct.api_key, acct.access_token,
-                                timeout=(10.0, acct.timeout), pool_size=pool,
-                                gate=budget.gate, on_request=budget.observe)
-        backend = ExaVaultBackend(
-            client, echo=lambda op, path: index.expect_echo(account, self.now(), op, path))
-        tracker = RemoteTracker(backend, index, account, now=self.now)
+        index, budget, tracker = session.index, session.budget, session.tracker
+        spent_before = budget.spent
         reports = {m.name: MirrorReport(m.name) for m in mirrors}
         result.mirrors = list(reports.values())
+        specs = lambda ms: [(m.name, m.remote, m.full_scan_interval) for m in ms]
         try:
             ready = [m for m in mirrors if self._prepare_local(index, m, reports[m.name],
                                                                dry_run)]
-            refreshed = tracker.refresh([(m.name, m.remote, m.full_scan_interval)
-                                         for m in ready]) if ready else {}
+            if refresh and ready:
+                refreshed = tracker.refresh(specs(ready), force_full=force_full, hints=hints)
+            else:
+                refreshed = {m.name: RefreshResult() for m in ready}
             for m in ready:
-                self._mirror(index, m, reports[m.name], backend, tracker, refreshed[m.name],
-                             dry_run, force)
+                focus = _focus(m.name, local, refreshed[m.name], refresh)
+                if focus is not None and not focus and not refreshed[m.name].root_missing:
+                    reports[m.name].finished = True  # nothing changed on either side
+                    continue
+                self._mirror(index, m, reports[m.name], session, refreshed[m.name],
+                             dry_run, force, focus, cancel)
             # Read our own changes back from the activity feed now rather than at the
             # start of the next pass: same cost, but a change someone else made while
             # we worked is caught (and synced) in this pass, and the next quiet pass
             # costs one request.
             worked = [m for m in ready if reports[m.name].counts]
-            if worked and not dry_run and index.get_state("account:" + account, "feed") == "yes":
-                again = tracker.refresh([(m.name, m.remote, m.full_scan_interval)
-                                         for m in ready])
+            if readback and worked and not dry_run and \
+                    index.get_state("account:" + acct.url, "feed") == "yes":
+                again = tracker.refresh(specs(ready))
                 for m in ready:
                     if again[m.name].changed and not reports[m.name].error:
-                        self._mirror(index, m, reports[m.name], backend, tracker,
-                                     again[m.name], dry_run, force)
+                        self._mirror(index, m, reports[m.name], session, again[m.name],
+                                     dry_run, force, _focus(m.name, {}, again[m.name], True),
+                                     cancel)
         except AuthError as exc:
             result.exit_code = exitcodes.NOPERM
             result.message = (f"authentication refused by {acct.url} ({_describe_remote(exc)}):"
@@ -164,12 +228,19 @@ class SyncEngine:
         except ForbiddenError as exc:
             result.exit_code = exitcodes.NOPERM
             result.message = f"permission refused by the server: {_describe_remote(exc)}"
+        except Cancelled:
+            result.exit_code = exitcodes.TEMPFAIL
+            result.message = "interrupted; the rest is synced next time"
+            for r in result.mirrors:
+                if not r.finished and not r.error:
+                    r.error = "interrupted"
         except DEFERRING as exc:
             result.exit_code = exitcodes.TEMPFAIL
             pending = sum(index.queue_count(m.name) for m in mirrors)
             result.resume_at = getattr(exc, "resume_at", None) or budget.resume_at()
             why = ("budget exhausted" if isinstance(exc, (BudgetExhausted, RateLimitedError))
                    else "server unavailable")
+            result.budget_exhausted = why == "budget exhausted"
             back = (f", budget back at {when(result.resume_at)}"
                     if why == "budget exhausted" else ", run again later")
             what = f"{pending} actions deferred" if pending else "sync deferred"
@@ -178,13 +249,7 @@ class SyncEngine:
                 if not r.finished and not r.error:
                     r.error = f"not synced ({why}); run again later"
         finally:
-            client.close()
-            result.transactions = budget.spent
-        for r in result.mirrors:
-            self.reporter.line(r.summary(dry_run))
-        self.reporter.line(f"Transactions spent: {budget.spent}")
-        if result.exit_code == exitcodes.OK:
-            self._exit_from_reports(result)
+            result.transactions = budget.spent - spent_before
 
     def _exit_from_reports(self, result: SyncResult) -> None:
         bad = [r for r in result.mirrors if r.error or r.guard or r.failed]
@@ -224,8 +289,10 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ one mirror
 
-    def _mirror(self, index: Index, m: MirrorConfig, report: MirrorReport, backend,
-                tracker: RemoteTracker, refreshed, dry_run: bool, force: bool) -> None:
+    def _mirror(self, index: Index, m: MirrorConfig, report: MirrorReport,
+                session: AccountSession, refreshed: RefreshResult, dry_run: bool, force: bool,
+                focus: set[str] | None = None, cancel: threading.Event | None = None) -> None:
+        backend, tracker = session.backend, session.tracker
         root = str(m.local)
         scope = "mirror:" + m.name
         try:
@@ -251,21 +318,28 @@ class SyncEngine:
                         up=Throttle(m.bandwidth_up), down=Throttle(m.bandwidth_down),
                         now=self.now,
                         on_progress=lambda verb, path, size: self.reporter.event(
-                            m.name, verb, path, size))
+                            m.name, verb, path, size),
+                        cancel=cancel)
         if refreshed.root_missing and index.base_count(m.name):
             report.error = (f"remote folder {m.remote} is missing (deleted or moved on the "
                             "server?); nothing was changed")
             return
+        wanted = _selector(focus)
         for cycle in range(MAX_CYCLES):
             base = {k: b for k, b in index.base(m.name).items()
                     if not rules.ignored(k, b.kind == model.DIR)}
+            base_count = len(base)
+            if focus is not None:
+                base = {k: b for k, b in base.items() if wanted(k)}
             try:
-                local = scan(Path(root), base, rules)
+                local = scan(Path(root), base, rules, only=focus)
             except LocalRootMissing as exc:
                 report.error = str(exc)
                 return
             remote = {}
             for path, entry in index.remote(m.name).items():
+                if focus is not None and not wanted(model.key(path)):
+                    continue
                 if rules.ignored(path, entry.kind == model.DIR):
                     continue
                 problem = _hostile(path)
@@ -283,11 +357,11 @@ class SyncEngine:
                 for path, why in report.notes:
                     self.reporter.line(f"{m.name}: skipped {path}: {why}")
             reason = guards.check(plan, base, guards.GuardInput(
-                base_count=len(base),
+                base_count=base_count,
                 empty_listing=refreshed.empty_listing,
                 remote_root_missing=refreshed.root_missing,
                 local_device_changed=known_device is not None and known_device != device,
-                local_empty=not local.entries,
+                local_empty=focus is None and not local.entries,
                 max_delete=m.max_delete))
             if reason and not force:
                 report.guard = reason
@@ -320,9 +394,52 @@ class SyncEngine:
                 break
             if out.refresh:
                 refreshed = tracker.refresh([(m.name, m.remote, m.full_scan_interval)])[m.name]
+                if focus is not None:
+                    focus |= {model.key(p) for p in refreshed.paths}
+                    wanted = _selector(focus)
         report.finished = True
         if not report.guard:
             index.set_state(scope, "device", device)
+
+
+def _focus(name: str, local: Mapping[str, set[str] | None] | None,
+           refreshed: RefreshResult, refreshed_now: bool) -> set[str] | None:
+    """The paths (keys) of a mirror to look at in this pass; None means all."""
+    if local is None:
+        return None
+    mine = local.get(name, set())
+    if mine is None:
+        return None
+    focus = {model.key(p) for p in mine}
+    if refreshed_now:
+        if refreshed.root_missing:
+            return None
+        focus |= {model.key(p) for p in refreshed.paths}
+    return None if "" in focus else focus
+
+
+def _selector(focus: set[str] | None) -> Callable[[str], bool]:
+    """``wanted(key)``: at or under a focus path, or a folder on the way to one."""
+    if focus is None:
+        return lambda k: True
+    on_the_way: set[str] = set()
+    for k in focus:
+        while "/" in k:
+            k = k.rsplit("/", 1)[0]
+            if k in on_the_way:
+                break
+            on_the_way.add(k)
+
+    def wanted(k: str) -> bool:
+        if k in on_the_way:
+            return True
+        while True:
+            if k in focus:
+                return True
+            if "/" not in k:
+                return False
+            k = k.rsplit("/", 1)[0]
+    return wanted
 
 
 def _hostile(path: str) -> str | None:

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,15 +136,36 @@ class _BaseIndex:
         return found
 
 
+def _ancestors(keys: Iterable[str]) -> set[str]:
+    out: set[str] = set()
+    for k in keys:
+        while "/" in k:
+            k = k.rsplit("/", 1)[0]
+            if k in out:
+                break
+            out.add(k)
+    return out
+
+
 def scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules, *,
-         hash_file: Callable[[str], str] | None = None) -> ScanResult:
+         hash_file: Callable[[str], str] | None = None,
+         only: Iterable[str] | None = None) -> ScanResult:
     """Walk ``root`` and describe everything under it that is synced.
 
     ``base`` is the index's base rows keyed by ``key(local_path)``; it decides which
     files need hashing (see :class:`~syncd.model.LocalEntry`) and supplies the view
     of anything unreadable. ``hash_file`` (default: this module's ``hash_file``) is
     called with the file's path as a ``str``. Raises :class:`LocalRootMissing` when
-    the root does not exist, is not a folder, or cannot be listed."""
+    the root does not exist, is not a folder, or cannot be listed.
+
+    ``only`` (keys relative to the root) limits the scan to those paths, everything
+    under them, and the folders on the way to them: the daemon re-reads just what
+    its watcher saw change. The folders on the way are listed (not just
+    ``lstat``-ed), so a path is found whatever its on-disk Unicode spelling."""
+    focus = None if only is None else set(only)
+    if focus is not None and "" in focus:
+        focus = None
+    on_the_way = _ancestors(focus) if focus is not None else set()
     hasher = hash_file if hash_file is not None else _default_hash_file
     top = _check_root(root)
     result = ScanResult()
@@ -161,10 +182,11 @@ def scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules, *,
             entries[b.key] = LocalEntry(b.local_path, b.kind, b.size, b.mtime_ns, b.inode,
                                         b.sha256)
 
-    # Folders still to list: (absolute path, relative path, key of relative path).
-    stack: list[tuple[str, str, str]] = [(top, "", "")]
+    # Folders still to list: (absolute path, relative path, key of relative path,
+    # whether everything in it is wanted).
+    stack: list[tuple[str, str, str, bool]] = [(top, "", "", focus is None)]
     while stack:
-        abs_dir, rel_dir, key_dir = stack.pop()
+        abs_dir, rel_dir, key_dir, whole = stack.pop()
         try:
             with os.scandir(abs_dir) as it:
                 items = sorted(it, key=lambda d: d.name)
@@ -181,11 +203,17 @@ def scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules, *,
             continue
 
         seen: dict[str, str] = {}  # NFC name -> on-disk relative path kept
-        subdirs: list[tuple[str, str, str]] = []
+        subdirs: list[tuple[str, str, str, bool]] = []
         for item in items:
             name = item.name
             if is_temp_name(name):
                 continue
+            all_of_it = whole
+            if not whole:
+                wanted = _join(key_dir, _name_key(name))
+                all_of_it = wanted in focus
+                if not all_of_it and wanted not in on_the_way:
+                    continue
             rel = _join(rel_dir, name)
             valid = _valid_utf8(name)
             try:
@@ -225,7 +253,7 @@ def scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules, *,
 
             if is_dir:
                 entries[k] = LocalEntry(rel, DIR, 0, st.st_mtime_ns, st.st_ino)
-                subdirs.append((item.path, rel, k))
+                subdirs.append((item.path, rel, k, all_of_it))
                 continue
 
             size, mtime_ns, inode = st.st_size, st.st_mtime_ns, st.st_ino

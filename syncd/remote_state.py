@@ -77,6 +77,7 @@ class RefreshResult:
     empty_listing: bool = False  # a full listing was empty although base rows exist
     requests: int = 0  # requests spent for this mirror (a shared feed call: first mirror)
     changed: int = 0  # remote rows added, changed or removed
+    paths: set[str] = field(default_factory=set)  # those rows' relative paths
 
 
 @dataclass
@@ -139,8 +140,8 @@ def _norm_root(root: str) -> str:
     return "/" + root.strip("/") if root.strip("/") else ""
 
 
-def _diff(old: dict[str, RemoteEntry], new: dict[str, RemoteEntry]) -> int:
-    return sum(1 for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+def _diff(old: dict[str, RemoteEntry], new: dict[str, RemoteEntry]) -> set[str]:
+    return {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
 
 
 def _outermost(paths: Iterable[str]) -> list[str]:
@@ -199,20 +200,28 @@ class RemoteTracker:
     # --- the refresh ------------------------------------------------------------------
 
     def refresh(self, mirrors: Sequence[tuple[str, str, float]], *,
-                force_full: bool = False) -> dict[str, RefreshResult]:
+                force_full: bool = False,
+                hints: Sequence[Change] | None = None) -> dict[str, RefreshResult]:
         """Bring the remote snapshot of ``mirrors`` ((name, absolute remote root,
-        full_scan_interval seconds)) up to date; one result per mirror name."""
+        full_scan_interval seconds)) up to date; one result per mirror name.
+
+        ``hints`` are changes pushed to us (webhooks). On a server with a feed they
+        are not needed (the feed call covers them); on one without, they replace
+        the full listing of mirrors listed within their ``full_scan_interval``:
+        only the hinted paths are re-read."""
         self._first = None
         index = self.index
         feed = index.get_state(self._scope, "feed")
         t = self.now()
         ms: list[_Mirror] = []
+        use_hints = feed == "no" and hints is not None and not force_full
         for name, root, interval in mirrors:
             scope = "mirror:" + name
             listed_at = index.get_state(scope, "listed_at")
             cursor = index.get_state(scope, "cursor")
-            full = (force_full or feed == "no" or listed_at is None or cursor is None
-                    or t - float(listed_at) > interval)
+            full = (force_full or listed_at is None or t - float(listed_at) > interval
+                    or (feed == "no" and not use_hints)
+                    or (feed != "no" and cursor is None))
             ms.append(_Mirror(name, _norm_root(root), interval, index.remote(name), cursor, full))
 
         mark = self._count()
@@ -241,6 +250,12 @@ class RemoteTracker:
         shared = self._count() - mark
         if changes is not None and feeders:
             self._mark_dirty(feeders, ms, changes)
+        elif use_hints and feeders:
+            for m in feeders:
+                m.cursor = None  # a hint applies whenever it came
+                m.__dict__.pop("cursor_at", None)
+                m.__dict__.pop("seen", None)
+            self._mark_dirty(feeders, ms, list(hints or ()))
 
         for i, m in enumerate(ms):
             mark = self._count()
@@ -342,7 +357,8 @@ class RemoteTracker:
             self._advance(m, changes, feed_time)
         if found:
             m.result.mode = "feed"
-            m.result.changed = _diff(m.rows, self.index.remote(m.name))
+            m.result.paths = _diff(m.rows, self.index.remote(m.name))
+            m.result.changed = len(m.result.paths)
 
     # --- full listing --------------------------------------------------------------------
 
@@ -379,7 +395,8 @@ class RemoteTracker:
             self.index.set_state(m.scope, "listed_at", self.now())
             if feed == "yes":
                 self._advance(m, changes, feed_time)
-        m.result.changed = _diff(m.rows, {e.path: e for e in entries})
+        m.result.paths = _diff(m.rows, {e.path: e for e in entries})
+        m.result.changed = len(m.result.paths)
 
     def _root_is_folder(self, root: str) -> bool:
         try:

@@ -74,7 +74,18 @@ from syncd.remote import (
     TransportError,
 )
 
-FATAL = (BudgetExhausted, AuthError, RateLimitedError, TransportError, ServerError)
+
+class Cancelled(Exception):
+    """The run was asked to stop (the daemon is shutting down); nothing partial is
+    left behind: an upload is aborted mid-body, a download's temp file removed."""
+
+
+FATAL = (BudgetExhausted, AuthError, RateLimitedError, TransportError, ServerError, Cancelled)
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("stopping")
 
 
 class Stale(Exception):
@@ -111,8 +122,8 @@ class HashingReader:
     """A file wrapper for uploads: SHA-256 and byte count of what was actually read,
     throttled; seeking back to the start (a retry) restarts the hash."""
 
-    def __init__(self, f, throttle: Throttle):
-        self._f, self._throttle = f, throttle
+    def __init__(self, f, throttle: Throttle, cancel: threading.Event | None = None):
+        self._f, self._throttle, self._cancel = f, throttle, cancel
         self._start = f.tell()
         self.sha = hashlib.sha256()
         self.count = 0
@@ -130,6 +141,7 @@ class HashingReader:
         raise OSError("HashingReader only rewinds to its start")
 
     def read(self, n: int = -1) -> bytes:
+        _check(self._cancel)
         data = self._f.read(n)
         self.sha.update(data)
         self.count += len(data)
@@ -142,8 +154,8 @@ class HashingWriter:
     seekable, so the client never retries a download after bytes were written
     (the worker restarts it cleanly instead)."""
 
-    def __init__(self, f, throttle: Throttle):
-        self._f, self._throttle = f, throttle
+    def __init__(self, f, throttle: Throttle, cancel: threading.Event | None = None):
+        self._f, self._throttle, self._cancel = f, throttle, cancel
         self.sha = hashlib.sha256()
         self.count = 0
 
@@ -151,6 +163,7 @@ class HashingWriter:
         return False
 
     def write(self, data: bytes) -> int:
+        _check(self._cancel)
         self._throttle.take(len(data))
         self.sha.update(data)
         self.count += len(data)
@@ -198,6 +211,7 @@ class MirrorRun:
     down: Throttle = field(default_factory=lambda: Throttle(0))
     now: Callable[[], float] = time.time
     on_progress: Callable[[str, str, int], None] | None = None  # (verb, path, bytes)
+    cancel: threading.Event | None = None  # set: stop as soon as possible
 
 
 class Worker:
@@ -378,6 +392,7 @@ class Worker:
         """Run one action; False means stop everything (fatal error)."""
         path = _action_path(action)
         try:
+            _check(self.r.cancel)
             getattr(self, "_" + type(action).__name__)(action)
             with self._lock:
                 self._attempted.add(item_id)
@@ -522,7 +537,7 @@ class Worker:
             before = os.fstat(f.fileno())
             if not stat_mod.S_ISREG(before.st_mode) or not self._same_local(before, a.local):
                 raise Stale(a.path)
-            reader = HashingReader(f, self.r.up)
+            reader = HashingReader(f, self.r.up, self.r.cancel)
             item = self.r.backend.upload(self.remote_abs(a.remote_path), reader, before.st_size,
                                          replace=a.replace is not None)
         entry = self._to_entry(item)
@@ -573,7 +588,7 @@ class Worker:
         fd, tmp = tempfile.mkstemp(prefix=".syncd-", suffix=".part", dir=folder)
         try:
             with os.fdopen(fd, "wb") as f:
-                writer = HashingWriter(f, self.r.down)
+                writer = HashingWriter(f, self.r.down, self.r.cancel)
                 self.r.backend.download(self.remote_abs(remote_path), writer)
                 f.flush()
                 os.fsync(f.fileno())
