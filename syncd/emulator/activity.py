@@ -90,7 +90,7 @@ def session(ctx: Ctx) -> Reply:
 
 
 def webhooks(ctx: Ctx) -> Reply:
-    """GET /activity/webhooks: the emulator never delivers webhooks, so the log is empty."""
+    """GET /activity/webhooks: always empty (sent webhooks are in `Emulator.webhook_deliveries`)."""
     ctx.int_param("offset", 0)
     ctx.int_param("limit", 100, minimum=0, maximum=MAX_LIMIT)
     for name in ("startDate", "endDate"):

@@ -8,12 +8,14 @@ import threading
 import time
 from collections import namedtuple
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .faults import FaultInjector
 from .other import OtherUser
 from .ratelimit import TransactionWindow
 from .server import EmulatorHTTPServer
 from .store import Store
+from .webhooks import DEFAULT_RETRY_DELAYS, FORMATS, WebhookSender, event_codes
 
 RequestRecord = namedtuple("RequestRecord", ("method", "path", "query", "status"))
 # The request log keeps the most recent records only, so a long-running emulator
@@ -35,13 +37,37 @@ def loopback_address(host: str) -> tuple[str, int]:
     return str(addr), (socket.AF_INET6 if addr.version == 6 else socket.AF_INET)
 
 
+def webhook_target(url: str) -> tuple[str, int, str]:
+    """(literal loopback address, port, request path) for a webhook URL; ValueError otherwise.
+
+    Only ``http://`` to a loopback address: the emulator never talks to anything else."""
+    try:
+        parts = urlsplit(str(url))
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"invalid webhook URL {url!r}: {exc}") from None
+    if parts.scheme.lower() != "http" or not parts.hostname:
+        raise ValueError(f"webhook URL must be http://<loopback address>[:port]/path, not {url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"webhook URL must not carry credentials: {url!r}")
+    try:
+        host, _ = loopback_address(parts.hostname)
+    except ValueError:
+        raise ValueError(f"refusing to send webhooks to {parts.hostname!r}: the emulator only "
+                         "talks to loopback (127.0.0.1, ::1 or localhost)") from None
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return host, port or 80, path
+
+
 class Emulator:
     """An ExaVault API v2 emulator on a loopback port, storing everything under ``root``."""
 
     def __init__(self, root, *, api_key="emulator-key", access_token="emulator-token",
                  host="127.0.0.1", port=0, transactions=120000, files_com=False,
                  fault_rate=0.0, seed=0, latency_ms=0, bandwidth=None,
-                 username="syncd", account_name="emulated", verbose=False):
+                 username="syncd", account_name="emulated", verbose=False,
+                 webhook_url=None, webhook_token=None, webhook_format="v1",
+                 webhook_events=None, webhook_retry_delays=DEFAULT_RETRY_DELAYS):
         self.root = Path(root)
         self.host, self._family = loopback_address(host)
         self._requested_port = int(port)
@@ -64,6 +90,22 @@ class Emulator:
         self._thread: threading.Thread | None = None
         self.port = 0
         self.other = OtherUser(self)
+        # Webhooks (see webhooks.py): validated here so a bad option fails at construction.
+        self.webhook_url = str(webhook_url) if webhook_url else None
+        self._webhook_target = webhook_target(webhook_url) if webhook_url else None
+        if self.webhook_url and not webhook_token:
+            raise ValueError("a webhook URL needs a verification token (webhook_token)")
+        self.webhook_token = str(webhook_token) if webhook_token else None
+        if webhook_format not in FORMATS:
+            raise ValueError(f"webhook_format must be 'v1' or 'v2', not {webhook_format!r}")
+        self.webhook_format = webhook_format
+        self._webhook_codes = event_codes(webhook_events)
+        self.webhook_retry_delays = tuple(float(d) for d in webhook_retry_delays)
+        if any(d < 0 for d in self.webhook_retry_delays):
+            raise ValueError("webhook_retry_delays must be >= 0")
+        self._webhook_deliveries: list[dict] = []
+        self._webhook_lock = threading.Lock()
+        self._webhooks: WebhookSender | None = None
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "Emulator":
@@ -77,6 +119,13 @@ class Emulator:
             raise
         self._server = server
         self.port = server.server_address[1]
+        if self._webhook_target is not None:
+            self._webhooks = WebhookSender(
+                self._webhook_target, self.webhook_token, fmt=self.webhook_format,
+                account_name=self.account_name, retry_delays=self.webhook_retry_delays,
+                deliveries=self._webhook_deliveries, lock=self._webhook_lock,
+                clock=self.now).start()
+            self.store.subscribe(self._webhooks.enqueue, self._webhook_codes)
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"emulator-{self.port}", daemon=True)
         self._thread.start()
@@ -90,6 +139,9 @@ class Emulator:
             server.close_all_connections()
             if self._thread is not None:
                 self._thread.join(timeout=5)
+        sender, self._webhooks = self._webhooks, None
+        if sender is not None:
+            sender.stop()
         if self.store is not None:
             self.store.close()
 
@@ -124,6 +176,26 @@ class Emulator:
     def clear_request_log(self) -> None:
         with self._log_lock:
             self.request_log.clear()
+
+    # ------------------------------------------------------------ webhooks
+    @property
+    def webhook_deliveries(self) -> list[dict]:
+        """A snapshot of every webhook POST attempted so far, oldest first: dicts with
+        ``event`` ("resources.upload"), ``operation`` ("Upload"), ``path``, ``sourcepath``,
+        ``attempt`` (from 1), ``status`` (int, or None when no answer), ``error``, ``body``
+        (the raw bytes sent) and ``sent`` (emulator clock)."""
+        with self._webhook_lock:
+            return [dict(d) for d in self._webhook_deliveries]
+
+    def clear_webhook_deliveries(self) -> None:
+        with self._webhook_lock:
+            self._webhook_deliveries.clear()
+
+    def wait_for_webhooks(self, timeout: float = 5.0) -> bool:
+        """Wait until every change so far has been delivered (or given up); False on timeout.
+        True at once when webhooks are off or the emulator is stopped."""
+        sender = self._webhooks
+        return True if sender is None else sender.wait_idle(timeout)
 
     # ------------------------------------------------------------ switches
     @property

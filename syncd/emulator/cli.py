@@ -10,7 +10,7 @@ import sys
 import tempfile
 import threading
 
-from .app import Emulator, loopback_address
+from .app import Emulator, loopback_address, webhook_target
 
 EX_OK, EX_USAGE, EX_UNAVAILABLE, EX_CANTCREAT = 0, 64, 69, 73
 
@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", type=int, default=0, metavar="MS", help="added latency per request")
     p.add_argument("--bandwidth", type=int, default=None, metavar="BYTES_PER_S",
                    help="throttle each upload/download to this rate")
+    p.add_argument("--webhook-url", default=None, metavar="URL",
+                   help="POST an ExaVault webhook for every change to this http:// loopback URL")
+    p.add_argument("--webhook-token", default=None, metavar="TOKEN",
+                   help="verification token for X-Exavault-Signature (required with --webhook-url)")
+    p.add_argument("--webhook-format", choices=("v1", "v2"), default="v1",
+                   help="webhook payload format (default v1)")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p
 
@@ -62,6 +68,13 @@ def _check_args(args) -> None:
         loopback_address(args.host)
     except ValueError as exc:
         raise _Usage(str(exc)) from None
+    if args.webhook_url is not None:
+        try:
+            webhook_target(args.webhook_url)
+        except ValueError as exc:
+            raise _Usage(f"--webhook-url: {exc}") from None
+        if not args.webhook_token:
+            raise _Usage("--webhook-url needs --webhook-token")
 
 
 def _check_root(root: str) -> str | None:
@@ -88,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     emu = Emulator(args.root, api_key=args.api_key, access_token=args.access_token,
                    host=args.host, port=args.port, transactions=args.transactions,
                    files_com=args.files_com, fault_rate=args.fault_rate, seed=args.seed,
-                   latency_ms=args.latency, bandwidth=args.bandwidth, verbose=args.verbose)
+                   latency_ms=args.latency, bandwidth=args.bandwidth, verbose=args.verbose,
+                   webhook_url=args.webhook_url, webhook_token=args.webhook_token,
+                   webhook_format=args.webhook_format)
     try:
         emu.start()
     except OSError as exc:

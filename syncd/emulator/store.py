@@ -14,6 +14,7 @@ Every mutation is one SQLite transaction under one lock; folder ``size`` and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -35,6 +36,10 @@ Row = namedtuple("Row", COLUMNS)
 ActivityRow = namedtuple("ActivityRow", ("id", "created", "operation", "file_name", "file_source",
                                          "username", "ip_address", "protocol", "session_id",
                                          "status", "bytes", "duration"))
+# One committed change, as handed to a change listener (see Store.subscribe): the activity
+# fields plus ``row``, the resource as it was right after the change (before it, for DELE).
+Change = namedtuple("Change", ("operation", "path", "source", "username", "ip_address",
+                               "created", "row"))
 _SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM resources"
 
 _SCHEMA = """
@@ -115,6 +120,9 @@ class Store:
         self._db.create_function("emu_match", 2, lambda pat, name: P.wildcard_match(pat, name),
                                  deterministic=True)
         self._db.executescript(_SCHEMA)
+        self._listener: Callable[[list[Change]], None] | None = None
+        self._listened_ops: frozenset[str] = frozenset()
+        self._pending: list[Change] = []
         if self._one("SELECT id FROM resources WHERE id = ?", (ROOT_ID,)) is None:
             now = self.now()
             self._db.execute(
@@ -162,6 +170,16 @@ class Store:
     def partial_path(self, path: str) -> Path:
         return self.staging / ("partial-" + hashlib.sha256(path.encode("utf-8", "surrogatepass"))
                                .hexdigest())
+
+    def subscribe(self, listener: Callable[[list[Change]], None] | None,
+                  operations=()) -> None:
+        """Call ``listener(changes)`` after each committed transaction that logged one of
+        ``operations`` (activity codes), in commit order, with the store lock still held: it
+        must be quick and must not call back into the store.  Its exceptions are ignored.
+        Rolled-back transactions report nothing.  ``None`` unsubscribes."""
+        with self._lock:
+            self._listener = listener
+            self._listened_ops = frozenset(operations) if listener is not None else frozenset()
 
     # ---------------------------------------------------------------- lookups
     def get(self, rid: int) -> Row | None:
@@ -418,7 +436,7 @@ class Store:
             dsize, dcount = self._weight(row)
             self._bump(row.path, -dsize, -dcount)
             self._touch(row.parent_id, now)
-            self._log("DELE", row.path, "", user, ip, 0, 0, now)
+            self._log("DELE", row.path, "", user, ip, 0, 0, now, row=row)
         for rid in ids:
             try:
                 os.unlink(self.blob_path(rid))
@@ -442,12 +460,26 @@ class Store:
                           nbytes if len(rows) == 1 else row.size, duration, now)
 
     # --------------------------------------------------------------- activity
-    def _log(self, op, file_name, file_source, user, ip, nbytes, duration, now) -> None:
+    def _log(self, op, file_name, file_source, user, ip, nbytes, duration, now,
+             row: Row | None = None) -> None:
+        """Write one activity entry (inside the caller's transaction).  ``row``: the resource
+        the entry is about when it can no longer be looked up by path (deleted)."""
         session = hashlib.sha1(f"{user}|{ip}".encode()).hexdigest()[:26]
         self._db.execute(
             "INSERT INTO activity(created, operation, file_name, file_source, username, ip_address,"
             " protocol, session_id, status, bytes, duration) VALUES (?,?,?,?,?,?,'web',?,'-',?,?)",
             (now, op, file_name, file_source, user, ip, session, nbytes, duration))
+        if op in self._listened_ops:
+            if row is None:
+                row = self._row("path = ?", (file_name,))
+            self._pending.append(Change(op, file_name, file_source, user, ip, now, row))
+
+    def _notify(self, committed: bool) -> None:
+        """End of a transaction (lock held): hand its changes to the listener if it committed."""
+        changes, self._pending = self._pending, []
+        if committed and changes and self._listener is not None:
+            with contextlib.suppress(Exception):  # a listener never fails a change
+                self._listener(changes)
 
     def query_activity(self, *, start=None, end=None, ops=None, username=None, ip=None,
                        path=None, order=(("created", True),), offset=0, limit=100):
@@ -491,10 +523,15 @@ class _Txn:
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        committed = False
         try:
             self.store._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            committed = exc_type is None
         finally:
-            self.store._lock.release()
+            try:
+                self.store._notify(committed)
+            finally:
+                self.store._lock.release()
         return False
 
 
