@@ -62,6 +62,21 @@ class Budget:
             return min(self.budget, self._server_limit)
         return self.budget if self.budget is not None else self._server_limit
 
+    @property
+    def server_limit(self) -> int | None:
+        """The server's ``X-RateLimit-Limit`` from the latest answer."""
+        return self._server_limit
+
+    @property
+    def server_remaining(self) -> int | None:
+        """The server's ``X-RateLimit-Remaining`` from the latest answer."""
+        return self._server_remaining
+
+    def clear_refusal(self) -> None:
+        """Forget a 429 seen earlier (the daemon tries again once time has passed)."""
+        with self._lock:
+            self._refused = False
+
     def reserve_count(self) -> int:
         if isinstance(self.reserve, float):
             base = self._server_limit or self.budget

@@ -7,6 +7,7 @@ sysexits-style code (see `syncd.exitcodes`); `--debug` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from syncd import __version__, exitcodes
@@ -77,6 +78,50 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _secrets(config) -> list[str]:
+    a = config.account
+    return [a.api_key, a.access_token] + ([a.webhook.token] if a.webhook else [])
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from syncd import logs
+    from syncd.config import ConfigError, load_config
+    from syncd.daemon import Daemon
+    from syncd.index import IndexError_
+
+    formatter = logs.setup("info")
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        raise CommandError(str(exc), exitcodes.CONFIG) from exc
+    formatter.set_secrets(_secrets(config))
+    logs.set_level(args.log_level or config.daemon.log_level)
+    for warning in config.warnings:
+        logging.getLogger("syncd").warning("%s", warning)
+    daemon = Daemon(config, config_file=args.config,
+                    on_secrets=lambda c: formatter.set_secrets(_secrets(c)))
+    try:
+        return daemon.run()
+    except IndexError_ as exc:
+        raise CommandError(str(exc), exitcodes.SOFTWARE) from exc
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from syncd import status
+    from syncd.index import IndexError_
+
+    config = _load_config(args.config)
+    try:
+        data = status.collect(config)
+    except IndexError_ as exc:
+        raise CommandError(str(exc), exitcodes.SOFTWARE) from exc
+    if args.json:
+        print(status.to_json(data))
+    else:
+        sys.stdout.write(status.render(data))
+    return exitcodes.OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="syncd",
@@ -110,6 +155,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let deletions through the safety guards")
     p.add_argument("-q", "--quiet", action="store_true", help="only summaries and errors")
     p.set_defaults(func=_cmd_sync)
+
+    p = sub.add_parser(
+        "run",
+        help="keep every mirror in sync (the daemon; see systemd/)",
+        description="Run in the foreground and keep every mirror in sync: local changes "
+                    "within seconds, remote ones at each poll (or webhook push). SIGHUP "
+                    "reloads the config, SIGTERM stops. Logs go to stderr. Exit codes: 0 "
+                    "stopped; 75 another syncd runs on this state directory; 78 "
+                    "configuration error.",
+    )
+    p.add_argument("--config", metavar="FILE",
+                   help="config file (default: $SYNCD_CONFIG, else ~/.config/syncd/config.yaml)")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                   help="overrides daemon.log_level from the config")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "status",
+        help="show each mirror's state, queue, conflicts, errors and the budget",
+        description="Show the state of every mirror and the account's transaction budget, "
+                    "whether the daemon runs or not. Sends no request.",
+    )
+    p.add_argument("--config", metavar="FILE",
+                   help="config file (default: $SYNCD_CONFIG, else ~/.config/syncd/config.yaml)")
+    p.add_argument("--json", action="store_true", help="machine-readable output (stable keys)")
+    p.set_defaults(func=_cmd_status)
 
     p = sub.add_parser(
         "demo",

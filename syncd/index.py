@@ -626,6 +626,13 @@ class Index:
             self._conn.execute("INSERT INTO echo(account, at, op, path) VALUES (?, ?, ?, ?)",
                                (account, float(at), op, path))
 
+    def has_echo(self, account: str, op: str, path: str) -> bool:
+        """True if an echo of (``op``, ``path``) is expected (nothing is consumed)."""
+        with self._lock:
+            return self._conn.execute(
+                "SELECT 1 FROM echo WHERE account = ? AND op = ? AND path = ? LIMIT 1",
+                (account, op, path)).fetchone() is not None
+
     def take_echo(self, account: str, op: str, path: str) -> bool:
         """Consume the oldest expected echo of (``op``, ``path``); False if none."""
         with self._write():

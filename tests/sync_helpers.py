@@ -38,12 +38,16 @@ class SyncSetup:
         return self.mirrors[mirror][1]
 
     def write_config(self, **account_opts) -> None:
+        """Write the config file; account options given once are kept for later writes."""
+        self._account.update(account_opts)
         doc = {
             "account": {"url": self.emu.url, "api_key": API_KEY, "access_token": ACCESS_TOKEN,
-                        **account_opts},
+                        **self._account},
             "state_dir": str(self.state),
             "mirrors": [],
         }
+        if self.daemon_opts:
+            doc["daemon"] = dict(self.daemon_opts)
         for name, (local, remote) in self.mirrors.items():
             opts = self._opts.get(name, {})
             doc["mirrors"].append({"name": name, "local": str(local), "remote": remote, **opts})
@@ -51,6 +55,8 @@ class SyncSetup:
         os.chmod(self.config_path, 0o600)
 
     _opts: dict = field(default_factory=dict)
+    _account: dict = field(default_factory=dict)
+    daemon_opts: dict = field(default_factory=dict)
 
     def set_options(self, mirror: str = "docs", **opts) -> None:
         self._opts.setdefault(mirror, {}).update(opts)

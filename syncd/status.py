@@ -1,0 +1,249 @@
+"""What `syncd status` shows, and how passes leave it behind.
+
+Passes (one-shot or daemon) record each mirror's outcome in the index state
+(``mirror:<name>`` → ``status``); the daemon also records its own facts
+(``account:<url>`` → ``daemon``: pid, poll interval and why, webhook address)
+and the server's rate counters (``rate``). `syncd status` reads them with a
+second connection (SQLite WAL: readers never block the daemon) and asks the
+state directory's lock whether a daemon or sync is running. It never creates
+the index and never sends a request: it costs no transactions.
+
+The ``--json`` shape (``"version": 1``) is stable: keys are only ever added.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from syncd.config import Config
+from syncd.index import Index
+from syncd.report import MirrorReport
+
+DAY = 86400.0
+MAX_CONFLICTS = 50  # recent conflicts remembered per mirror
+MAX_ERRORS = 20     # errors shown per mirror
+STATES = ("idle", "syncing", "paused", "error")
+
+
+def _iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# ---------------------------------------------------------------------- writing
+
+def set_state(index: Index, mirror: str, state: str, now: float, *,
+              message: str | None = None, until: float | None = None) -> None:
+    """Change only the state of a mirror's status (the rest is kept)."""
+    scope = "mirror:" + mirror
+    status = dict(index.get_state(scope, "status") or {})
+    if status.get("state") != state:
+        status["since"] = now
+    status.update(state=state, message=message, until=until)
+    index.set_state(scope, "status", status)
+
+
+def record_pass(index: Index, report: MirrorReport, now: float, *, state: str | None = None,
+                until: float | None = None) -> None:
+    """Store one mirror's outcome of a pass."""
+    scope = "mirror:" + report.name
+    status = dict(index.get_state(scope, "status") or {})
+    conflicts = list(status.get("conflicts") or [])
+    for path in sorted(set(report.conflicts)):
+        conflicts.append([path, now])
+    status["conflicts"] = conflicts[-MAX_CONFLICTS:]
+    status["conflicts_total"] = int(status.get("conflicts_total") or 0) + len(set(report.conflicts))
+    problem = report.error or (f"deletions held back: {report.guard}" if report.guard else None)
+    if state is None:
+        state = "error" if problem or report.failed else "idle"
+    if status.get("state") != state:
+        status["since"] = now
+    status.update(state=state, message=problem, until=until, last_pass=now)
+    if report.finished and not report.error and not report.guard:
+        status["last_sync"] = now
+    status["last_counts"] = dict(report.counts)
+    index.set_state(scope, "status", status)
+
+
+def record_rate(index: Index, account: str, *, limit: int | None, remaining: int | None,
+                reserve: int, now: float) -> None:
+    index.set_state("account:" + account, "rate",
+                    {"limit": limit, "remaining": remaining, "reserve": reserve, "at": now})
+
+
+# ---------------------------------------------------------------------- reading
+
+def _lock_holder(state_dir: Path) -> int | None:
+    """The pid holding the state directory's lock (a daemon or a sync), else None."""
+    path = state_dir / "lock"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def collect(config: Config, *, now: float | None = None) -> dict[str, Any]:
+    """Everything `syncd status` shows, as the stable JSON-ready dict."""
+    now = time.time() if now is None else now
+    acct = config.account
+    holder = _lock_holder(config.state_dir)
+    index_path = config.state_dir / "index.sqlite3"
+    index = Index(index_path) if index_path.exists() else None
+    try:
+        get = (lambda scope, name: index.get_state(scope, name)) if index else \
+            (lambda scope, name: None)
+        daemon = get("account:" + acct.url, "daemon") or {}
+        running = holder is not None and daemon.get("pid") == holder
+        rate = get("account:" + acct.url, "rate") or {}
+        spent = index.spent(acct.url, now - DAY) if index else 0
+        feed = get("account:" + acct.url, "feed")
+        out: dict[str, Any] = {
+            "version": 1,
+            "daemon": {
+                "running": running,
+                "pid": holder if running else None,
+                "busy": holder is not None and not running,  # a one-shot sync holds the lock
+                "started": _iso(daemon.get("started")) if running else None,
+                "poll_interval": daemon.get("poll_interval") if running else None,
+                "poll_reason": daemon.get("poll_reason") if running else None,
+                "webhook": daemon.get("webhook") if running else None,
+                "watch": daemon.get("watch") if running else None,
+            },
+            "account": {
+                "url": acct.url,
+                "transactions_24h": spent,
+                "limit": rate.get("limit"),
+                "budget": acct.budget,
+                "remaining": rate.get("remaining"),
+                "remaining_at": _iso(rate.get("at")),
+                "reserve": rate.get("reserve"),
+                "activity_feed": None if feed is None else feed == "yes",
+            },
+            "mirrors": [],
+        }
+        for m in config.mirrors:
+            out["mirrors"].append(_mirror(index, m, running, now))
+        return out
+    finally:
+        if index is not None:
+            index.close()
+
+
+def _mirror(index: Index | None, m, running: bool, now: float) -> dict[str, Any]:
+    status: Mapping[str, Any] = (index.get_state("mirror:" + m.name, "status") if index
+                                 else None) or {}
+    state = status.get("state") or ("idle" if status else "new")
+    message = status.get("message")
+    if not running and state == "syncing":
+        state, message = "error", "interrupted while syncing; resumes on the next run"
+    errors = []
+    if index is not None:
+        for path, (attempts, next_try, error) in sorted(index.failures(m.name).items()):
+            errors.append({"path": path, "error": error, "attempts": attempts,
+                           "retry_at": _iso(next_try)})
+    return {
+        "name": m.name,
+        "local": str(m.local),
+        "remote": m.remote,
+        "direction": m.direction,
+        "state": state,
+        "since": _iso(status.get("since")),
+        "message": message,
+        "until": _iso(status.get("until")),
+        "last_sync": _iso(status.get("last_sync")),
+        "queued": index.queue_count(m.name) if index else 0,
+        "conflicts": int(status.get("conflicts_total") or 0),
+        "recent_conflicts": [{"path": p, "at": _iso(t)}
+                             for p, t in (status.get("conflicts") or [])[-10:]],
+        "errors": errors[:MAX_ERRORS],
+        "error_count": len(errors),
+    }
+
+
+# ---------------------------------------------------------------------- showing
+
+def to_json(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, indent=2, sort_keys=False)
+
+
+def _ago(iso: str | None, now: float) -> str:
+    if not iso:
+        return "never"
+    t = datetime.fromisoformat(iso).timestamp()
+    d = max(0, now - t)
+    if d < 90:
+        return f"{d:.0f}s ago"
+    if d < 5400:
+        return f"{d / 60:.0f}m ago"
+    if d < 2 * DAY:
+        return f"{d / 3600:.1f}h ago"
+    return f"{d / DAY:.0f}d ago"
+
+
+def render(data: Mapping[str, Any], *, now: float | None = None, width: int | None = None
+           ) -> str:
+    """The human view: a line about the daemon and the account, a table of mirrors,
+    then the errors with their paths."""
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.table import Table
+
+    now = time.time() if now is None else now
+    buf = StringIO()
+    console = Console(file=buf, width=width or 100, force_terminal=False, no_color=True,
+                      highlight=False)
+    d, a = data["daemon"], data["account"]
+    if d["running"]:
+        every = d["poll_interval"]
+        poll = "push (webhooks)" if every is None else f"every {every:.0f}s"
+        console.print(f"Daemon: running (pid {d['pid']}), remote poll {poll}")
+        if d.get("poll_reason"):
+            console.print(f"  {d['poll_reason']}")
+        if d.get("watch"):
+            console.print(f"  local changes: {d['watch']}")
+    elif d["busy"]:
+        console.print("Daemon: not running (a `syncd sync` is working now)")
+    else:
+        console.print("Daemon: not running")
+    limit = a["limit"] if a["limit"] is not None else a["budget"]
+    parts = [f"{a['transactions_24h']} transactions spent by syncd in the last 24 h"]
+    if a["remaining"] is not None:
+        parts.append(f"{a['remaining']} of {limit} left on the account "
+                     f"(as of {_ago(a['remaining_at'], now)})")
+    if a["reserve"] is not None:
+        parts.append(f"reserve {a['reserve']}")
+    console.print("Account: " + "; ".join(parts))
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("Mirror", "State", "Last sync", "Queued", "Conflicts", "Errors"):
+        table.add_column(col)
+    for m in data["mirrors"]:
+        state = m["state"] + (f" ({m['message']})" if m["message"] else "")
+        table.add_row(m["name"], state, _ago(m["last_sync"], now), str(m["queued"]),
+                      str(m["conflicts"]), str(m["error_count"]))
+    console.print(table)
+    for m in data["mirrors"]:
+        for e in m["errors"]:
+            console.print(f"  {m['name']}: {e['path']}: {e['error']} "
+                          f"(attempt {e['attempts']}, retry {e['retry_at']})")
+        for c in m["recent_conflicts"]:
+            console.print(f"  {m['name']}: conflict kept both versions: {c['path']}")
+    return buf.getvalue()
