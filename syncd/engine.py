@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syncd import exitcodes, guards, model, planner
+from syncd import exitcodes, guards, model, planner, status
 from syncd.backend import Change
 from syncd.budget import Budget, BudgetExhausted
 from syncd.config import Config, MirrorConfig
@@ -193,19 +193,24 @@ class SyncEngine:
         spent_before = budget.spent
         reports = {m.name: MirrorReport(m.name) for m in mirrors}
         result.mirrors = list(reports.values())
+        looked: set[str] = set()  # mirrors whose state this pass checked
         specs = lambda ms: [(m.name, m.remote, m.full_scan_interval) for m in ms]
         try:
             ready = [m for m in mirrors if self._prepare_local(index, m, reports[m.name],
                                                                dry_run)]
+            looked |= {m.name for m in mirrors if reports[m.name].error}
             if refresh and ready:
                 refreshed = tracker.refresh(specs(ready), force_full=force_full, hints=hints)
             else:
                 refreshed = {m.name: RefreshResult() for m in ready}
             for m in ready:
                 focus = _focus(m.name, local, refreshed[m.name], refresh)
+                if refresh:
+                    looked.add(m.name)
                 if focus is not None and not focus and not refreshed[m.name].root_missing:
                     reports[m.name].finished = True  # nothing changed on either side
                     continue
+                looked.add(m.name)
                 self._mirror(index, m, reports[m.name], session, refreshed[m.name],
                              dry_run, force, focus, cancel)
             # Read our own changes back from the activity feed now rather than at the
@@ -250,6 +255,24 @@ class SyncEngine:
                     r.error = f"not synced ({why}); run again later"
         finally:
             result.transactions = budget.spent - spent_before
+        if not dry_run:
+            self._record(session, reports, looked, result)
+
+    def _record(self, session: AccountSession, reports: dict[str, MirrorReport],
+                looked: set[str], result: SyncResult) -> None:
+        """Leave the pass's outcome for `syncd status`."""
+        now = self.now()
+        budget = session.budget
+        status.record_rate(session.index, self.config.account.url, limit=budget.limit,
+                           remaining=budget.server_remaining,
+                           reserve=budget.reserve_count(), now=now)
+        for name, r in reports.items():
+            if name not in looked and not r.error:
+                continue
+            state = until = None
+            if result.exit_code == exitcodes.TEMPFAIL and not r.finished:
+                state, until = "paused", result.resume_at
+            status.record_pass(session.index, r, now, state=state, until=until)
 
     def _exit_from_reports(self, result: SyncResult) -> None:
         bad = [r for r in result.mirrors if r.error or r.guard or r.failed]
