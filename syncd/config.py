@@ -492,6 +492,8 @@ class _Parser:
 
     def get_str(self, entry: _Entry, key: str, *, secret: bool = False) -> str | None:
         line = self.value_line(entry)
+        if secret and isinstance(entry.value, ScalarNode):
+            self.secrets.append(entry.value.value)  # before anything can quote it
         value = self.scalar(entry.value, key, line)
         if value is None:
             return None

@@ -276,6 +276,7 @@ class Daemon:
         if self.index is not None:
             self.index.close()
         if self._lock_fd is not None:
+            os.ftruncate(self._lock_fd, 0)  # no stale pid for `syncd status`
             os.close(self._lock_fd)
             self._lock_fd = None
         log.info("syncd stopped")

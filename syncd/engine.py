@@ -105,6 +105,9 @@ def state_lock(state_dir: Path):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise Busy(f"another syncd is working on {state_dir}") from None
+        # Our pid, for `syncd status` (it tells a running daemon from a one-shot sync).
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)

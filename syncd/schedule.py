@@ -74,8 +74,10 @@ def choose_poll_interval(*, desired: float, limit: int | None, reserve: int,
         return PollChoice(desired, f"polling every {_fmt(desired)} (poll_interval; the daily "
                                    "limit is not known yet)", per_poll,
                           math.ceil(DAY / desired * per_poll), None)
-    allowance = math.floor((limit - reserve) * (1.0 - transfer_share) - trueup)
-    share = (f"{allowance} of the {limit} daily transactions after the {reserve} reserve, "
+    # (the epsilon keeps 10000 * (1 - 0.9) = 999.9999999999998 from flooring to 999)
+    allowance = math.floor((limit - reserve) * (1.0 - transfer_share) - trueup + 1e-6)
+    kept = f"the {reserve} reserve, " if reserve else ""
+    share = (f"{allowance} of the {limit} daily transactions after {kept}"
              f"{transfer_share:.0%} kept for transfers and the daily true-up listings")
     if allowance < per_poll:
         per_day = math.ceil(DAY / MAX_INTERVAL * per_poll)

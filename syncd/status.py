@@ -206,24 +206,26 @@ def render(data: Mapping[str, Any], *, now: float | None = None, width: int | No
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     now = time.time() if now is None else now
     buf = StringIO()
     console = Console(file=buf, width=width or 100, force_terminal=False, no_color=True,
                       highlight=False)
+    say = lambda text: console.print(text, markup=False)  # noqa: E731 - paths may hold [ ]
     d, a = data["daemon"], data["account"]
     if d["running"]:
         every = d["poll_interval"]
         poll = "push (webhooks)" if every is None else f"every {every:.0f}s"
-        console.print(f"Daemon: running (pid {d['pid']}), remote poll {poll}")
+        say(f"Daemon: running (pid {d['pid']}), remote poll {poll}")
         if d.get("poll_reason"):
-            console.print(f"  {d['poll_reason']}")
+            say(f"  {d['poll_reason']}")
         if d.get("watch"):
-            console.print(f"  local changes: {d['watch']}")
+            say(f"  local changes: {d['watch']}")
     elif d["busy"]:
-        console.print("Daemon: not running (a `syncd sync` is working now)")
+        say("Daemon: not running (a `syncd sync` is working now)")
     else:
-        console.print("Daemon: not running")
+        say("Daemon: not running")
     limit = a["limit"] if a["limit"] is not None else a["budget"]
     parts = [f"{a['transactions_24h']} transactions spent by syncd in the last 24 h"]
     if a["remaining"] is not None:
@@ -231,19 +233,19 @@ def render(data: Mapping[str, Any], *, now: float | None = None, width: int | No
                      f"(as of {_ago(a['remaining_at'], now)})")
     if a["reserve"] is not None:
         parts.append(f"reserve {a['reserve']}")
-    console.print("Account: " + "; ".join(parts))
+    say("Account: " + "; ".join(parts))
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for col in ("Mirror", "State", "Last sync", "Queued", "Conflicts", "Errors"):
         table.add_column(col)
     for m in data["mirrors"]:
         state = m["state"] + (f" ({m['message']})" if m["message"] else "")
-        table.add_row(m["name"], state, _ago(m["last_sync"], now), str(m["queued"]),
-                      str(m["conflicts"]), str(m["error_count"]))
-    console.print(table)
+        table.add_row(Text(m["name"]), Text(state), _ago(m["last_sync"], now),
+                      str(m["queued"]), str(m["conflicts"]), str(m["error_count"]))
+    console.print(table, markup=False)
     for m in data["mirrors"]:
         for e in m["errors"]:
-            console.print(f"  {m['name']}: {e['path']}: {e['error']} "
+            say(f"  {m['name']}: {e['path']}: {e['error']} "
                           f"(attempt {e['attempts']}, retry {e['retry_at']})")
         for c in m["recent_conflicts"]:
-            console.print(f"  {m['name']}: conflict kept both versions: {c['path']}")
+            say(f"  {m['name']}: conflict kept both versions: {c['path']}")
     return buf.getvalue()

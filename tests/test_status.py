@@ -396,11 +396,6 @@ def test_syncing_while_running_is_syncing(config, index):
     assert (m["state"], m["message"]) == ("syncing", None)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a stopped daemon leaves its pid in state_dir/lock "
-                   "and in the account 'daemon' state; engine.state_lock (one-shot `syncd "
-                   "sync`) takes the lock without rewriting the file, so status._lock_holder "
-                   "reads the dead daemon's pid and collect() reports running=True (pid of the "
-                   "dead daemon) instead of busy=True")
 def test_one_shot_sync_after_a_daemon_is_busy_not_running(config, index):
     from syncd.engine import state_lock
 
@@ -503,18 +498,12 @@ def test_render_long_ago(config, index):
     assert "5d ago" in next(ln for ln in out.splitlines() if ln.startswith("docs "))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: render() prints paths and messages through "
-                   "rich markup, so a file named '[draft] plan.txt' is shown as ' plan.txt' "
-                   "(the '[draft]' is eaten as a style tag)")
 def test_render_shows_bracketed_paths_verbatim(config, index):
     index.note_failure("docs", "notes/[draft] plan.txt", "HTTP 500", NOW)
     out = status.render(status.collect(config, now=NOW), now=NOW, width=200)
     assert "notes/[draft] plan.txt" in out
 
 
-@pytest.mark.xfail(strict=True, raises=MarkupError, reason="BUG: render() prints paths through "
-                   "rich markup, so an error path like 'a[/b]' (folder 'a[', file 'b]') raises "
-                   "rich.errors.MarkupError and `syncd status` crashes")
 def test_render_does_not_crash_on_closing_tag_like_paths(config, index):
     index.note_failure("docs", "a[/b]", "HTTP 500", NOW)
     out = status.render(status.collect(config, now=NOW), now=NOW, width=200)
