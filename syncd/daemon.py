@@ -408,13 +408,14 @@ class Daemon:
         self.stopped.wait(min(1.0, max(0.0, (self.paused_until or 0) - self.now())))
 
     def _own_echoes(self, work: Work) -> bool:
-        """True if a poll was asked for only by pushes of changes we made ourselves:
-        the feed would just report them back, so it is not read now (the echoes
-        stay expected, and the next poll consumes them)."""
+        """True if a poll was asked for only by pushes of changes we made ourselves
+        (the feed would just report them back, so it is not read now). Each push
+        consumes the push half of its echo; the feed consumes the other half."""
         if work.timer or work.force_full or not work.hints:
             return False
         account = self.config.account.url
-        return all(self.index.has_echo(account, ch.op, ch.path) for ch in work.hints)
+        mine = [self.index.take_echo(account, ch.op, ch.path, push=True) for ch in work.hints]
+        return all(mine)
 
     def _pass(self, work: Work) -> None:
         cfg = self.config

@@ -148,7 +148,17 @@ def _migration_1(db: sqlite3.Connection) -> None:
 
 # Ordered: MIGRATIONS[i] takes the schema from version i to i + 1. Never edit a
 # released migration; append a new one.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1]
+def _migration_2(db: sqlite3.Connection) -> None:
+    """Echoes come back twice when webhooks are on: through the activity feed and
+    as a push. Each way consumes its own half; the row goes when both are used
+    (or when it is pruned)."""
+    _run_script(db, """
+        ALTER TABLE echo ADD COLUMN feed_taken INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE echo ADD COLUMN push_taken INTEGER NOT NULL DEFAULT 0;
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -626,22 +636,21 @@ class Index:
             self._conn.execute("INSERT INTO echo(account, at, op, path) VALUES (?, ?, ?, ?)",
                                (account, float(at), op, path))
 
-    def has_echo(self, account: str, op: str, path: str) -> bool:
-        """True if an echo of (``op``, ``path``) is expected (nothing is consumed)."""
-        with self._lock:
-            return self._conn.execute(
-                "SELECT 1 FROM echo WHERE account = ? AND op = ? AND path = ? LIMIT 1",
-                (account, op, path)).fetchone() is not None
-
-    def take_echo(self, account: str, op: str, path: str) -> bool:
-        """Consume the oldest expected echo of (``op``, ``path``); False if none."""
+    def take_echo(self, account: str, op: str, path: str, *, push: bool = False) -> bool:
+        """Consume the oldest expected echo of (``op``, ``path``) seen through the
+        activity feed (``push``: through a webhook push); False if none. Each way
+        consumes its own half, so the feed and a push may both report one change."""
+        mine, other = ("push_taken", "feed_taken") if push else ("feed_taken", "push_taken")
         with self._write():
             row = self._conn.execute(
-                "SELECT id FROM echo WHERE account = ? AND op = ? AND path = ? "
-                "ORDER BY at, id LIMIT 1", (account, op, path)).fetchone()
+                f"SELECT id, {other} FROM echo WHERE account = ? AND op = ? AND path = ? "
+                f"AND {mine} = 0 ORDER BY at, id LIMIT 1", (account, op, path)).fetchone()
             if row is None:
                 return False
-            self._conn.execute("DELETE FROM echo WHERE id = ?", (row[0],))
+            if row[1]:
+                self._conn.execute("DELETE FROM echo WHERE id = ?", (row[0],))
+            else:
+                self._conn.execute(f"UPDATE echo SET {mine} = 1 WHERE id = ?", (row[0],))
             return True
 
     def prune_echoes(self, account: str, before: float) -> None:

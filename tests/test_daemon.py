@@ -500,3 +500,22 @@ def test_webhook_with_a_bad_signature_is_refused(hooked, start):
     assert wait_for(lambda: len(setup.emu.request_log) > before, 5)
     assert WEBHOOK_TOKEN not in d.log()
 
+
+
+def test_pushes_of_our_own_uploads_cost_no_poll(hooked, start):
+    setup, url = hooked
+    setup.emu.other.mkdir("/docs")  # (a first upload would create it: one push, one poll)
+    d = start(setup)
+    d.wait_idle()
+    setup.emu.wait_for_webhooks(5)
+    time.sleep(0.5)
+    setup.emu.clear_request_log()
+    (setup.local() / "mine.txt").write_text("made here")
+    assert wait_for(lambda: setup.remote_tree().get("mine.txt") == b"made here", 5), d.log()
+    assert setup.emu.wait_for_webhooks(5)
+    assert any(x["path"] == "/docs/mine.txt" and x["status"] == 200
+               for x in setup.emu.webhook_deliveries)
+    time.sleep(1.0)
+    # The upload and nothing else: the push of our own change did not make a poll.
+    assert [r.path.rsplit("/", 1)[-1] for r in setup.emu.request_log] == ["upload"]
+    assert "pushes of our own changes; no poll needed" in d.log()
