@@ -680,3 +680,35 @@ def test_forget_mirror_leaves_others_intact(idx):
     assert idx.get_state("mirror:gone2", "cursor") == 4
     assert idx.get_state("account:u", "cursor") == 5
     assert idx.spent("u", 0) == 1
+
+
+def test_an_echo_has_a_feed_half_and_a_push_half(idx):
+    acct = "a"
+    idx.expect_echo(acct, 1.0, "upload", "/d/f.txt")
+    assert idx.take_echo(acct, "upload", "/d/f.txt") is True              # the feed's half
+    assert idx.take_echo(acct, "upload", "/d/f.txt") is False             # only once
+    assert idx.take_echo(acct, "upload", "/d/f.txt", push=True) is True   # the push's half
+    assert idx.take_echo(acct, "upload", "/d/f.txt", push=True) is False
+    # Push first, then feed: same thing the other way round.
+    idx.expect_echo(acct, 2.0, "delete", "/d/g.txt")
+    assert idx.take_echo(acct, "delete", "/d/g.txt", push=True) is True
+    assert idx.take_echo(acct, "delete", "/d/g.txt", push=True) is False
+    assert idx.take_echo(acct, "delete", "/d/g.txt") is True
+    assert idx.take_echo(acct, "delete", "/d/g.txt") is False
+
+
+def test_version_1_index_gains_the_echo_halves(index_path):
+    from syncd.index import MIGRATIONS
+
+    index_path.parent.mkdir(parents=True)
+    raw = sqlite3.connect(index_path)
+    MIGRATIONS[0](raw)
+    raw.execute("PRAGMA user_version = 1")
+    raw.execute("INSERT INTO echo(account, at, op, path) VALUES ('a', 1.0, 'mkdir', '/x')")
+    raw.commit()
+    raw.close()
+    with Index(index_path) as idx:
+        assert idx.schema_version == SCHEMA_VERSION
+        assert idx.take_echo("a", "mkdir", "/x") is True     # the old row kept both halves
+        assert idx.take_echo("a", "mkdir", "/x", push=True) is True
+        assert idx.take_echo("a", "mkdir", "/x", push=True) is False
