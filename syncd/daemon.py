@@ -76,9 +76,10 @@ class Work:
     force_full: bool = False
     hints: list[Change] | None = None
     reload: bool = False
+    purge: bool = False
 
     def empty(self) -> bool:
-        return not (self.local or self.poll or self.reload)
+        return not (self.local or self.poll or self.reload or self.purge)
 
 
 class Inbox:
@@ -106,6 +107,11 @@ class Inbox:
                 w.hints = (w.hints or []) + hints
             else:
                 w.timer = True
+            self._cond.notify()
+
+    def put_purge(self) -> None:
+        with self._cond:
+            self._work.purge = True
             self._cond.notify()
 
     def put_reload(self) -> None:
@@ -357,9 +363,10 @@ class Daemon:
         """Jobs whose period comes from the configuration (not the budget)."""
         cfg = self.config
         sch = self.scheduler
-        for job in ("local_trueup", "remote_trueup"):
+        for job in ("local_trueup", "remote_trueup", "purge"):
             if sch.get_job(job):
                 sch.remove_job(job)
+        sch.add_job(self.inbox.put_purge, "interval", id="purge", hours=24)
         sch.add_job(self._local_trueup, "interval", id="local_trueup",
                     seconds=cfg.daemon.local_scan_interval)
         sch.add_job(lambda: self.inbox.put_poll(), "interval", id="remote_trueup",
@@ -383,6 +390,8 @@ class Daemon:
                     continue
                 if work.reload:
                     self._reload()
+                if work.purge:
+                    self._purge()
                 if self.paused_until is not None and self.now() < self.paused_until:
                     self._requeue(work)  # the retry job brings it back in time
                     continue
@@ -395,6 +404,14 @@ class Daemon:
             self.fatal = StartError("internal error (see the log above)", exitcodes.SOFTWARE)
         finally:
             self.stopped.set()
+
+    def _purge(self) -> None:
+        """The daily trash purge (full passes purge too; this covers quiet days)."""
+        for m in self.config.mirrors:
+            try:
+                self.engine.purge_trash(self.session, m)
+            except Exception as exc:  # noqa: BLE001 - budget, server: try again tomorrow
+                log.warning("%s: trash purge skipped: %s", m.name, exc)
 
     def _requeue(self, work: Work) -> None:
         for name, paths in work.local.items():

@@ -315,6 +315,17 @@ class SyncEngine:
 
     # ------------------------------------------------------------------ one mirror
 
+    def purge_trash(self, session: AccountSession, m: MirrorConfig) -> None:
+        """Remove trashed items older than ``trash_days``: the local trash every
+        time, the remote one at most once a day (it costs a listing)."""
+        index, scope = session.index, "mirror:" + m.name
+        LocalTrash(self.config.state_dir, m.name, self.now).purge(self.config.trash_days)
+        if m.remote_delete == "trash" and \
+                self.now() - (index.get_state(scope, "trash_purged_at") or 0) > 86400:
+            RemoteTrash(session.backend, index, m.name, self.config.remote_trash,
+                        self.now).purge(self.config.trash_days)
+            index.set_state(scope, "trash_purged_at", self.now())
+
     def _mirror(self, index: Index, m: MirrorConfig, report: MirrorReport,
                 session: AccountSession, refreshed: RefreshResult, dry_run: bool, force: bool,
                 focus: set[str] | None = None, cancel: threading.Event | None = None) -> None:
@@ -328,13 +339,9 @@ class SyncEngine:
             return
         local_trash = LocalTrash(self.config.state_dir, m.name, self.now)
         remote_trash = RemoteTrash(backend, index, m.name, self.config.remote_trash, self.now)
-        if not dry_run:
+        if not dry_run and focus is None:  # (a focused pass does not walk the tree)
             clean_temp_files(Path(root), rules)
-            local_trash.purge(self.config.trash_days)
-            if m.remote_delete == "trash" and \
-                    self.now() - (index.get_state(scope, "trash_purged_at") or 0) > 86400:
-                remote_trash.purge(self.config.trash_days)
-                index.set_state(scope, "trash_purged_at", self.now())
+            self.purge_trash(session, m)
         device = os.stat(root).st_dev
         known_device = index.get_state(scope, "device")
         run = MirrorRun(m.name, root, m.remote, backend, index, self.config.account.url,
