@@ -296,6 +296,8 @@ class Daemon:
         path = Path(m.local) / ".syncdignore"
 
         def ignored(rel: str, is_dir: bool) -> bool:
+            if rel == ".syncdignore":
+                return False  # not synced, but a change to it makes a full rescan
             if is_temp_name(rel.rsplit("/", 1)[-1]):
                 return True
             try:

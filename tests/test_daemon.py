@@ -519,3 +519,17 @@ def test_pushes_of_our_own_uploads_cost_no_poll(hooked, start):
     # The upload and nothing else: the push of our own change did not make a poll.
     assert [r.path.rsplit("/", 1)[-1] for r in setup.emu.request_log] == ["upload"]
     assert "pushes of our own changes; no poll needed" in d.log()
+
+
+def test_editing_syncdignore_rescans_the_mirror(make_emulator, tmp_path, start):
+    setup = daemon_setup(make_emulator, tmp_path)
+    (setup.local() / ".syncdignore").write_text("*.log\n")
+    (setup.local() / "build.log").write_text("ignored for now")
+    (setup.local() / "a.txt").write_text("a")
+    d = start(setup)
+    d.wait_idle()
+    assert setup.remote_tree() == {"a.txt": b"a"}
+    (setup.local() / ".syncdignore").write_text("# nothing ignored any more\n")
+    assert wait_for(lambda: setup.remote_tree().get("build.log") == b"ignored for now", 5), \
+        d.log()
+    assert ".syncdignore" not in setup.remote_tree()
