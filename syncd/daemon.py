@@ -189,6 +189,7 @@ class Daemon:
         self.poll: schedule.PollChoice | None = None
         self.paused_until: float | None = None
         self._retry_delay = RETRY_FIRST
+        self._retry_names: set[str] = set()
         self._rules: dict[str, tuple[float | None, IgnoreRules | None]] = {}
         self._lock_fd: int | None = None
         self._thread: threading.Thread | None = None
@@ -492,14 +493,18 @@ class Daemon:
             # Something was deferred (still changing, backing off after an error):
             # look at those mirrors again when the earliest backoff ends.
             delay = self._next_retry(retry_local)
-            self.scheduler.add_job(lambda: [self.inbox.put_local(n, None)
-                                            for n in retry_local],
-                                   "date", run_date=datetime.fromtimestamp(
-                                       time.time() + delay, UTC))
+            self._retry_names |= set(retry_local)
+            self.scheduler.add_job(self._retry, "date", id="retry", replace_existing=True,
+                                   run_date=datetime.fromtimestamp(time.time() + delay, UTC))
         self._choose_poll()
         self._write_daemon_state()
         busy = [r.name for r in result.mirrors if r.error]
         self.notifier.status(("errors in " + ", ".join(busy)) if busy else self._idle_text())
+
+    def _retry(self) -> None:
+        names, self._retry_names = self._retry_names, set()
+        for name in names:
+            self.inbox.put_local(name, None)
 
     def _next_retry(self, names) -> float:
         now = self.now()
