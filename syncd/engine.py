@@ -455,13 +455,7 @@ def _selector(focus: set[str] | None) -> Callable[[str], bool]:
     """``wanted(key)``: at or under a focus path, or a folder on the way to one."""
     if focus is None:
         return lambda k: True
-    on_the_way: set[str] = set()
-    for k in focus:
-        while "/" in k:
-            k = k.rsplit("/", 1)[0]
-            if k in on_the_way:
-                break
-            on_the_way.add(k)
+    on_the_way = model.ancestors(focus)
 
     def wanted(k: str) -> bool:
         if k in on_the_way:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncd.ignore import IgnoreRules, is_temp_name
-from syncd.model import DIR, FILE, BaseEntry, LocalEntry, key
+from syncd.model import DIR, FILE, BaseEntry, LocalEntry, ancestors, key
 
 __all__ = ["LocalRootMissing", "ScanResult", "clean_temp_files", "hash_file", "scan"]
 
@@ -136,17 +136,6 @@ class _BaseIndex:
         return found
 
 
-def _ancestors(keys: Iterable[str]) -> set[str]:
-    out: set[str] = set()
-    for k in keys:
-        while "/" in k:
-            k = k.rsplit("/", 1)[0]
-            if k in out:
-                break
-            out.add(k)
-    return out
-
-
 def scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules, *,
          hash_file: Callable[[str], str] | None = None,
          only: Iterable[str] | None = None) -> ScanResult:
@@ -165,7 +154,7 @@ def scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules, *,
     focus = None if only is None else set(only)
     if focus is not None and "" in focus:
         focus = None
-    on_the_way = _ancestors(focus) if focus is not None else set()
+    on_the_way = ancestors(focus) if focus is not None else set()
     hasher = hash_file if hash_file is not None else _default_hash_file
     top = _check_root(root)
     result = ScanResult()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -44,6 +45,19 @@ def name(path: str) -> str:
 
 def join(folder: str, leaf: str) -> str:
     return f"{folder}/{leaf}" if folder else leaf
+
+
+def ancestors(paths: Iterable[str]) -> set[str]:
+    """Every strict ancestor folder of ``paths`` (relative, ``/``-separated; the
+    root ``""`` is not included)."""
+    out: set[str] = set()
+    for p in paths:
+        while "/" in p:
+            p = p.rsplit("/", 1)[0]
+            if p in out:
+                break
+            out.add(p)
+    return out
 
 
 def is_under(path: str, folder: str) -> bool:

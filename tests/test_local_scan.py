@@ -674,3 +674,31 @@ def test_entry_that_cannot_be_stat_ed_simulated(tmp_path, monkeypatch):
     assert result.entries["locked"].kind == DIR
     assert result.unreadable == ["locked/a.txt", "locked/brand-new.txt", "locked/sub"]
     assert result.notes == [(p, "unreadable: Permission denied") for p in result.unreadable]
+
+
+# ----------------------------------------------------------------------------- focused scans
+
+def test_only_scans_the_given_paths_their_subtrees_and_the_folders_on_the_way(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "f.txt").write_text("f")
+    (tmp_path / "a" / "sibling.txt").write_text("s")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "deep.txt").write_text("d")
+    (tmp_path / "top.txt").write_text("t")
+    rules = IgnoreRules.for_root(tmp_path, ())
+    result = scan(tmp_path, {}, rules, only={"a/b", "top.txt"})
+    assert sorted(result.entries) == ["a", "a/b", "a/b/f.txt", "top.txt"]
+    # A path that is not there is simply absent; the root means everything.
+    assert scan(tmp_path, {}, rules, only={"nope/x.txt"}).entries == {}
+    assert len(scan(tmp_path, {}, rules, only={""}).entries) == 7
+
+
+def test_only_finds_a_decomposed_name_by_its_composed_key(tmp_path):
+    nfd = unicodedata.normalize("NFD", "Résumé")
+    (tmp_path / nfd).mkdir()
+    (tmp_path / nfd / "cv.txt").write_text("x")
+    rules = IgnoreRules.for_root(tmp_path, ())
+    k = key(nfd)
+    result = scan(tmp_path, {}, rules, only={f"{k}/cv.txt"})
+    assert sorted(result.entries) == [k, f"{k}/cv.txt"]
+    assert result.entries[f"{k}/cv.txt"].path == f"{nfd}/cv.txt"  # the on-disk spelling
