@@ -544,7 +544,7 @@ class Daemon:
         acct = cfg.account
         budget = self.session.budget
         feed = self.index.get_state("account:" + acct.url, "feed")
-        rows = [len(self.index.remote(m.name)) for m in cfg.mirrors]
+        rows = [self.index.remote_count(m.name) for m in cfg.mirrors]
         limit, reserve = _usable(acct.budget, budget)
         choice = schedule.choose_poll_interval(
             desired=min(m.poll_interval for m in cfg.mirrors), limit=limit,

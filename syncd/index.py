@@ -489,6 +489,11 @@ class Index:
 
     # -- remote snapshot
 
+    def remote_count(self, mirror: str) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM remote WHERE mirror = ?",
+                                      (mirror,)).fetchone()[0]
+
     def remote(self, mirror: str) -> dict[str, RemoteEntry]:
         with self._lock:
             rows = self._conn.execute(f"SELECT {_REMOTE_COLS} FROM remote WHERE mirror = ?",

@@ -712,3 +712,12 @@ def test_version_1_index_gains_the_echo_halves(index_path):
         assert idx.take_echo("a", "mkdir", "/x") is True     # the old row kept both halves
         assert idx.take_echo("a", "mkdir", "/x", push=True) is True
         assert idx.take_echo("a", "mkdir", "/x", push=True) is False
+
+
+def test_remote_count(idx):
+    from syncd.model import RemoteEntry
+
+    assert idx.remote_count("m") == 0
+    idx.put_remote("m", [RemoteEntry("a", "file", "1", 1, 1.0), RemoteEntry("d", "dir", "2", 0, 1.0)])
+    idx.put_remote("other", [RemoteEntry("x", "file", "3", 1, 1.0)])
+    assert idx.remote_count("m") == 2
