@@ -190,7 +190,7 @@ class Daemon:
         self.paused_until: float | None = None
         self._retry_delay = RETRY_FIRST
         self._retry_names: set[str] = set()
-        self._rules: dict[str, tuple[float | None, IgnoreRules | None]] = {}
+        self._rules: dict[str, IgnoreRules | None] = {}  # per mirror, for the watcher
         self._lock_fd: int | None = None
         self._thread: threading.Thread | None = None
         self.started_at = now()
@@ -292,31 +292,27 @@ class Daemon:
     # ------------------------------------------------------------------ producers
 
     def _ignored(self, m: MirrorConfig) -> Callable[[str, bool], bool]:
-        """The watcher's filter: the mirror's ignore rules, re-read when the
-        .syncdignore file changes (a change to it makes a full rescan)."""
-        path = Path(m.local) / ".syncdignore"
+        """The watcher's filter: the mirror's ignore rules, read again after a change
+        to .syncdignore (which itself always gets through: it makes a full rescan)."""
 
         def ignored(rel: str, is_dir: bool) -> bool:
             if rel == ".syncdignore":
-                return False  # not synced, but a change to it makes a full rescan
+                return False
             if is_temp_name(rel.rsplit("/", 1)[-1]):
                 return True
-            try:
-                mtime = path.stat().st_mtime_ns
-            except OSError:
-                mtime = None
-            cached = self._rules.get(m.name)
-            if cached is None or cached[0] != mtime:
+            rules = self._rules.get(m.name, False)  # (popped by the delivery thread)
+            if rules is False:
                 try:
                     rules = IgnoreRules.for_root(Path(m.local), m.ignore)
                 except IgnoreFileError:
                     rules = None  # the pass reports the error
-                self._rules[m.name] = cached = (mtime, rules)
-            return cached[1] is not None and cached[1].ignored(rel, is_dir)
+                self._rules[m.name] = rules
+            return rules is not None and rules.ignored(rel, is_dir)
         return ignored
 
     def _on_local(self, name: str, paths: set[str] | None) -> None:
         if paths is not None and ".syncdignore" in paths:
+            self._rules.pop(name, None)  # read the new rules on the next event
             paths = None  # other rules: everything may be in or out now
         log.debug("%s: local change: %s", name, "everything" if paths is None else
                   f"{len(paths)} paths")
@@ -372,7 +368,7 @@ class Daemon:
         sch.add_job(self.inbox.put_purge, "interval", id="purge", hours=24)
         sch.add_job(self._local_trueup, "interval", id="local_trueup",
                     seconds=cfg.daemon.local_scan_interval)
-        sch.add_job(lambda: self.inbox.put_poll(), "interval", id="remote_trueup",
+        sch.add_job(self.inbox.put_poll, "interval", id="remote_trueup",
                     seconds=min(m.full_scan_interval for m in cfg.mirrors))
 
     def _local_trueup(self) -> None:
@@ -400,8 +396,6 @@ class Daemon:
                     continue
                 if work.local or work.poll:
                     self._pass(work)
-        except StartError as exc:
-            self.fatal = exc
         except Exception:
             log.exception("internal error in the sync thread")
             self.fatal = StartError("internal error (see the log above)", exitcodes.SOFTWARE)
@@ -564,7 +558,7 @@ class Daemon:
         elif sch.get_job("poll"):
             sch.reschedule_job("poll", trigger="interval", seconds=choice.interval)
         else:
-            sch.add_job(lambda: self.inbox.put_poll(), "interval", id="poll",
+            sch.add_job(self.inbox.put_poll, "interval", id="poll",
                         seconds=choice.interval)
         self._write_daemon_state()
 
