@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from syncd import __version__, exitcodes
+from syncd import __version__, crashpoints, exitcodes
 
 
 class CommandError(Exception):
@@ -200,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
+        return exitcodes.USAGE
+    if crashpoints.error:  # a test-only switch; a typo must not silently test nothing
+        print(f"syncd: {crashpoints.error}", file=sys.stderr)
         return exitcodes.USAGE
     try:
         return args.func(args)

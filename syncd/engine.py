@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syncd import exitcodes, guards, model, planner, status
+from syncd import crashpoints, exitcodes, guards, model, planner, status
 from syncd.backend import Change
 from syncd.budget import Budget, BudgetExhausted
 from syncd.config import Config, MirrorConfig
@@ -204,6 +204,7 @@ class SyncEngine:
             looked |= {m.name for m in mirrors if reports[m.name].error}
             if refresh and ready:
                 refreshed = tracker.refresh(specs(ready), force_full=force_full, hints=hints)
+                crashpoints.hit("pass.refreshed")
             else:
                 refreshed = {m.name: RefreshResult() for m in ready}
             for m in ready:
@@ -405,6 +406,7 @@ class SyncEngine:
                     self.reporter.line(f"{m.name}: would {line}")
                 return
             index.set_queue(m.name, plan.actions)
+            crashpoints.hit("pass.queued")
             items = index.queue(m.name)
             failures = index.failures(m.name)
             now = self.now()

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import model
+from . import crashpoints, model
 from .model import Action, BaseEntry, LocalEntry, RemoteEntry
 
 FILENAME = "index.sqlite3"
@@ -409,6 +409,7 @@ class Index:
             self._depth = depth
             if depth == 0:
                 try:
+                    crashpoints.hit("index.commit")
                     db.execute("COMMIT")
                 except BaseException:
                     if db.in_transaction:

@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 
-from syncd import model
+from syncd import crashpoints, model
 from syncd.backend import Backend, RemoteItem
 from syncd.budget import BudgetExhausted
 from syncd.local_scan import hash_file
@@ -143,9 +143,12 @@ class HashingReader:
     def read(self, n: int = -1) -> bytes:
         _check(self._cancel)
         data = self._f.read(n)
+        first = not self.count and data
         self.sha.update(data)
         self.count += len(data)
         self._throttle.take(len(data))
+        if first:
+            crashpoints.hit("upload.body")
         return data
 
 
@@ -166,8 +169,12 @@ class HashingWriter:
         _check(self._cancel)
         self._throttle.take(len(data))
         self.sha.update(data)
+        first = not self.count and data
         self.count += len(data)
-        return self._f.write(data)
+        written = self._f.write(data)
+        if first:
+            crashpoints.hit("download.body")
+        return written
 
 
 def _umask() -> int:
@@ -445,6 +452,7 @@ class Worker:
             raise Stale(a.dst)  # never replace another file (only the same one, in
             # another case or Unicode spelling, on a case-insensitive file system)
         os.rename(src, dst)
+        crashpoints.hit("move.local.done")
         with self.index.batch():
             if a.forget_base:
                 self.index.drop_base(self.mirror, model.key(a.src))
@@ -457,6 +465,7 @@ class Worker:
     def _MoveRemote(self, a: MoveRemote) -> None:
         item = self.r.backend.move(self.remote_abs(a.src), self.remote_abs(a.dst),
                                      id=a.remote.id or None)
+        crashpoints.hit("move.remote.done")
         new = self._to_entry(item)
         with self.index.batch():
             self.index.move_remote(self.mirror, a.src, a.dst)
@@ -478,6 +487,7 @@ class Worker:
         except FATAL as exc:
             self.out.stop = exc
             return
+        crashpoints.hit("move.remote.done")
         for abs_src, (item_id, a) in srcs.items():
             self._attempted.add(item_id)
             err = results.get(abs_src)
@@ -501,6 +511,7 @@ class Worker:
         if st is None:
             os.mkdir(path)
             st = os.lstat(path)
+            crashpoints.hit("mkdir.local.done")
         elif not stat_mod.S_ISDIR(st.st_mode):
             if stat_mod.S_ISREG(st.st_mode):
                 raise Stale(a.path)  # a file appeared: the next plan sees the conflict
@@ -514,6 +525,7 @@ class Worker:
         if st is None or not stat_mod.S_ISDIR(st.st_mode):
             raise Stale(a.local.path)
         item = self.r.backend.mkdir(self.remote_abs(a.remote_path))
+        crashpoints.hit("mkdir.remote.done")
         entry = self._to_entry(item)
         self._note_parents(a.remote_path)
         with self._lock:
@@ -538,8 +550,10 @@ class Worker:
             if not stat_mod.S_ISREG(before.st_mode) or not self._same_local(before, a.local):
                 raise Stale(a.path)
             reader = HashingReader(f, self.r.up, self.r.cancel)
+            crashpoints.hit("upload.start")
             item = self.r.backend.upload(self.remote_abs(a.remote_path), reader, before.st_size,
                                          replace=a.replace is not None)
+        crashpoints.hit("upload.sent")
         entry = self._to_entry(item)
         sent = LocalEntry(a.path, FILE, reader.count, before.st_mtime_ns, before.st_ino,
                           reader.sha.hexdigest())
@@ -567,6 +581,7 @@ class Worker:
                                  {model.key(p) for p in taken})
         item = self.r.backend.move(self.remote_abs(landed.path), self.remote_abs(cc),
                                    id=landed.id or None)
+        crashpoints.hit("upload.aside")
         moved = self._to_entry(item)
         src, dst = self.local_abs(a.path), self.local_abs(cc)
         with self.index.batch():
@@ -597,6 +612,7 @@ class Worker:
             os.chmod(tmp, 0o666 & ~self._umask)
             if remote.updated:
                 os.utime(tmp, (time.time(), remote.updated))
+            crashpoints.hit("download.fetched")
             with self._lock:
                 self.out.bytes_down += writer.count
             return tmp, writer.sha.hexdigest()
@@ -616,6 +632,7 @@ class Worker:
         except BaseException:
             _unlink(tmp)
             raise
+        crashpoints.hit("download.replaced")
         st = os.lstat(target)
         self._record(self._local_entry(a.path, st, sha), a.remote)
         with self._lock:
@@ -655,6 +672,7 @@ class Worker:
             if os.path.lexists(cc):
                 raise Stale(a.conflict_path)
             os.rename(target, cc)
+            crashpoints.hit("conflict.aside")
             os.replace(tmp, target)
         finally:
             _unlink(tmp)
@@ -666,6 +684,7 @@ class Worker:
             return
         st = os.lstat(target)
         self._record(self._local_entry(a.path, st, remote_sha), a.remote)
+        crashpoints.hit("conflict.replaced")
         cc_st = os.lstat(cc)
         self._Upload(Upload(a.conflict_path, _sibling(a.remote_path, a.conflict_path),
                             self._local_entry(a.conflict_path, cc_st, None), None))
@@ -692,6 +711,7 @@ class Worker:
         if not self._same_local(st, a.local):
             raise Stale(a.path)
         self.r.local_trash.put(path, a.path)
+        crashpoints.hit("delete.local.done")
         self.index.drop_base(self.mirror, model.key(a.path))
         with self._lock:
             self.out.counts["deleted locally"] += 1
@@ -713,6 +733,7 @@ class Worker:
         except FATAL as exc:
             self.out.stop = exc
             return
+        crashpoints.hit("delete.remote.done")
         for abs_path, (item_id, a) in paths.items():
             err = results.get(abs_path)
             self._attempted.add(item_id)
