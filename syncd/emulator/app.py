@@ -64,7 +64,7 @@ class Emulator:
 
     def __init__(self, root, *, api_key="emulator-key", access_token="emulator-token",
                  host="127.0.0.1", port=0, transactions=120000, files_com=False,
-                 fault_rate=0.0, seed=0, latency_ms=0, bandwidth=None,
+                 fault_rate=0.0, seed=0, latency_ms=0, bandwidth=None, fault_kinds=None,
                  username="syncd", account_name="emulated", verbose=False,
                  webhook_url=None, webhook_token=None, webhook_format="v1",
                  webhook_events=None, webhook_retry_delays=DEFAULT_RETRY_DELAYS):
@@ -79,7 +79,10 @@ class Emulator:
         self.bandwidth = int(bandwidth) if bandwidth else None
         self._clock_offset = 0.0
         self.window = TransactionWindow(transactions, self.now)
-        self.faults = FaultInjector(fault_rate, seed)
+        self.faults = FaultInjector(fault_rate, seed, fault_kinds)
+        # Test-only: rewrite(endpoint, records) -> records, applied to the ``data`` of
+        # every JSON answer that is not faulted (see set_rewrite).
+        self.rewrite = None
         self.notice_settings = {"noticeEnabled": False, "noticeThreshold": 90,
                                 "transactionsNoticeEnabled": False,
                                 "transactionsNoticeThreshold": 90}
@@ -202,8 +205,21 @@ class Emulator:
     def transactions_used(self) -> int:
         return self.window.used
 
-    def set_faults(self, rate: float, kinds=None, seed=None) -> None:
-        self.faults.configure(rate, kinds, seed)
+    def set_faults(self, rate: float, kinds=None, seed=None, only=None) -> None:
+        """Fault each request with probability ``rate``: ``kinds`` from
+        ``faults.ALL_KINDS`` (default: the four in ``faults.FAULT_KINDS``), ``only`` a
+        collection of endpoint names (``faults.ENDPOINTS``, e.g. ``{"download"}``) or a
+        predicate ``(method, api_path) -> bool`` (default: every endpoint)."""
+        self.faults.configure(rate, kinds, seed, only)
+
+    def set_rewrite(self, fn=None) -> None:
+        """Test-only hostile server: ``fn(endpoint, records) -> records`` sees the
+        rendered ``data`` records of every JSON answer (a list; one record for a
+        single-resource answer) and returns what to send instead. ``endpoint`` is a
+        name from ``faults.ENDPOINTS`` (``list``, ``info``, ``activity``, ``upload``,
+        ...). Records may be changed, dropped or added (a single-resource answer sends
+        the first). ``None`` switches it off."""
+        self.rewrite = fn
 
     def set_latency(self, ms: int) -> None:
         self.latency_ms = max(0, int(ms))

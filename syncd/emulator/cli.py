@@ -11,6 +11,8 @@ import tempfile
 import threading
 
 from .app import Emulator, loopback_address, webhook_target
+from .faults import ALL_KINDS
+from .faults import names as fault_names
 
 EX_OK, EX_USAGE, EX_UNAVAILABLE, EX_CANTCREAT = 0, 64, 69, 73
 
@@ -38,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="behave like a migrated Files.com account (no /activity, empty included)")
     p.add_argument("--fault-rate", type=float, default=0.0, help="probability of a fault per request")
     p.add_argument("--seed", type=int, default=0, help="seed of the fault generator")
+    p.add_argument("--fault-kinds", default=None, metavar="K1,K2",
+                   help="fault kinds to inject (default 500,503,reset,truncate; also "
+                        "flip, badlength, badjson, errorbody)")
     p.add_argument("--latency", type=int, default=0, metavar="MS", help="added latency per request")
     p.add_argument("--bandwidth", type=int, default=None, metavar="BYTES_PER_S",
                    help="throttle each upload/download to this rate")
@@ -61,6 +66,10 @@ def _check_args(args) -> None:
         raise _Usage(f"--port must be between 0 and 65535, not {args.port}")
     if not 0.0 <= args.fault_rate <= 1.0:
         raise _Usage("--fault-rate must be between 0 and 1")
+    unknown = set(fault_names(args.fault_kinds)) - set(ALL_KINDS)
+    if unknown:
+        raise _Usage(f"unknown --fault-kinds {', '.join(sorted(unknown))}; use "
+                     f"{', '.join(ALL_KINDS)}")
     if args.transactions < 0 or args.latency < 0 or (args.bandwidth is not None
                                                       and args.bandwidth <= 0):
         raise _Usage("--transactions and --latency must be >= 0, --bandwidth > 0")
@@ -101,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     emu = Emulator(args.root, api_key=args.api_key, access_token=args.access_token,
                    host=args.host, port=args.port, transactions=args.transactions,
                    files_com=args.files_com, fault_rate=args.fault_rate, seed=args.seed,
+                   fault_kinds=fault_names(args.fault_kinds),
                    latency_ms=args.latency, bandwidth=args.bandwidth, verbose=args.verbose,
                    webhook_url=args.webhook_url, webhook_token=args.webhook_token,
                    webhook_format=args.webhook_format)

@@ -49,6 +49,28 @@ class OtherUser:
             raise
         return self._render(row)
 
+    def write_raw(self, path: str, data: bytes = b"", *, name: str | None = None,
+                  parent: str | None = None, kind: str = "file") -> dict:
+        """Test-only hostile input: store a file (or folder) whose ``path`` and ``name``
+        are kept exactly as given, bypassing every name check (``..``, ``.``, NUL, ``/``
+        or ``\\`` inside a name, a path outside its folder, overlong names). ``name``
+        defaults to what follows the last ``/``; ``parent`` (a normal folder path)
+        defaults to the nearest existing folder above ``path``. The item appears in
+        listings, searches, info, downloads and the activity feed like any other."""
+        store = self._store
+        if name is None:
+            name = path.rpartition("/")[2]
+        if parent is None:
+            folder = path.rpartition("/")[0] or "/"
+            while store.by_path(folder) is None or store.by_path(folder).type != "dir":
+                folder = folder.rpartition("/")[0] or "/"
+            parent_row = store.by_path(folder)
+        else:
+            parent_row = self._row(parent)
+        row = store.insert_raw(parent_row, path, name, "dir" if kind == "dir" else "file",
+                               bytes(data), self.username, self.ip)
+        return self._render(row)
+
     def mkdir(self, path: str) -> dict:
         """Create a folder and its missing parents; an existing folder is returned as is."""
         path = P.normalize_path(path)

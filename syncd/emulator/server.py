@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import socket
 import socketserver
@@ -17,9 +18,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from . import api, render
 from .body import BodyError, BodyReader
 from .context import ApiError, Ctx, Reply
-from .faults import Fault, Throttle
+from .faults import Fault, Throttle, endpoint
 
 API_PREFIX = "/api/v2"
+BAD_JSON = b"<html><body><h1>502 Bad Gateway</h1></body></html>\n"  # the "badjson" fault
 DRAIN_LIMIT = 8 * 1024 * 1024  # unread bodies up to this size are drained to keep the connection
 log = logging.getLogger("syncd.emulator")
 
@@ -113,11 +115,12 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(Reply.error(ApiError(
                 429, "ERROR_TOO_MANY_REQUESTS",
                 "The account's 24 hour transaction limit has been reached.")))
-        fault = emu.faults.decide()
+        path = unquote(url.path)
+        fault = emu.faults.decide(self.command, path[len(API_PREFIX):]
+                                  if path.startswith(API_PREFIX + "/") else path)
         if fault is not None and fault.phase == "before":
             return self._fault(fault, None)
 
-        path = unquote(url.path)
         ctx = Ctx(self.command, path[len(API_PREFIX):] if path.startswith(API_PREFIX + "/")
                   else "\x00" + path, query, self.headers, self._body,
                   self.client_address[0], emu)
@@ -135,6 +138,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if fault is not None:
             return self._fault(fault, reply)
+        rewrite = emu.rewrite
+        if rewrite is not None and reply.file is None:
+            reply = _rewritten(rewrite, self.command, ctx.path, reply)
         self._send(reply)
 
     def _log(self, status: int) -> None:
@@ -170,33 +176,48 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
 
-    def _send(self, reply: Reply, truncate: bool = False) -> None:
+    def _send(self, reply: Reply, truncate: bool = False, *, declare: int | None = None,
+              flip: float | None = None) -> None:
+        """Send ``reply``. Faults: ``truncate`` sends half the body; ``declare`` is a
+        Content-Length other than the body's; ``flip`` alters the file body's byte at
+        that relative position. Each of them closes the connection afterwards."""
+        broken = truncate or declare is not None
         try:
             size = reply.file_size if reply.file is not None else len(reply.body)
-            self._start(reply, size)
+            self._start(reply, size if declare is None else declare)
             if self.command == "HEAD":
                 return
             if reply.file is None:
                 self.wfile.write(reply.body[: len(reply.body) // 2] if truncate else reply.body)
+            elif flip is not None and size > 0:
+                at = min(size - 1, int(size * flip))
+                self._send_file(reply, at)
+                reply.file.seek(at)
+                byte = reply.file.read(1)
+                self.wfile.write(bytes([byte[0] ^ 0xFF]))
+                self.wfile.flush()
+                self._send_file(reply, size - at - 1, at + 1)
             else:
                 self._send_file(reply, size // 2 if truncate else size)
         except (OSError, ValueError):
             self.close_connection = True
         finally:
             reply.close()
-            if truncate:
+            if broken:
                 self.close_connection = True
                 try:
                     self.wfile.flush()
                 except (OSError, ValueError):
                     pass
 
-    def _send_file(self, reply: Reply, count: int) -> None:
+    def _send_file(self, reply: Reply, count: int, offset: int = 0) -> None:
         throttle = Throttle(self.server.emu.bandwidth)
         if throttle.rate is None:
             if count:
-                self.connection.sendfile(reply.file, 0, count)
+                self.wfile.flush()
+                self.connection.sendfile(reply.file, offset, count)
             return
+        reply.file.seek(offset)
         left = count
         while left > 0:
             data = reply.file.read(min(left, throttle.chunk_size))
@@ -207,6 +228,17 @@ class Handler(BaseHTTPRequestHandler):
             throttle.consume(len(data))
 
     def _fault(self, fault: Fault, reply: Reply | None) -> None:
+        if fault.kind == "flip":
+            return self._send(reply, flip=fault.where)
+        if fault.kind == "badlength":
+            size = reply.file_size if reply.file is not None else len(reply.body)
+            return self._send(reply, declare=size + max(1, size // 2))
+        if fault.kind in ("badjson", "errorbody"):
+            if reply is not None:
+                reply.close()
+            body = render.dumps(render.error(500, "ERROR_INTERNAL", "Injected fault.")) \
+                if fault.kind == "errorbody" else BAD_JSON
+            return self._send(Reply(200, body))
         if fault.kind in ("500", "503"):
             if reply is not None:
                 reply.close()
@@ -234,3 +266,24 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.close()
         except OSError:
             pass
+
+
+def _rewritten(rewrite, method: str, path: str, reply: Reply) -> Reply:
+    """Apply the test-only ``Emulator.rewrite`` hook to a JSON answer's ``data`` records."""
+    try:
+        body = json.loads(reply.body)
+    except ValueError:
+        return reply
+    if not isinstance(body, dict) or "data" not in body:
+        return reply
+    data = body["data"]
+    records = data if isinstance(data, list) else [data]
+    name = endpoint(method, path)
+    out = list(rewrite(name, [r for r in records if isinstance(r, dict)]))
+    if isinstance(data, list):
+        body["data"] = out
+        if "returnedResults" in body:
+            body["returnedResults"] = len(out)
+    elif out:
+        body["data"] = out[0]
+    return Reply(reply.status, render.dumps(body), reply.content_type, reply.headers)

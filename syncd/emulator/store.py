@@ -336,6 +336,27 @@ class Store:
             self._log("STOR", row.path, "", user, ip, size, duration, now)
             return row
 
+    def insert_raw(self, parent: Row, path: str, name: str, rtype: str, data: bytes,
+                   user: str, ip: str) -> Row:
+        """Test-only backdoor: store an item with ``path`` and ``name`` exactly as given,
+        unchecked (``..``, NUL, ``/`` inside a name, a path outside ``parent`` ...), as
+        a child of ``parent``, with an upload (or MKD) activity entry, as a hostile or
+        broken server would list it. Nothing the API offers can create such a row."""
+        with self._txn():
+            now = self.now()
+            size = len(data) if rtype == "file" else 0
+            cur = self._db.execute(
+                "INSERT INTO resources(parent_id, path, name, type, hash, size, file_count,"
+                " created_by, created, updated, accessed, uploaded)"
+                " VALUES (?,?,?,?,?,?,0,?,?,?,?,?)",
+                (parent.id, path, name, rtype, secrets.token_hex(16), size, user, now, now,
+                 now, now))
+            row = self._row("id = ?", (cur.lastrowid,))
+            if rtype == "file":
+                self.blob_path(row.id).write_bytes(data)
+            self._log("STOR" if rtype == "file" else "MKD", path, "", user, ip, size, 0, now)
+            return row
+
     def _check_destination(self, row: Row, dest: Row) -> str:
         if row.id == ROOT_ID:
             raise Invalid("The home folder cannot be moved or copied.")

@@ -30,6 +30,7 @@ with jitter; only ``TransportError`` and ``ServerError`` are retried):
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import threading
@@ -154,6 +155,14 @@ class _Adapter(HTTPAdapter):
 # ----------------------------------------------------------------------------- the client
 
 _RETRYABLE = (TransportError, ServerError)
+# What a parse of a hostile or broken answer can raise; the client turns each into
+# ProtocolError (a huge number, a nesting too deep for the JSON decoder, a wrong type).
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError,
+                 RecursionError)
+# A download labelled JSON up to this size is inspected: an error envelope or a body
+# that is not JSON under that label is a broken answer, not the file (the API sends
+# files as application/octet-stream).
+JSON_SNIFF_LIMIT = 1 << 20
 _ITEM_ERRORS = (InvalidParameterError, ForbiddenError, NotFoundError)
 
 
@@ -248,7 +257,7 @@ class ExaVaultClient:
         if date:
             try:
                 self.server_time = parsedate_to_datetime(date).astimezone(timezone.utc)
-            except (TypeError, ValueError, IndexError):
+            except (TypeError, ValueError, IndexError, OverflowError):
                 pass
         if self.on_request is not None:
             self.on_request(RequestEvent(method, path, status, limit, remaining))
@@ -278,10 +287,8 @@ class ExaVaultClient:
         except requests.RequestException as exc:  # e.g. body shorter than Content-Length
             raise TransportError(_describe(exc), status=resp.status_code, method=method,
                                  path=path) from exc
-        try:  # an empty 2xx body (e.g. 204) reads as {}: parse() decides if data was needed
-            body = resp.json() if raw else {}
-        except ValueError:
-            body = None
+        body = _json(raw)  # an empty 2xx body (e.g. 204) reads as {}: parse() decides
+        #                    if data was needed; a body that is not JSON reads as None
         if not 200 <= resp.status_code < 300:
             raise self._error(method, path, resp, body)
         where = dict(status=resp.status_code, method=method, path=path)
@@ -292,7 +299,7 @@ class ExaVaultClient:
             raise ProtocolError("2xx answer carries an error envelope", **where)
         try:
             return parse(body, resp.status_code)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        except _SHAPE_ERRORS as exc:
             raise ProtocolError(f"unexpected answer shape ({type(exc).__name__}: {exc})",
                                 **where) from None
 
@@ -481,15 +488,22 @@ class ExaVaultClient:
             return attempt()
         return self._retrying(attempt, can_retry=lambda: body.rewindable)
 
-    def download(self, ref: str | int, fileobj: BinaryIO) -> int:
+    def download(self, ref: str | int, fileobj: BinaryIO, *,
+                 expected_size: int | None = None) -> int:
         """Stream one file (``GET /resources/download``) into ``fileobj`` in
         ``chunk_size`` pieces; return the byte count.
 
-        A body shorter (or longer) than Content-Length raises ``TransportError``. On a
-        retry the target is rewound to where it started and truncated; a non-seekable
-        target is retried only if nothing had been written. If the download finally
-        fails, a seekable target is truncated back to its starting point, so a short
-        file is never left looking complete."""
+        A body shorter (or longer) than Content-Length raises ``TransportError``
+        (retried). A 200 labelled ``application/json`` (files come as octet-stream)
+        that is an error envelope, or is not JSON at all, raises ``ProtocolError``
+        and nothing is written. With ``expected_size`` (the size the listing
+        reported), a complete body of another length raises ``ProtocolError`` (not
+        retried: the file may have changed on the server; the caller re-lists). The
+        API has no content checksum, so a body of the right length with altered
+        bytes cannot be detected here. On a retry the target is rewound to where it
+        started and truncated; a non-seekable target is retried only if nothing had
+        been written. If the download finally fails, a seekable target is truncated
+        back to its starting point, so a short file is never left looking complete."""
         seekable = _seekable(fileobj)
         start = fileobj.tell() if seekable else 0
         written = 0
@@ -510,7 +524,12 @@ class ExaVaultClient:
                                         status=resp.status_code, **where)
                 expected = _int(resp.headers.get("Content-Length"))
                 try:
-                    for chunk in resp.iter_content(self.chunk_size):
+                    chunks = resp.iter_content(self.chunk_size)
+                    if _is_json(resp) and (expected is None or expected <= JSON_SNIFF_LIMIT):
+                        raw = resp.content  # small: read whole, then judge it
+                        _check_json_download(raw, resp.status_code, where)
+                        chunks = [raw] if raw else []
+                    for chunk in chunks:
                         fileobj.write(chunk)
                         written += len(chunk)
                 except requests.RequestException as exc:
@@ -518,6 +537,9 @@ class ExaVaultClient:
                 if expected is not None and written != expected:
                     raise TransportError(f"body has {written} of {expected} bytes",
                                          status=200, **where)
+                if expected_size is not None and written != expected_size:
+                    raise ProtocolError(f"got {written} bytes, the listing said "
+                                        f"{expected_size}", status=200, **where)
                 return written
 
         try:
@@ -556,6 +578,33 @@ class ExaVaultClient:
                                         path=exc.path) from None
 
         return self._pages(fetch, limit)
+
+
+def _json(raw: bytes) -> Any:
+    """The decoded JSON body; ``{}`` when empty, ``None`` when it is not JSON."""
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
+        return None
+
+
+def _is_json(resp: requests.Response) -> bool:
+    ctype = (resp.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    return ctype == "application/json" or ctype.endswith("+json")
+
+
+def _check_json_download(raw: bytes, status: int, where: dict) -> None:
+    """A download labelled JSON must not be an error envelope, and must be JSON."""
+    body = _json(raw)
+    if body is None:
+        raise ProtocolError("download answered with a body labelled JSON that is not JSON",
+                            status=status, **where)
+    if isinstance(body, dict) and (isinstance(body.get("errors"), list)
+                                   or (_int(body.get("responseStatus")) or 200) >= 300):
+        raise ProtocolError("download answered with an error envelope instead of the file",
+                            status=status, **where)
 
 
 def _page(item: Callable[[dict], Any]) -> Callable[[dict, int], Page]:

@@ -70,8 +70,14 @@ def _pick_time(iso: Any, epoch: Any) -> datetime | None:
 def _int(value: Any) -> int | None:
     try:
         return int(value) if value is not None and value != "" else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
+
+
+def _str(value: Any) -> str | None:
+    """A text field: the string, or ``None`` for anything else (a hostile or broken
+    server may send a number, a list or an object where a name belongs)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _attrs(obj: dict) -> dict:
@@ -116,18 +122,21 @@ class Resource:
         if not isinstance(path, str) or not path:
             raise ValueError("resource without a path")
         kind = str(a.get("type") or "file").lower()
+        rid = obj["id"]
+        if isinstance(rid, bool) or not isinstance(rid, (int, str)):
+            raise TypeError(f"resource id {rid!r} is not an integer")
         return cls(
-            id=int(obj["id"]),
-            name=a.get("name") or path.rstrip("/").rsplit("/", 1)[-1],
+            id=int(rid),
+            name=_str(a.get("name")) or path.rstrip("/").rsplit("/", 1)[-1],
             path=path,
             type="dir" if kind in ("dir", "folder", "directory") else "file",
             size=_int(a.get("size")) or 0,
-            hash=a.get("hash") or None,
+            hash=_str(a.get("hash")),
             created_at=_pick_time(a.get("createdAt"), a.get("createdTime")),
             updated_at=_pick_time(a.get("updatedAt"), a.get("updatedTime")),
             file_count=_int(a.get("fileCount")),
-            extension=a.get("extension"),
-            created_by=a.get("createdBy"),
+            extension=_str(a.get("extension")),
+            created_by=_str(a.get("createdBy")),
         )
 
 
@@ -218,8 +227,9 @@ class ActivityEntry:
         a = _attrs(obj)
         return cls(_int(obj.get("id")), parse_time(a.get("created")),
                    Operation.parse(a.get("operation")), str(a.get("operation") or ""),
-                   a.get("fileName") or None, a.get("fileSource") or None,
-                   a.get("username"), a.get("status"), _int(a.get("bytesTransferred")))
+                   _str(a.get("fileName")), _str(a.get("fileSource")),
+                   _str(a.get("username")), _str(a.get("status")),
+                   _int(a.get("bytesTransferred")))
 
 
 @dataclass(frozen=True)
