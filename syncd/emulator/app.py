@@ -209,7 +209,7 @@ class Emulator:
         """Fault each request with probability ``rate``: ``kinds`` from
         ``faults.ALL_KINDS`` (default: the four in ``faults.FAULT_KINDS``), ``only`` a
         collection of endpoint names (``faults.ENDPOINTS``, e.g. ``{"download"}``) or a
-        predicate ``(method, api_path) -> bool`` (default: every endpoint)."""
+        predicate ``(method, api_path, query) -> bool`` (default: every request)."""
         self.faults.configure(rate, kinds, seed, only)
 
     def set_rewrite(self, fn=None) -> None:

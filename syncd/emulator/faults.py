@@ -67,16 +67,18 @@ class Fault(NamedTuple):
 class FaultInjector:
     """Seeded, thread-safe decisions: each request independently faults with probability rate.
 
-    ``only`` limits faults to some endpoints: a collection of names from ``ENDPOINTS``
-    (e.g. ``{"download", "upload"}``) or a predicate ``(method, path) -> bool``; the
-    other requests are never faulted and draw nothing from the generator."""
+    ``only`` limits faults to some requests: a collection of endpoint names from
+    ``ENDPOINTS`` (e.g. ``{"download", "upload"}``) or a predicate ``(method, path,
+    query) -> bool`` (``path`` below ``/api/v2``, ``query`` the parsed query string:
+    ``{"resources[]": ["/docs/a.txt"]}``); the other requests are never faulted and
+    draw nothing from the generator."""
 
     def __init__(self, rate: float = 0.0, seed: int = 0, kinds=None, only=None):
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
         self.rate = 0.0
         self.kinds: tuple[str, ...] = FAULT_KINDS
-        self._only: Callable[[str, str], bool] | None = None
+        self._only: Callable[[str, str, dict], bool] | None = None
         self.configure(rate, kinds, only=only)
 
     def configure(self, rate: float, kinds=None, seed: int | None = None, only=None) -> None:
@@ -93,11 +95,13 @@ class FaultInjector:
             if seed is not None:
                 self._rng = random.Random(seed)
 
-    def decide(self, method: str | None = None, path: str | None = None) -> Fault | None:
+    def decide(self, method: str | None = None, path: str | None = None,
+               query: dict | None = None) -> Fault | None:
         with self._lock:
             if self.rate <= 0.0:
                 return None
-            if self._only is not None and not self._only(method or "", path or ""):
+            if self._only is not None and not self._only(method or "", path or "",
+                                                         query or {}):
                 return None
             if self._rng.random() >= self.rate:
                 return None
@@ -107,7 +111,7 @@ class FaultInjector:
             return Fault(kind, phase)
 
 
-def _matcher(only) -> Callable[[str, str], bool] | None:
+def _matcher(only) -> Callable[[str, str, dict], bool] | None:
     if only is None:
         return None
     if callable(only):
@@ -116,7 +120,7 @@ def _matcher(only) -> Callable[[str, str], bool] | None:
     unknown = names - set(ENDPOINTS) - {"other"}
     if unknown:
         raise ValueError(f"unknown endpoints: {sorted(unknown)}; use {ENDPOINTS}")
-    return lambda method, path: endpoint(method, path) in names
+    return lambda method, path, query: endpoint(method, path) in names
 
 
 class Throttle:

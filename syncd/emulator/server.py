@@ -117,7 +117,7 @@ class Handler(BaseHTTPRequestHandler):
                 "The account's 24 hour transaction limit has been reached.")))
         path = unquote(url.path)
         fault = emu.faults.decide(self.command, path[len(API_PREFIX):]
-                                  if path.startswith(API_PREFIX + "/") else path)
+                                  if path.startswith(API_PREFIX + "/") else path, query)
         if fault is not None and fault.phase == "before":
             return self._fault(fault, None)
 
