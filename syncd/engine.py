@@ -203,7 +203,8 @@ class SyncEngine:
                                                                dry_run)]
             looked |= {m.name for m in mirrors if reports[m.name].error}
             if refresh and ready:
-                refreshed = tracker.refresh(specs(ready), force_full=force_full, hints=hints)
+                refreshed = tracker.refresh(specs(ready), force_full=force_full, hints=hints,
+                                            accept_empty=force)
                 crashpoints.hit("pass.refreshed")
             else:
                 refreshed = {m.name: RefreshResult() for m in ready}

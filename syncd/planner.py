@@ -444,12 +444,18 @@ class _Planner:
         return join(self.lspell(parent(k)), self._leaf(k, REMOTE))
 
     def rspell(self, k: str) -> str:
+        """Server spelling of key ``k``. A name the server does not have yet is
+        written NFC (the key's own spelling), whatever the local spelling: a macOS
+        NFD name uploaded as is would sit beside another client's NFC spelling of
+        the same name as a second item that no one could sync."""
         if not k:
             return ""
         entry = self.vr.get(k)
         if entry is not None:
             return entry.path
-        return join(self.rspell(parent(k)), self._leaf(k, LOCAL))
+        b = self.vb.get(k)
+        leaf = name(b.remote_path) if b is not None else name(k)
+        return join(self.rspell(parent(k)), leaf)
 
     def _leaf(self, k: str, prefer: str) -> str:
         for side in (prefer, self.other(prefer)):

@@ -40,7 +40,9 @@ kept and the mirror is listed again next time, unless the mirror has no base
 rows (never synced), where a missing root is just an empty tree the engine will
 create. An empty listing of a mirror with base rows is reported
 (``empty_listing``), the old snapshot is kept and the mirror is listed again
-next time: the engine refuses to propagate deletions from it.
+next time: the engine refuses to propagate deletions from it, unless the user
+confirmed them (``syncd sync --force``: ``accept_empty``), when the empty
+listing is stored like any other.
 
 Index rows are relative to the mirror root. Backend errors (auth, rate limit,
 transport, budget, ...) propagate unchanged; the index stays consistent.
@@ -162,6 +164,7 @@ class RemoteTracker:
         self.now = now
         self._estimate = 0  # requests, when the backend does not count them itself
         self._first: datetime | None = None  # server time of this refresh's first request
+        self._accept_empty = False  # this refresh may store an empty listing (--force)
 
     @property
     def _scope(self) -> str:
@@ -201,7 +204,8 @@ class RemoteTracker:
 
     def refresh(self, mirrors: Sequence[tuple[str, str, float]], *,
                 force_full: bool = False,
-                hints: Sequence[Change] | None = None) -> dict[str, RefreshResult]:
+                hints: Sequence[Change] | None = None,
+                accept_empty: bool = False) -> dict[str, RefreshResult]:
         """Bring the remote snapshot of ``mirrors`` ((name, absolute remote root,
         full_scan_interval seconds)) up to date; one result per mirror name.
 
@@ -210,6 +214,7 @@ class RemoteTracker:
         the full listing of mirrors listed within their ``full_scan_interval``:
         only the hinted paths are re-read."""
         self._first = None
+        self._accept_empty = accept_empty
         index = self.index
         feed = index.get_state(self._scope, "feed")
         t = self.now()
@@ -383,7 +388,7 @@ class RemoteTracker:
             m.result.root_missing = True
             if base_rows:
                 return  # synced before: keep everything, the engine decides; re-list next time
-        elif not entries and base_rows:
+        elif not entries and base_rows and not self._accept_empty:
             # Keep the old snapshot and do not mark the mirror as listed: the
             # engine refuses deletions and the next refresh looks again.
             m.result.empty_listing = True

@@ -737,6 +737,8 @@ class Worker:
         for abs_path, (item_id, a) in paths.items():
             err = results.get(abs_path)
             self._attempted.add(item_id)
+            if isinstance(err, NotFoundError):
+                err = None  # already gone (someone else deleted it): what we wanted
             if err is None:
                 with self.index.batch():
                     self.index.drop_remote(self.mirror, a.remote_path)

@@ -109,8 +109,12 @@ def test_empty_listing_and_unmounted_root_block_any_delete():
     assert guards.check(one, base, guards.GuardInput(3, empty_listing=True))
     assert guards.check(one, base, guards.GuardInput(3, local_device_changed=True))
     assert guards.check(one, base, guards.GuardInput(3, local_empty=True))
+    # the snapshot behind an empty listing is the old one, so a plan without
+    # deletions does not mean there are none: the user is told all the same
     assert guards.check(Plan([Upload("x", "x", LocalEntry("x", "file"))]), base,
-                        guards.GuardInput(3, empty_listing=True)) is None
+                        guards.GuardInput(3, empty_listing=True))
+    assert guards.check(Plan([Upload("x", "x", LocalEntry("x", "file"))]), base,
+                        guards.GuardInput(3)) is None
     assert guards.without_deletes(one).actions == []
 
 

@@ -1,0 +1,562 @@
+"""The randomized two-sided end-to-end machine (issue 5, item 2).
+
+One *sequence* = one seed. From the seed alone it draws: a fresh emulator (with or
+without the activity feed), trees on both sides, then a list of steps: user
+operations on the local folder (real files in a temp dir) and on the server (as
+another user, straight into the emulator's store), and sync runs of the real
+engine over real HTTP. A sync run may be disturbed: emulator faults (500, 503,
+reset connections, truncated bodies, latency), a transaction budget that runs
+out mid-pass, a simulated crash at a named or random crash point
+(``syncd.crashpoints``), or a user edit made *during* a transfer. Then the faults
+stop and syncs run until nothing is left to do, and the checks run:
+
+R1  local = remote (conflict copies included), and the index agrees with both;
+R2  every version a user wrote exists on both sides, unless a user deleted or
+    overwrote it (a user's delete/overwrite "supersedes" the version it removed);
+R3  a version a user deleted does not come back, unless the other side's user
+    moved or touched (re-uploaded) it meanwhile: both are updates there, and an
+    update beats a delete;
+R13 one more sync makes no transfer and no change on either side.
+
+A crash here is in-process: the crash hook raises ``SimulatedCrash`` (a
+BaseException nothing in syncd catches); the engine is dropped and the next sync
+starts from what is on disk, in the index and on the server. ``finally`` blocks
+do run, which a real kill does not allow: ``tests/test_crash_kill9.py`` covers
+that with SIGKILL at the same named points.
+
+Every failure names its seed; ``python -m tests.e2e_machine --seed N -v``
+replays it and prints the steps. ``--count``/``--start``/``--jobs`` run many
+(the soak). Determinism: the steps, the faults (seeded in the emulator, one
+transfer at a time) and the crash moments are functions of the seed; only
+wall-clock details (mtime granularity, server timestamps) are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import io
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from syncd import crashpoints, engine as engine_mod, model
+from syncd.config import load_config
+from syncd.emulator import Emulator
+from syncd.engine import SyncEngine
+from syncd.index import Index
+from syncd.remote.exavault_api import ExaVaultClient, RetryPolicy
+from syncd.report import Reporter
+
+API_KEY = "machine-api-key-3c1d"
+ACCESS_TOKEN = "machine-token-77e0"
+MIRROR = "m"
+NAMES = ["a", "b", "c.txt", "d.txt", unicodedata.normalize("NFD", "é.md")]
+SIZES = [12, 40, 40, 300, 4096]
+FAST_RETRY = RetryPolicy(attempts=4, total_seconds=5.0, initial_backoff=0.001,
+                         max_backoff=0.01, jitter=0.0)
+QUIESCE_LIMIT = 6  # syncs allowed after the faults stop (the last one must be idle)
+
+
+class SimulatedCrash(BaseException):
+    """Raised by the crash hook: the syncing process 'dies' here."""
+
+
+class Violation(AssertionError):
+    pass
+
+
+def nfc(p: str) -> str:
+    return unicodedata.normalize("NFC", p)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class Stats:
+    steps: int = 0
+    syncs: int = 0
+    crashes: int = 0
+    faulted_syncs: int = 0
+    squeezed_syncs: int = 0
+    mid_transfer_edits: int = 0
+    quiesce_syncs: int = 0
+    forced: int = 0
+    conflicts: int = 0
+
+
+@dataclass
+class Oracle:
+    """What the users did: versions written, superseded, deleted, kept alive."""
+
+    written: set[bytes] = field(default_factory=set)
+    superseded: set[bytes] = field(default_factory=set)
+    deleted: dict[str, set[bytes]] = field(default_factory=lambda: {"local": set(),
+                                                                     "remote": set()})
+    kept: dict[str, set[bytes]] = field(default_factory=lambda: {"local": set(),
+                                                                  "remote": set()})
+
+
+class Sequence:
+    def __init__(self, seed: int, workdir: Path, *, verbose: bool = False):
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.dir = workdir
+        self.verbose = verbose
+        self.log: list[str] = []
+        self.stats = Stats()
+        self.oracle = Oracle()
+        self.counter = 0
+        self.clock = time.time()
+        self.local_root = workdir / "home" / MIRROR
+        self.state = workdir / "state"
+        self.files_com = self.rng.random() < 0.3
+        self.emu = Emulator(workdir / "server", api_key=API_KEY, access_token=ACCESS_TOKEN,
+                            files_com=self.files_com, seed=seed).start()
+        self.local_root.mkdir(parents=True)
+        cfg = {
+            "account": {"url": self.emu.url, "api_key": API_KEY, "access_token": ACCESS_TOKEN},
+            "state_dir": str(self.state),
+            "mirrors": [{"name": MIRROR, "local": str(self.local_root), "remote": "/" + MIRROR,
+                         "transfers": 1, "max_delete": "100%"}],
+        }
+        path = workdir / "config.yaml"
+        path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+        os.chmod(path, 0o600)
+        self.config = load_config(path)
+        self._hook_plan: tuple | None = None
+
+    def close(self) -> None:
+        crashpoints.set_hook(None)
+        self.emu.stop()
+
+    def note(self, text: str) -> None:
+        self.log.append(text)
+        if self.verbose:
+            print(f"  {text}", flush=True)
+
+    # ------------------------------------------------------------------ content
+
+    def new_version(self) -> bytes:
+        self.counter += 1
+        head = f"<{self.seed}:{self.counter}>".encode()
+        size = max(len(head), self.rng.choice(SIZES) if self.rng.random() > 0.02 else 150_000)
+        data = head + bytes(self.rng.getrandbits(8) for _ in range(min(size - len(head), 64)))
+        data = data.ljust(size, b".")
+        self.oracle.written.add(data)
+        return data
+
+    # ------------------------------------------------------------------ the two trees
+
+    def local_tree(self) -> dict[str, bytes | None]:
+        out: dict[str, bytes | None] = {}
+        for dirpath, dirnames, filenames in os.walk(self.local_root):
+            rel = os.path.relpath(dirpath, self.local_root)
+            for d in dirnames:
+                out[os.path.normpath(os.path.join(rel, d))] = None
+            for f in filenames:
+                out[os.path.normpath(os.path.join(rel, f))] = \
+                    Path(dirpath, f).read_bytes()
+        return out
+
+    def remote_tree(self) -> dict[str, bytes | None]:
+        root = "/" + MIRROR + "/"
+        out: dict[str, bytes | None] = {}
+        for path, res in self.emu.other.tree().items():
+            if path.startswith(root):
+                out[path[len(root):]] = (None if res["attributes"]["type"] == "dir"
+                                         else self.emu.other.read(path))
+        return out
+
+    def _contents(self, tree: dict[str, bytes | None], under: str) -> set[bytes]:
+        return {c for p, c in tree.items()
+                if c is not None and (p == under or p.startswith(under + "/"))}
+
+    # ------------------------------------------------------------------ user operations
+
+    def user_op(self, side: str) -> None:
+        tree = self.local_tree() if side == "local" else self.remote_tree()
+        dirs = [""] + sorted(p for p, c in tree.items() if c is None)
+        files = sorted(p for p, c in tree.items() if c is not None)
+        everything = sorted(tree)
+        taken = {nfc(p) for p in tree}  # users do not make two names that differ only
+        # in Unicode normalisation (syncd syncs one of them and notes the other)
+        ops = ["create"] * 4 + ["edit"] * 4 + ["mkdir", "delete", "delete", "move", "move",
+                                               "touch", "rekind"]
+        op = self.rng.choice(ops)
+        name = self.rng.choice(NAMES)
+        if side == "remote":
+            name = nfc(name)
+        try:
+            if op == "create" or (op == "edit" and not files):
+                d = self.rng.choice(dirs)
+                p = f"{d}/{name}" if d else name
+                if nfc(p) in taken:
+                    return
+                self._write(side, p, self.new_version(), new=True)
+            elif op == "mkdir":
+                d = self.rng.choice(dirs)
+                p = f"{d}/{name}" if d else name
+                if nfc(p) in taken:
+                    return
+                self._mkdir(side, p)
+            elif op == "edit":
+                p = self.rng.choice(files)
+                self.oracle.superseded.add(tree[p])
+                self._write(side, p, self.new_version(), new=False)
+            elif op == "touch" and files:
+                p = self.rng.choice(files)
+                self._touch(side, p, tree[p])
+            elif op == "delete" and everything:
+                p = self.rng.choice(everything)
+                gone = self._contents(tree, p)
+                self.oracle.superseded |= gone
+                self.oracle.deleted[side] |= gone
+                self._delete(side, p, tree[p] is None)
+            elif op == "move" and everything:
+                src = self.rng.choice(everything)
+                d = self.rng.choice(dirs)
+                dst = f"{d}/{name}" if d else name
+                if nfc(dst) in taken or dst == src or dst.startswith(src + "/"):
+                    return
+                self.oracle.kept[side] |= self._contents(tree, src)
+                self._move(side, src, dst)
+            elif op == "rekind" and everything:
+                p = self.rng.choice(everything)
+                gone = self._contents(tree, p)
+                self.oracle.superseded |= gone
+                self.oracle.deleted[side] |= gone
+                self._delete(side, p, tree[p] is None)
+                if tree[p] is None:
+                    self._write(side, p, self.new_version(), new=True)
+                else:
+                    self._mkdir(side, p)
+        except (OSError, ValueError, LookupError) as exc:
+            # the world changed under the user (e.g. inside a hook): that op did not happen
+            self.note(f"{side} {op}: not done ({type(exc).__name__}: {exc})")
+
+    def _abs(self, p: str) -> Path:
+        return self.local_root / p
+
+    def _remote(self, p: str) -> str:
+        return f"/{MIRROR}/{p}"
+
+    def _write(self, side: str, p: str, data: bytes, *, new: bool) -> None:
+        if side == "local":
+            target = self._abs(p)
+            if not new and self.rng.random() < 0.5:  # an editor's atomic save
+                tmp = target.with_name(f".~{target.name}.tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, target)
+                how = "atomic"
+            else:
+                with open(target, "wb") as f:
+                    f.write(data)
+                how = "in place"
+            self.note(f"local {'create' if new else 'edit'} {p} ({len(data)} B, {how})")
+        else:
+            self.emu.advance_clock(1.1)  # updatedAt has 1 s resolution: keep edits apart
+            self.emu.other.write(self._remote(p), data, overwrite=True)
+            self.note(f"remote {'create' if new else 'edit'} {p} ({len(data)} B)")
+
+    def _mkdir(self, side: str, p: str) -> None:
+        if side == "local":
+            os.mkdir(self._abs(p))
+        else:
+            self.emu.advance_clock(1.1)
+            self.emu.other.mkdir(self._remote(p))
+        self.note(f"{side} mkdir {p}")
+
+    def _touch(self, side: str, p: str, data: bytes) -> None:
+        if side == "local":
+            st = os.stat(self._abs(p))
+            os.utime(self._abs(p), ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        else:  # the same bytes uploaded again: a new updatedAt, an update for us
+            self.emu.advance_clock(1.1)
+            self.emu.other.write(self._remote(p), data, overwrite=True)
+            self.oracle.kept[side].add(data)
+        self.note(f"{side} touch {p}")
+
+    def _delete(self, side: str, p: str, is_dir: bool) -> None:
+        if side == "local":
+            if is_dir:
+                shutil.rmtree(self._abs(p))
+            else:
+                os.unlink(self._abs(p))
+        else:
+            self.emu.advance_clock(1.1)
+            self.emu.other.delete(self._remote(p))
+        self.note(f"{side} delete {p}")
+
+    def _move(self, side: str, src: str, dst: str) -> None:
+        if side == "local":
+            os.rename(self._abs(src), self._abs(dst))
+        else:
+            self.emu.advance_clock(1.1)
+            src_parent, dst_parent = model.parent(src), model.parent(dst)
+            path = self._remote(src)
+            if src_parent != dst_parent:
+                moved = self.emu.other.move(path, self._remote(dst_parent) if dst_parent
+                                            else "/" + MIRROR)
+                path = moved["attributes"]["path"]
+            if model.name(src) != model.name(dst):
+                self.emu.other.rename(path, model.name(dst))
+        self.note(f"{side} move {src} -> {dst}")
+
+    # ------------------------------------------------------------------ syncing
+
+    def _hook(self, point: str) -> None:
+        plan = self._hook_plan
+        if plan is None:
+            return
+        kind, want, left = plan
+        if want not in ("*", point):
+            return
+        if left > 1:
+            self._hook_plan = (kind, want, left - 1)
+            return
+        self._hook_plan = None
+        if kind == "crash":
+            self.stats.crashes += 1
+            self.note(f"  crash at {point}")
+            raise SimulatedCrash(point)
+        self.stats.mid_transfer_edits += 1
+        self.note(f"  during {point}:")
+        self.user_op(self.rng.choice(["local", "remote"]))
+
+    def sync(self, *, chaos: bool, force: bool = False):
+        self.stats.syncs += 1
+        faults = chaos and self.rng.random() < 0.35
+        squeeze = chaos and self.rng.random() < 0.1
+        self._hook_plan = None
+        if chaos and self.rng.random() < 0.3:
+            point = self.rng.choice(("*",) * 4 + crashpoints.POINTS)
+            self._hook_plan = ("crash", point, self.rng.randint(1, 6))
+        elif chaos and self.rng.random() < 0.2:
+            point = self.rng.choice(["upload.body", "upload.start", "download.fetched",
+                                     "download.body", "pass.queued", "move.remote.done"])
+            self._hook_plan = ("edit", point, 1)
+        if faults:
+            self.stats.faulted_syncs += 1
+            rate = self.rng.choice([0.05, 0.15, 0.3])
+            self.emu.set_faults(rate, seed=self.rng.getrandbits(32))
+            if self.rng.random() < 0.2:
+                self.emu.set_latency(self.rng.choice([1, 5]))
+        if squeeze:
+            self.stats.squeezed_syncs += 1
+            self.emu.set_transaction_limit(self.emu.transactions_used + self.rng.randint(1, 12))
+        desc = ", ".join(x for x in (
+            f"faults {self.emu.faults.rate:.2f}" if faults else "",
+            "budget squeezed" if squeeze else "",
+            f"{self._hook_plan[0]} at {self._hook_plan[1]}#{self._hook_plan[2]}"
+            if self._hook_plan else "",
+            "force" if force else "") if x)
+        self.note(f"sync{' (' + desc + ')' if desc else ''}")
+        crashpoints.set_hook(self._hook)
+        eng = SyncEngine(self.config, host="sim", now=lambda: self.clock,
+                         reporter=Reporter(io.StringIO(), fancy=False))
+        try:
+            result = eng.run(force=force)
+        except SimulatedCrash:
+            return None
+        finally:
+            crashpoints.set_hook(None)
+            self._hook_plan = None
+            self.emu.set_faults(0.0)
+            self.emu.set_latency(0)
+            if squeeze:
+                self.emu.set_transaction_limit(120000)
+        r = result.mirrors[0] if result.mirrors else None
+        self.note(f"  -> exit {result.exit_code} {dict(r.counts) if r else ''}"
+                  f"{' ' + result.message if result.message else ''}")
+        if r is not None:
+            self.stats.conflicts += r.counts.get("conflicts", 0)
+        return result
+
+    def quiesce(self) -> None:
+        force = False
+        for i in range(QUIESCE_LIMIT):
+            self.clock += 26 * 3600  # every backoff and budget window has passed
+            self.stats.quiesce_syncs += 1
+            result = self.sync(chaos=False, force=force)
+            r = result.mirrors[0]
+            if r.guard:
+                force = True  # the user confirms the deletions (`syncd sync --force`)
+                self.stats.forced += 1
+                continue
+            if result.exit_code == 0 and not r.counts and not r.failed:
+                return
+        raise Violation(f"no quiescence after {QUIESCE_LIMIT} syncs without faults: "
+                        f"exit {result.exit_code} {result.message}")
+
+    # ------------------------------------------------------------------ the checks
+
+    def check(self) -> None:
+        local, remote = self.local_tree(), self.remote_tree()
+        ln = {nfc(p): c for p, c in local.items()}
+        rn = {nfc(p): c for p, c in remote.items()}
+        if ln != rn:
+            only_l = sorted(set(ln) - set(rn))
+            only_r = sorted(set(rn) - set(ln))
+            differ = sorted(p for p in set(ln) & set(rn) if ln[p] != rn[p])
+            raise Violation(f"R1 local != remote: only local {only_l}, only remote {only_r}, "
+                            f"different {differ}")
+        index = Index(self.state / "index.sqlite3")
+        try:
+            base = index.base(MIRROR)
+            if index.queue_count(MIRROR):
+                raise Violation("R1 the queue is not empty after quiescence")
+        finally:
+            index.close()
+        if set(base) != set(ln):
+            raise Violation(f"R1 index != trees: index only {sorted(set(base) - set(ln))}, "
+                            f"trees only {sorted(set(ln) - set(base))}")
+        for k, b in base.items():
+            c = ln[k]
+            if (b.kind == model.DIR) != (c is None):
+                raise Violation(f"R1 index kind of {k!r} is {b.kind}")
+            if c is not None and (b.sha256 != sha(c) or b.size != len(c)
+                                  or b.remote_size != len(c)):
+                raise Violation(f"R1 index row of {k!r} does not match the files")
+        present = {c for c in ln.values() if c is not None}
+        lost = self.oracle.written - self.oracle.superseded - present
+        if lost:
+            raise Violation(f"R2 lost {len(lost)} version(s): "
+                            f"{sorted(v[:24] for v in lost)}")
+        for side, other in (("local", "remote"), ("remote", "local")):
+            back = (self.oracle.deleted[side] - self.oracle.kept[other]) & present
+            if back:
+                raise Violation(f"R3 deleted on {side}, back again: "
+                                f"{sorted(v[:24] for v in back)}")
+        # R13: an idle sync transfers and changes nothing
+        self.emu.clear_request_log()
+        self.clock += 3600
+        result = self.sync(chaos=False)
+        r = result.mirrors[0]
+        writes = [f"{x.method} {x.path}" for x in self.emu.request_log
+                  if x.method != "GET" or "download" in x.path]
+        if result.exit_code != 0 or r.counts or writes:
+            raise Violation(f"R13 idle sync did work: exit {result.exit_code} "
+                            f"{dict(r.counts)} {writes}")
+        if self.local_tree() != local:
+            raise Violation("R13 idle sync changed the local folder")
+
+    # ------------------------------------------------------------------ the sequence
+
+    def run(self) -> Stats:
+        rng = self.rng
+        self.note(f"seed {self.seed}: {'Files.com (no feed)' if self.files_com else 'feed'}")
+        for _ in range(rng.randint(0, 4)):
+            self.user_op("local")
+        for _ in range(rng.randint(0, 4)):
+            self.user_op("remote")
+        for _ in range(rng.randint(4, 16)):
+            self.stats.steps += 1
+            roll = rng.random()
+            if roll < 0.38:
+                self.user_op("local")
+            elif roll < 0.72:
+                self.user_op("remote")
+            else:
+                self.clock += rng.choice([1, 60, 4000])
+                self.sync(chaos=True)
+        self.quiesce()
+        self.check()
+        return self.stats
+
+
+def run_one(seed: int, *, verbose: bool = False, keep: bool = False) -> tuple[Stats, str | None]:
+    """Run sequence ``seed``; returns (stats, None) or (stats, failure text)."""
+    old = engine_mod.ExaVaultClient
+    engine_mod.ExaVaultClient = functools.partial(ExaVaultClient, retry=FAST_RETRY)
+    tmp = tempfile.mkdtemp(prefix=f"syncd-e2e-{seed}-")
+    seq = None
+    try:
+        seq = Sequence(seed, Path(tmp), verbose=verbose)
+        stats = seq.run()
+        return stats, None
+    except (Violation, Exception) as exc:  # noqa: BLE001 - every failure is reported with its seed
+        text = "".join(traceback.format_exception(exc)) if not isinstance(exc, Violation) \
+            else f"{exc}\n"
+        steps = "\n".join(seq.log) if seq else ""
+        return (seq.stats if seq else Stats()), (
+            f"seed {seed} FAILED: {text}replay: python -m tests.e2e_machine --seed {seed} -v\n"
+            f"steps:\n{steps}")
+    finally:
+        engine_mod.ExaVaultClient = old
+        if seq is not None:
+            seq.close()
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"kept {tmp}")
+
+
+def _worker(args):
+    start, count = args
+    failures, totals = [], Stats()
+    for seed in range(start, start + count):
+        stats, failure = run_one(seed)
+        for k, v in stats.__dict__.items():
+            setattr(totals, k, getattr(totals, k) + v)
+        if failure:
+            failures.append(failure)
+    return failures, totals
+
+
+def run_many(start: int, count: int, jobs: int = 1) -> tuple[list[str], Stats]:
+    if jobs <= 1:
+        return _worker((start, count))
+    import multiprocessing
+
+    per = -(-count // jobs)
+    chunks = [(start + i * per, min(per, count - i * per)) for i in range(jobs)
+              if count - i * per > 0]
+    with multiprocessing.get_context("spawn").Pool(len(chunks)) as pool:
+        parts = pool.map(_worker, chunks)
+    failures, totals = [], Stats()
+    for f, s in parts:
+        failures += f
+        for k, v in s.__dict__.items():
+            setattr(totals, k, getattr(totals, k) + v)
+    return failures, totals
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tests.e2e_machine",
+                                 description="Randomized two-sided sync sequences (R1 R2 R3 R13).")
+    ap.add_argument("--seed", type=int, help="replay one sequence")
+    ap.add_argument("--start", type=int, default=0, help="first seed of a run")
+    ap.add_argument("--count", type=int, default=200, help="number of sequences")
+    ap.add_argument("--jobs", type=int, default=1, help="processes")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir of --seed")
+    args = ap.parse_args(argv)
+    if args.seed is not None:
+        stats, failure = run_one(args.seed, verbose=args.verbose, keep=args.keep)
+        print(failure or f"seed {args.seed} ok: {stats}")
+        return 1 if failure else 0
+    t0 = time.monotonic()
+    failures, totals = run_many(args.start, args.count, args.jobs)
+    took = time.monotonic() - t0
+    for f in failures:
+        print(f.split("\nsteps:")[0])
+    print(f"{args.count} sequences (seeds {args.start}..{args.start + args.count - 1}), "
+          f"{len(failures)} failed, {took:.0f} s; totals: {totals}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
