@@ -272,6 +272,9 @@ _MIRROR_KEYS = ("name", "local", "remote", "direction", "ignore", "poll_interval
                 "bandwidth")
 _BANDWIDTH_KEYS = ("up", "down")
 _SECRET_KEYS = ("account.api_key", "account.access_token", "account.webhook.token")
+_SECRET_TEXT_RE = re.compile(
+    r"""(?:api_key|access_token|token)["']?[ \t]*:[ \t]*["']?([^\s,{}\[\]"'#]+)""")
+_NOT_SECRETS = ("null", "~", "true", "false", "yes", "no", "on", "off", "|", ">", "-")
 
 
 def _line(node: Node) -> int:
@@ -296,8 +299,24 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return repr(value)
-    return str(value)
+        return _quote(value)
+    return _quote(str(value), quoted=False)
+
+
+def _quote(text: str, *, quoted: bool = True, limit: int = 60,
+           secrets: tuple[str, ...] | list[str] = ()) -> str:
+    """A user's value as shown in a message: ``repr`` when short and on one line,
+    with any of ``secrets`` replaced by ``***`` before a long value is cut; a value
+    of several lines is not quoted at all (a block scalar that swallowed the lines
+    below it could hold a secret)."""
+    if "\n" in text.strip("\n") or "\r" in text:
+        return "a text of several lines"
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return repr(text) if quoted else text
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -380,13 +399,14 @@ class _Parser:
                                  line=_line(knode), key=key)
             name = knode.value
             if name in entries:
-                raise self.error(f"duplicate key {name!r} (first at line "
+                raise self.error(f"duplicate key {self.quote(name)} (first at line "
                                  f"{_line(entries[name].key)})", line=_line(knode), key=key)
             if name not in allowed:
                 close = difflib.get_close_matches(name, allowed, n=1)
                 hint = (f"did you mean {close[0]!r}?" if close
                         else "known keys: " + ", ".join(allowed))
-                raise self.error(f"unknown key {name!r} ({hint})", line=_line(knode), key=key)
+                raise self.error(f"unknown key {self.quote(name)} ({hint})",
+                                 line=_line(knode), key=key)
             entries[name] = _Entry(knode, vnode)
         return entries
 
@@ -395,17 +415,25 @@ class _Parser:
         kind = {MappingNode: "map", SequenceNode: "seq"}.get(type(node))
         ok = node.tag == _TAG + kind if kind else node.tag in _SCALAR_TAGS
         if not ok:
-            raise self.error(f"unsupported YAML tag {node.tag!r}", line=line or _line(node),
-                             key=key)
+            raise self.error(f"unsupported YAML tag {self.quote(node.tag)}",
+                             line=line or _line(node), key=key)
 
     def describe_node(self, node: Node) -> str:
         if isinstance(node, ScalarNode):
             if node.tag == _TAG + "null":
                 return "nothing"
-            if node.tag == _TAG + "str":
-                return repr(node.value)
-            return node.value
+            if node.start_mark.line != node.end_mark.line:
+                return "a text of several lines"
+            return self.quote(node.value, quoted=node.tag == _TAG + "str")
         return _describe(node)
+
+    def describe(self, value: Any) -> str:
+        if isinstance(value, str):
+            return self.quote(value)
+        return _describe(value)
+
+    def quote(self, text: str, *, quoted: bool = True) -> str:
+        return _quote(text, quoted=quoted, secrets=self.secrets)
 
     def value_line(self, entry: _Entry) -> int:
         """The line to blame for a key's value: the value's own line, or the
@@ -434,8 +462,10 @@ class _Parser:
                 return c.construct_yaml_int(node)
             if tag == _TAG + "float":
                 return c.construct_yaml_float(node)
-        except (ValueError, yaml.YAMLError):
-            raise self.error(f"cannot read value {node.value!r}", line=line, key=key) from None
+        except (ValueError, KeyError, OverflowError, yaml.YAMLError):
+            # e.g. "!!int x" (ValueError), "!!bool maybe" (KeyError)
+            raise self.error(f"cannot read value {self.quote(node.value)}",
+                             line=line, key=key) from None
         if tag == _TAG + "timestamp":
             return node.value
         return self.expand(node.value, key, line)
@@ -498,7 +528,7 @@ class _Parser:
         if value is None:
             return None
         if isinstance(value, (MappingNode, SequenceNode)):
-            raise self.error(f"must be a string (got {_describe(value)})", line=line, key=key)
+            raise self.error(f"must be a string (got {self.describe(value)})", line=line, key=key)
         if not isinstance(value, str):
             value = entry.value.value  # the text as written: name: 2024 is "2024"
         if secret:
@@ -516,7 +546,7 @@ class _Parser:
         if isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(f"must be a whole number (got {_describe(value)})",
+            raise self.error(f"must be a whole number (got {self.describe(value)})",
                              line=line, key=key)
         self.check_range(value, key, line, minimum, maximum)
         return value
@@ -538,7 +568,7 @@ class _Parser:
         seconds = _parse_duration(value)
         if seconds is None:
             raise self.error("must be a duration in seconds or with a unit, like 90, "
-                             f"'90s', '5m', '2h', '1d' (got {_describe(value)})",
+                             f"'90s', '5m', '2h', '1d' (got {self.describe(value)})",
                              line=line, key=key)
         if seconds < minimum:
             raise self.error(f"must be at least {_fmt_seconds(minimum)} "
@@ -556,7 +586,7 @@ class _Parser:
             raise self.error("must be a rate in bytes per second, a whole number or a "
                              "number with a unit k, M, G (powers of 1000) or KiB, MiB, GiB "
                              f"(powers of 1024), like '2MB' or '500KiB/s' "
-                             f"(got {_describe(value)})", line=line, key=key)
+                             f"(got {self.describe(value)})", line=line, key=key)
         return size
 
     def get_count_or_percent(self, entry: _Entry, key: str, *, what: str,
@@ -573,14 +603,15 @@ class _Parser:
                 percent = float(m.group(1))
                 if percent > max_percent:
                     limit = f"{max_percent:g}%"
-                    raise self.error(f"must be a percentage of at most {limit} (got {text!r})",
+                    raise self.error(f"must be a percentage of at most {limit} "
+                                     f"(got {self.quote(text)})",
                                      line=line, key=key)
                 return percent / 100
             if _INT_RE.fullmatch(text):
                 value = int(text)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(f"must be a whole number of {what} or a percentage like "
-                             f"'25%' (got {_describe(value)})", line=line, key=key)
+                             f"'25%' (got {self.describe(value)})", line=line, key=key)
         if value < 0:
             raise self.error(f"must not be negative (got {value})", line=line, key=key)
         return value
@@ -590,7 +621,8 @@ class _Parser:
         if value is None:
             return None
         if value not in choices:
-            raise self.error(f"must be one of {', '.join(choices)} (got {value!r})",
+            raise self.error(f"must be one of {', '.join(choices)} "
+                             f"(got {self.quote(value)})",
                              line=self.value_line(entry), key=key)
         return value
 
@@ -605,7 +637,8 @@ class _Parser:
             raise self.error("must not contain a NUL character", line=line, key=key)
         path = _expand_user(text, self.env)
         if not os.path.isabs(path):
-            raise self.error(f"must be an absolute path, or start with ~ (got {text!r})",
+            raise self.error("must be an absolute path, or start with ~ "
+                             f"(got {self.quote(text)})",
                              line=line, key=key)
         return Path(os.path.abspath(path))
 
@@ -615,15 +648,29 @@ class _Parser:
             return None
         line = self.value_line(entry)
         if not text.startswith("/"):
-            raise self.error(f"must be an absolute remote path starting with / (got {text!r})",
+            raise self.error("must be an absolute remote path starting with / "
+                             f"(got {self.quote(text)})",
                              line=line, key=key)
         if "\0" in text:
             raise self.error("must not contain a NUL character", line=line, key=key)
         parts = [p for p in text.split("/") if p]
         if any(p in (".", "..") for p in parts):
-            raise self.error(f"must not contain '.' or '..' segments (got {text!r})",
+            raise self.error(f"must not contain '.' or '..' segments (got {self.quote(text)})",
                              line=line, key=key)
         return "/" + "/".join(parts)
+
+    def check_secret_text(self, value: str, entry: _Entry, key: str) -> None:
+        """API keys and tokens travel in HTTP headers: printable ASCII, no spaces.
+        (A key with a newline, say from a file read into ``${VAR}``, would
+        otherwise fail every request as a "connection" error.) The message
+        names the position, never the secret."""
+        for i, ch in enumerate(value):
+            if not "!" <= ch <= "~":
+                what = {" ": "a space", "\t": "a tab", "\n": "a line break",
+                        "\r": "a carriage return"}.get(ch, f"the character U+{ord(ch):04X}")
+                raise self.error(f"must be printable ASCII without spaces; it has {what} at "
+                                 f"position {i + 1} of {len(value)} (check the value or the "
+                                 "variable it comes from)", line=self.value_line(entry), key=key)
 
     def require(self, entries: dict[str, _Entry], name: str, parent: Node,
                 parent_key: str | None) -> _Entry:
@@ -641,6 +688,11 @@ class _Parser:
     # -- the document ------------------------------------------------------------
 
     def parse(self, text: str) -> Config:
+        # Anything written after a secret's key is a secret to scrub from messages,
+        # even when the YAML around it is broken (a block scalar can swallow it).
+        for m in _SECRET_TEXT_RE.finditer(text):
+            if m.group(1).lower() not in _NOT_SECRETS:
+                self.secrets.append(m.group(1))
         root = self.compose(text)
         if root is None or (isinstance(root, ScalarNode) and root.tag == _TAG + "null"):
             raise self.error("empty configuration")
@@ -715,6 +767,7 @@ class _Parser:
             value = self.get_str(e, key, secret=True)
             if value is None or not value.strip():
                 raise self.error("must not be empty", line=self.value_line(e), key=key)
+            self.check_secret_text(value, e, key)
             secrets[name] = value
 
         e = self.require(a, "url", node, "account")
@@ -724,9 +777,13 @@ class _Parser:
         m = re.fullmatch(r"(https?)://([^/?#]+)(.*)", url, flags=re.IGNORECASE)
         host = m.group(2).rpartition("@")[2] if m else ""
         if not m or not host or host.startswith(":"):
-            shown = "" if "@" in url else f" (got {url!r})"
+            shown = "" if "@" in url else f" (got {self.quote(url)})"
             raise self.error(f"must be an http:// or https:// URL with a host{shown}",
                              line=self.value_line(e), key="account.url")
+        problem = _url_problem(url, m.group(2), m.group(3))
+        if problem:
+            shown = "" if "@" in m.group(2) else f" (got {self.quote(url)})"
+            raise self.error(f"{problem}{shown}", line=self.value_line(e), key="account.url")
 
         budget = None
         if "budget" in a:
@@ -783,19 +840,22 @@ class _Parser:
         if token is None or not token.strip():
             raise self.error("must not be empty (the webhook's verification token)",
                              line=self.value_line(e), key=f"{key}.token")
+        self.check_secret_text(token, e, f"{key}.token")
         e = self.require(w, "listen", node, key)
         listen = self.required_value(self.get_str(e, f"{key}.listen"), e, f"{key}.listen",
                                      "an address like 127.0.0.1:8787")
         m = re.fullmatch(r"\[?([^\[\]]*?)\]?:([0-9]{1,5})", listen.strip())
         if not m or not m.group(1) or not 0 <= int(m.group(2)) <= 65535:
-            raise self.error(f"must be HOST:PORT, like 127.0.0.1:8787 (got {listen!r})",
+            raise self.error("must be HOST:PORT, like 127.0.0.1:8787 "
+                             f"(got {self.quote(listen)})",
                              line=self.value_line(e), key=f"{key}.listen")
         path = "/"
         if "path" in w:
             p = self.get_str(w["path"], f"{key}.path")
             if p is not None:
                 if not p.startswith("/") or any(c in p for c in "?# \0"):
-                    raise self.error(f"must be a URL path starting with / (got {p!r})",
+                    raise self.error("must be a URL path starting with / "
+                                     f"(got {self.quote(p)})",
                                      line=self.value_line(w["path"]), key=f"{key}.path")
                 path = p
         return WebhookConfig(host=m.group(1), port=int(m.group(2)), token=token, path=path)
@@ -851,7 +911,7 @@ class _Parser:
                                    "the mirror's name")
         if not _NAME_RE.fullmatch(name):
             raise self.error("must start with a letter or digit and contain only letters, "
-                             f"digits, '.', '_' and '-' (got {name!r})",
+                             f"digits, '.', '_' and '-' (got {self.quote(name)})",
                              line=self.value_line(e), key=f"{mkey}.name")
         values["name"] = name
 
@@ -890,7 +950,7 @@ class _Parser:
         if not isinstance(node, SequenceNode):
             hint = ""
             if isinstance(node, ScalarNode):
-                hint = f"; write {entry.key.value}: [{node.value!r}] for one pattern"
+                hint = f"; write {entry.key.value}: [{self.quote(node.value)}] for one pattern"
             raise self.error(f"must be a list of gitignore-style patterns "
                              f"(got {self.describe_node(node)}{hint})",
                              line=self.value_line(entry), key=key)
@@ -904,7 +964,7 @@ class _Parser:
             try:
                 pathspec.GitIgnoreSpec.from_lines([value])
             except ValueError:
-                raise self.error(f"not a valid gitignore pattern: {value!r}",
+                raise self.error(f"not a valid gitignore pattern: {self.quote(value)}",
                                  line=line, key=ikey) from None
             patterns.append(value)
         return tuple(patterns)
@@ -1000,6 +1060,35 @@ def _remote_relation(a: str, b: str) -> str | None:
         return "is inside"
     if pb.is_relative_to(pa):
         return "contains"
+    return None
+
+
+def _url_problem(url: str, authority: str, rest: str) -> str | None:
+    """What is wrong with an http(s) URL whose authority and rest were split off,
+    or None. Caught here so that a typo is a config error (exit 78) and not a
+    "server unavailable" that is retried and paid for."""
+    if "@" in authority:
+        return ("must not contain user:password@ (the API key and access token "
+                "authenticate)")
+    if any(not "!" <= ch <= "~" for ch in url):
+        return "must not contain spaces, control or non-ASCII characters"
+    if "?" in rest or "#" in rest:
+        return "must not have a ?query or #fragment"
+    host, port = authority, None
+    if authority.startswith("["):
+        end = authority.find("]")
+        if end < 0 or (authority[end + 1:] and not authority[end + 1:].startswith(":")):
+            return "has a malformed [IPv6] host"
+        host, tail = authority[:end + 1], authority[end + 1:]
+        port = tail[1:] if tail else None
+    elif ":" in authority:
+        host, _, port = authority.rpartition(":")
+        if ":" in host or "[" in host or "]" in host:
+            return "has a malformed host (write an IPv6 address in [brackets])"
+    if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+        return f"has an invalid port {port[:20]!r} (1-65535)"
+    if not host.startswith("[") and not re.fullmatch(r"[A-Za-z0-9._~%!$&'()*+,;=-]+", host):
+        return "has an invalid host name"
     return None
 
 
