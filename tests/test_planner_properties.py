@@ -303,7 +303,13 @@ class World:
 
     def reroot_rows(self, src: str, dst: str, by_remote: bool) -> None:
         """After a move on one side, rows under ``src`` (that side's spelling) go
-        to ``dst``; the other side's spelling is what that side has there."""
+        to ``dst``; the other side's spelling is what that side has there. As the
+        index's ``move_base`` does, rows already under ``dst`` are dropped first
+        (when there is something to move)."""
+        side = "remote_path" if by_remote else "local_path"
+        if any(is_under(getattr(b, side), src) for b in self.rows.values()):
+            for k in [k for k in self.rows if is_under(k, key(dst))]:
+                del self.rows[k]
         for k, b in list(self.rows.items()):
             p = b.remote_path if by_remote else b.local_path
             if is_under(p, src):
@@ -418,9 +424,10 @@ class World:
             if is_under(a.dst, a.src):
                 raise Violation(f"local move into itself {a}")
             move(L, a.src, a.dst)
-            if a.forget_base:
-                self.rows.pop(key(a.src), None)
-            self.reroot_rows(a.src, a.dst, by_remote=False)
+            if a.forget_base:  # as the worker does: drop the rows, no re-rooting
+                self.drop_rows(a.src)
+            else:
+                self.reroot_rows(a.src, a.dst, by_remote=False)
         elif isinstance(a, DeleteRemote):
             self.expect_remote(a.remote)
             self.check_delete(R, a.remote_path, "remote")
