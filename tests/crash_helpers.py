@@ -223,6 +223,23 @@ class World:
             [sys.executable, "-m", "syncd", "sync", "--config", str(self.setup.config_path)],
             capture_output=True, text=True, timeout=timeout, env=_env(crash))
 
+    def traced_sync(self, crash: str | None = None) -> tuple[subprocess.CompletedProcess, list[str]]:
+        """``syncd sync`` (the same ``syncd.__main__``, through runpy) with a hook that
+        appends each crash point's name to a file as it is reached, before the kill
+        switch looks at it: the last name is where a killed run died."""
+        trace = self.setup.state.parent / "crash-trace.txt"
+        code = ("import os, runpy, sys\n"
+                "from syncd import crashpoints\n"
+                f"fd = os.open({str(trace)!r}, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC)\n"
+                "crashpoints.set_hook(lambda name: os.write(fd, name.encode() + b'\\n'))\n"
+                f"sys.argv = ['syncd', 'sync', '--config', {str(self.setup.config_path)!r}]\n"
+                "runpy.run_module('syncd', run_name='__main__')\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=120, env=_env(crash))
+        names = trace.read_text().split() if trace.exists() else []
+        trace.unlink(missing_ok=True)
+        return out, names
+
     def popen_sync(self) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "syncd", "sync", "--config", str(self.setup.config_path)],
@@ -306,14 +323,19 @@ class World:
         self.check_quiet()
         return out
 
-    def check_quiet(self) -> None:
-        """A further run transfers nothing and changes nothing."""
+    def check_quiet(self, *, cli: bool = False) -> None:
+        """A further run transfers nothing and changes nothing (in-process by default:
+        the same engine, without a second interpreter start)."""
         before = (self.setup.local_tree(), self.setup.remote_tree())
         self.emu.clear_request_log()
-        out = self.cli_sync()
-        assert out.returncode == 0, out.stdout + out.stderr
+        if cli:
+            out = self.cli_sync()
+            code, text = out.returncode, out.stdout + out.stderr
+        else:
+            code, text = self.setup.sync().exit_code, self.setup.output
+        assert code == 0, text
         changed = changing_requests(self.emu)
-        assert not changed, f"a further run still did work: {changed}\n{out.stdout}\n{self.story()}"
+        assert not changed, f"a further run still did work: {changed}\n{text}\n{self.story()}"
         assert (self.setup.local_tree(), self.setup.remote_tree()) == before
 
 

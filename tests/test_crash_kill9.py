@@ -274,3 +274,284 @@ def test_kill9_remote_delete_mode(make_emulator, tmp_path):
     w.crash("delete.remote.done")
     w.check_after_crash()
     w.recover()
+
+
+# ----------------------------------------------------------------------------- random moments
+
+def _random_seeds() -> list[int]:
+    """``SYNCD_CRASH_SEED=S`` replays the one case S; else ``SYNCD_SOAK`` (default 20)
+    cases, seeds S0, S0+1, ... from a fresh S0 each run."""
+    if os.environ.get("SYNCD_CRASH_SEED"):
+        return [int(os.environ["SYNCD_CRASH_SEED"])]
+    count = int(os.environ.get("SYNCD_SOAK") or 20)
+    first = random.SystemRandom().randrange(1, 1 << 30)
+    return [first + i for i in range(count)]
+
+
+RANDOM_SEEDS = _random_seeds()
+_TRACES: dict[str, list[str]] = {}
+
+
+def mixed_trace(make_emulator, tmp_path_factory) -> list[str]:
+    """The crash points one `syncd sync` of the mixed scenario reaches, in order
+    (traced once per session, without a crash)."""
+    if "mixed" not in _TRACES:
+        w = make_world(make_emulator, tmp_path_factory.mktemp("count"), sc_mixed)
+        sc_mixed(w)
+        out, names = w.traced_sync()
+        assert out.returncode == 0, out.stdout + out.stderr
+        _TRACES["mixed"] = names
+    return _TRACES["mixed"]
+
+
+ECHO_WINDOW_POINTS = ("upload.sent", "move.remote.done", "upload.aside")
+
+
+def in_echo_window(names: list[str]) -> bool:
+    """Killed after a server change whose echo is committed, before the commit that
+    records the change (the point itself or the first index.commit after it)."""
+    if names[-1] in ECHO_WINDOW_POINTS:
+        return True
+    return (len(names) >= 2 and names[-1] == "index.commit"
+            and names[-2] in ECHO_WINDOW_POINTS)
+
+
+def run_random_case(make_emulator, tmp_path, tmp_path_factory, seed: int) -> None:
+    hits = len(mixed_trace(make_emulator, tmp_path_factory))
+    rng = random.Random(seed)
+    n = rng.randint(1, hits)
+    print(f"SYNCD_CRASH_SEED={seed}: SYNCD_CRASH_AT=*:{n} of {hits} points")
+    w = make_world(make_emulator, tmp_path, sc_mixed)
+    w.name = f"s{seed}"
+    sc_mixed(w, rng)
+    out, names = w.traced_sync(f"*:{n}")
+    w.log.append(f"(replay: SYNCD_CRASH_SEED={seed}; SYNCD_CRASH_AT=*:{n} of {hits}; "
+                 f"killed at {names[-1] if names else None} after {names[:-1]})")
+    assert out.returncode == -9, f"*:{n} never reached: {out.stdout}{out.stderr}\n{w.story()}"
+    assert len(names) == n
+    print(f"killed at {names[-1]}")
+    try:
+        w.check_after_crash()
+        w.recover()
+    except AssertionError:
+        if in_echo_window(names):
+            pytest.xfail(f"{ECHO_BUG} (seed {seed}, killed at {names[-1]})")
+        raise
+
+
+@pytest.mark.parametrize("seed", RANDOM_SEEDS, ids=lambda s: f"seed{s}")
+def test_kill9_at_a_random_moment(make_emulator, tmp_path, tmp_path_factory, seed):
+    run_random_case(make_emulator, tmp_path, tmp_path_factory, seed)
+
+
+@pytest.mark.xfail(strict=True, reason=ECHO_BUG)
+def test_seed_830035069_killed_at_the_commit_after_a_remote_move(make_emulator, tmp_path):
+    """Seed 830035069 (*:25 of 102) killed syncd at the index commit that records a
+    remote move (local dir/inner.txt -> inner-moved.txt): the next run re-did the move,
+    the server refused it (destination exists), exit 75, not converged. Found by
+    test_kill9_at_a_random_moment; pinned here to that moment by name, not by N."""
+    probe = make_world(make_emulator, tmp_path / "probe", sc_mixed) \
+        if (tmp_path / "probe").mkdir() is None else None
+    sc_mixed(probe, random.Random(830035069))
+    out, names = probe.traced_sync()
+    assert out.returncode == 0
+    n = names.index("index.commit", names.index("move.remote.done")) + 1
+    (tmp_path / "run").mkdir()
+    w = make_world(make_emulator, tmp_path / "run", sc_mixed)
+    sc_mixed(w, random.Random(830035069))
+    out, names = w.traced_sync(f"*:{n}")
+    assert out.returncode == -9 and names[-2:] == ["move.remote.done", "index.commit"]
+    w.check_after_crash()
+    w.recover()
+
+
+# ----------------------------------------------------------------------------- real SIGKILLs
+
+ASYNC_SEED = int(os.environ.get("SYNCD_CRASH_SEED") or random.SystemRandom().randrange(1 << 30))
+ASYNC_CASES = 1 if os.environ.get("SYNCD_CRASH_SEED") else 5
+BANDWIDTH = 2 * MIB  # bytes/s per request on the emulator
+
+
+def sc_large(w: World, rng: random.Random) -> None:
+    # more than one client chunk each, ~0.7 s each at BANDWIDTH (in parallel)
+    w.local_write("up/large.bin", MIB + MIB // 4 + rng.randrange(MIB // 4))
+    w.remote_write("down/large.bin", MIB + MIB // 4 + rng.randrange(MIB // 4))
+    w.local_write("keep.txt", rng.randrange(80, 300))
+    w.remote_write("other.txt", rng.randrange(80, 300))
+    w.local_move("dir/inner.txt", "inner-moved.txt")
+    w.remote_delete("dir/sub/deep.txt")
+
+
+@pytest.mark.parametrize("case", range(ASYNC_CASES), ids=lambda i: f"case{i}")
+def test_sigkill_at_a_random_time_during_a_large_sync(make_emulator, tmp_path, case):
+    seed = ASYNC_SEED + case
+    rng = random.Random(seed)
+    delay = rng.uniform(0.15, 0.75)  # the whole sync takes >= 0.9 s
+    print(f"SYNCD_CRASH_SEED={seed}: SIGKILL after {delay:.2f}s")
+    w = make_world(make_emulator, tmp_path, sc_upload_new, emu_opts={"bandwidth": BANDWIDTH})
+    sc_large(w, rng)
+    w.log.append(f"(replay: SYNCD_CRASH_SEED={seed}; SIGKILL after {delay:.2f}s)")
+    proc = w.popen_sync()
+    try:
+        time.sleep(delay)
+        assert proc.poll() is None, f"the sync ended before the kill: {proc.communicate()}"
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(30) == -9
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    w.check_after_crash()
+    w.recover()
+
+
+# ----------------------------------------------------------------------------- the daemon
+
+def wait_for(cond, timeout: float, step: float = 0.05):
+    end = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value or time.monotonic() > end:
+            return value
+        time.sleep(step)
+
+
+class Daemon:
+    """`syncd run` as a subprocess, with a NOTIFY_SOCKET to learn when it is idle."""
+
+    def __init__(self, w: World, tmp_path: Path, name: str, crash: str | None = None):
+        import tempfile
+        self.dir = Path(tempfile.mkdtemp(prefix="k9"))  # short: AF_UNIX path limit
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(self.dir / "n.sock"))
+        self.sock.setblocking(False)
+        self.messages: list[str] = []
+        self.log_path = tmp_path / f"{name}.log"
+        self._log = open(self.log_path, "w")
+        env = {k: v for k, v in os.environ.items() if k != "SYNCD_CRASH_AT"}
+        env["NOTIFY_SOCKET"] = str(self.dir / "n.sock")
+        if crash:
+            env["SYNCD_CRASH_AT"] = crash
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "syncd", "run", "--config", str(w.setup.config_path),
+             "--log-level", "debug"], stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def statuses(self) -> list[str]:
+        while True:
+            try:
+                self.messages.append(self.sock.recv(65536).decode())
+            except BlockingIOError:
+                break
+        return [line[7:] for m in self.messages for line in m.split("\n")
+                if line.startswith("STATUS=")]
+
+    def wait_idle(self, after: int = 0, timeout: float = 30.0) -> int:
+        def idle():
+            s = self.statuses()
+            return any(x.startswith("idle") for x in s[after:]) and len(s)
+        n = wait_for(idle, timeout)
+        assert n, f"daemon never became idle; log:\n{self.log()}"
+        return n
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def daemons(tmp_path):
+    started: list[Daemon] = []
+
+    def start(w: World, name: str = "daemon", crash: str | None = None) -> Daemon:
+        d = Daemon(w, tmp_path, name, crash)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.close()
+
+
+def daemon_world(make_emulator, tmp_path, **emu_opts) -> World:
+    w = new_world(make_emulator, tmp_path, emu_opts=emu_opts or None)
+    w.setup.daemon_opts = {"settle": "0.2s"}
+    w.setup.set_options("docs", poll_interval="1h")
+    base_files(w)
+    w.baseline()
+    return w
+
+
+def test_daemon_sigkill_during_an_upload_then_restart_converges(make_emulator, tmp_path,
+                                                                 daemons):
+    seed = ASYNC_SEED
+    rng = random.Random(seed)
+    w = daemon_world(make_emulator, tmp_path, bandwidth=MIB)
+    d = daemons(w)
+    d.wait_idle()
+    w.local_write("keep.txt", 222)
+    w.local_write("video.bin", MIB + MIB // 2)  # ~1.5 s at 1 MiB/s
+    uploads = lambda: [r for r in list(w.emu.request_log)
+                       if r.method == "POST" and r.path.endswith("/upload")]
+    # the small file goes first (smallest first): once it is on the server, the big one is on its way
+    assert wait_for(lambda: w.setup.remote_tree().get("keep.txt") ==
+                    (w.local_root / "keep.txt").read_bytes(), 10), d.log()
+    delay = rng.uniform(0.1, 0.7)
+    print(f"SYNCD_CRASH_SEED={seed}: SIGKILL {delay:.2f}s into the upload")
+    time.sleep(delay)
+    assert d.proc.poll() is None, d.log()
+    assert "video.bin" not in w.setup.remote_tree(), "the upload was already done"
+    os.kill(d.proc.pid, signal.SIGKILL)
+    assert d.proc.wait(10) == -9
+    assert not [r for r in uploads() if r.query.get("path") == ["/docs/video.bin"]], \
+        "the upload completed before the kill"
+    w.check_after_crash()
+
+    d2 = daemons(w, "restarted")
+    d2.wait_idle()
+    assert wait_for(lambda: w.setup.remote_tree().get("video.bin") ==
+                    (w.local_root / "video.bin").read_bytes(), 20), d2.log()
+    d2.proc.send_signal(signal.SIGTERM)
+    assert d2.proc.wait(15) == 0, d2.log()
+    w.check_converged()
+    w.check_quiet(cli=True)
+
+
+def test_daemon_kill9_at_upload_body(make_emulator, tmp_path, daemons):
+    """The daemon killed by its own crash point mid-upload; the restarted one converges."""
+    w = daemon_world(make_emulator, tmp_path)
+    d = daemons(w, crash="upload.body")
+    d.wait_idle()
+    w.local_write("big.bin", BIG)
+    assert wait_for(lambda: d.proc.poll() is not None, 20), d.log()
+    assert d.proc.returncode == -9, d.log()
+    w.check_after_crash()
+    d2 = daemons(w, "restarted")
+    d2.wait_idle()
+    assert wait_for(lambda: "big.bin" in w.setup.remote_tree(), 20), d2.log()
+    d2.proc.send_signal(signal.SIGTERM)
+    assert d2.proc.wait(15) == 0, d2.log()
+    w.check_converged()
+    w.check_quiet(cli=True)
+
+
+def test_daemon_kill9_at_upload_aside(make_emulator, tmp_path, daemons):
+    """upload.aside: someone created the name after our last look at the server, so
+    our upload (allowOverwrite=false) landed under another name and was moved to its
+    conflict name; the daemon is killed before the index knows. A focused pass (a
+    local change, no remote poll) is what uploads without looking first."""
+    w = daemon_world(make_emulator, tmp_path)
+    d = daemons(w, crash="upload.aside")
+    d.wait_idle()
+    w.remote_write("race.txt", 300)   # theirs, unseen: no poll for an hour
+    w.local_write("race.txt", 140)    # ours
+    assert wait_for(lambda: d.proc.poll() is not None, 20), d.log()
+    assert d.proc.returncode == -9, d.log()
+    w.check_after_crash()
+    w.recover()
