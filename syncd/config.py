@@ -62,6 +62,8 @@ REMOTE_DELETE_MODES = ("trash", "delete")
 MIN_POLL_INTERVAL = 10.0
 MIN_FULL_SCAN_INTERVAL = 60.0
 MAX_TRANSFERS = 32
+MAX_DURATION = 365 * 86400.0
+MAX_INT = 10**15  # counts and sizes: far above any real one, far below float overflow
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -273,7 +275,7 @@ _MIRROR_KEYS = ("name", "local", "remote", "direction", "ignore", "poll_interval
 _BANDWIDTH_KEYS = ("up", "down")
 _SECRET_KEYS = ("account.api_key", "account.access_token", "account.webhook.token")
 _SECRET_TEXT_RE = re.compile(
-    r"""(?:api_key|access_token|token)["']?[ \t]*:[ \t]*["']?([^\s,{}\[\]"'#]+)""")
+    r"""(?:api_key|access_token|token)["']?[ \t]*:[ \t]*["']?[*&]?([^\s,{}\[\]"'#]+)""")
 _NOT_SECRETS = ("null", "~", "true", "false", "yes", "no", "on", "off", "|", ">", "-")
 
 
@@ -544,20 +546,33 @@ class _Parser:
         if value is None:
             return None
         if isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
-            value = int(value.strip())
+            value = self.to_int(value.strip(), key, line)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(f"must be a whole number (got {self.describe(value)})",
                              line=line, key=key)
         self.check_range(value, key, line, minimum, maximum)
+        self.check_range(value, key, line, None, MAX_INT)
         return value
+
+    def to_int(self, text: str, key: str, line: int) -> int:
+        """int() of a string of digits; Python refuses more than 4300 digits."""
+        if len(text) > 30:
+            raise self.error(f"is far too large (a number of {len(text)} digits)",
+                             line=line, key=key)
+        return int(text)
 
     def check_range(self, value: int, key: str, line: int, minimum: int | None,
                     maximum: int | None) -> None:
         if minimum is not None and maximum is not None and not minimum <= value <= maximum:
-            raise self.error(f"must be between {minimum} and {maximum} (got {value})",
+            raise self.error(f"must be between {minimum} and {maximum} "
+                             f"(got {self.quote(str(value), quoted=False)})",
                              line=line, key=key)
         if minimum is not None and value < minimum:
-            raise self.error(f"must be at least {minimum} (got {value})", line=line, key=key)
+            raise self.error(f"must be at least {minimum} "
+                             f"(got {self.quote(str(value), quoted=False)})", line=line, key=key)
+        if maximum is not None and value > maximum:
+            raise self.error(f"must be at most {maximum} "
+                             f"(got {self.quote(str(value), quoted=False)})", line=line, key=key)
 
     def get_duration(self, entry: _Entry, key: str, *, minimum: float) -> float | None:
         """Seconds: a number, or a string like "90", "90s", "5m", "2h", "1d", "1h30m"."""
@@ -573,6 +588,10 @@ class _Parser:
         if seconds < minimum:
             raise self.error(f"must be at least {_fmt_seconds(minimum)} "
                              f"(got {_fmt_seconds(seconds)})", line=line, key=key)
+        if seconds > MAX_DURATION:
+            # timers and socket timeouts overflow long before 1e300 seconds
+            raise self.error(f"must be at most 365d (got {_fmt_seconds(seconds)})",
+                             line=line, key=key)
         return seconds
 
     def get_size(self, entry: _Entry, key: str) -> int | None:
@@ -587,6 +606,7 @@ class _Parser:
                              "number with a unit k, M, G (powers of 1000) or KiB, MiB, GiB "
                              f"(powers of 1024), like '2MB' or '500KiB/s' "
                              f"(got {self.describe(value)})", line=line, key=key)
+        self.check_range(size, key, line, None, MAX_INT)
         return size
 
     def get_count_or_percent(self, entry: _Entry, key: str, *, what: str,
@@ -608,12 +628,14 @@ class _Parser:
                                      line=line, key=key)
                 return percent / 100
             if _INT_RE.fullmatch(text):
-                value = int(text)
+                value = self.to_int(text, key, line)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(f"must be a whole number of {what} or a percentage like "
                              f"'25%' (got {self.describe(value)})", line=line, key=key)
         if value < 0:
-            raise self.error(f"must not be negative (got {value})", line=line, key=key)
+            raise self.error(f"must not be negative (got {self.quote(str(value), quoted=False)})",
+                             line=line, key=key)
+        self.check_range(value, key, line, None, MAX_INT)
         return value
 
     def get_choice(self, entry: _Entry, key: str, choices: tuple[str, ...]) -> str | None:
@@ -741,16 +763,21 @@ class _Parser:
         return config
 
     def warnings(self) -> list[str]:
-        notes = []
-        if self.literal_secret:
-            try:
-                mode = self.file.stat().st_mode
-            except OSError:
-                mode = 0
-            if mode & 0o077:
-                notes.append(f"{self.file} holds credentials but is readable by others; "
-                             f"run chmod 600 {self.file}")
-        return notes
+        """At most one line about the file's permissions, with the chmod to run:
+        credentials written in it must be for its owner only; and a file others
+        may change could point syncd (and the keys from the environment) at
+        another server."""
+        try:
+            mode = self.file.stat().st_mode
+        except OSError:
+            mode = 0
+        if self.literal_secret and mode & 0o077:
+            return [(f"{self.file} holds credentials but is readable by others; "
+                     f"run chmod 600 {self.file}")]
+        if mode & 0o022:
+            return [(f"{self.file} is writable by others, who could send syncd's "
+                     f"credentials to another server; run chmod go-w {self.file}")]
+        return []
 
     def parse_account(self, entry: _Entry) -> AccountConfig:
         node = entry.value
@@ -1096,7 +1123,10 @@ def _parse_duration(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            return None
     elif isinstance(value, str):
         text = value.strip()
         if _NUMBER_RE.fullmatch(text):
@@ -1132,4 +1162,5 @@ def _parse_size(value: Any) -> int | None:
     multiplier = _SIZE_UNITS.get(m.group(2).lower())
     if multiplier is None:
         return None
-    return round(float(m.group(1)) * multiplier)
+    size = float(m.group(1)) * multiplier
+    return round(size) if math.isfinite(size) else None
