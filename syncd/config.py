@@ -67,6 +67,7 @@ MAX_INT = 10**15  # counts and sizes: far above any real one, far below float ov
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _PERCENT_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*%")
@@ -470,6 +471,13 @@ class _Parser:
                              line=line, key=key) from None
         if tag == _TAG + "timestamp":
             return node.value
+        surrogate = _SURROGATE_RE.search(node.value)
+        if surrogate:
+            # YAML's "\ud83d\ude00" is two lone surrogates, not one emoji; no path,
+            # header or log line can hold them
+            raise self.error(f"has the invalid character U+{ord(surrogate.group()):04X} (a "
+                             "UTF-16 surrogate: write the character itself, or \\U0001F600 "
+                             "style escapes)", line=line, key=key)
         return self.expand(node.value, key, line)
 
     def expand(self, text: str, key: str, line: int) -> str:
