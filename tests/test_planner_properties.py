@@ -293,6 +293,12 @@ class World:
             raise Violation(f"remote {p!r} is a file, cannot hold {path!r}")
         for a in reversed(chain):
             self.remote[a] = Node(DIR, b"", self.c(), 0)
+            # as the worker's _note_parents: a row for each created folder that
+            # exists locally, its remote id unknown until the next listing
+            lp = find(self.local, a)
+            if lp is not None and self.local[lp].kind == DIR:
+                self.rows[key(a)] = BaseEntry(local_path=lp, remote_path=a, kind=DIR,
+                                              inode=self.local[lp].ident)
 
     def record(self, lp: str, rp: str) -> None:
         self.rows[key(lp)] = row(lp, self.local[lp], rp, self.remote[rp])
