@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 
 from syncd import __version__, crashpoints, exitcodes
@@ -53,6 +54,38 @@ def _load_config(path: str | None):
     return config
 
 
+def _space_problem(folder) -> str | None:
+    """"No space left on device ..." when ``folder``'s file system is (nearly)
+    full: SQLite reports a full disk as "disk I/O error" when it cannot grow its
+    WAL, which tells the user nothing."""
+    import os
+
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    free = st.f_bavail * st.f_frsize
+    if free >= 256 * 1024:
+        return None
+    return f"No space left on device: {free} bytes free for {folder}"
+
+
+def _state_error(exc: BaseException, config) -> CommandError:
+    """A failure of the index (the state directory) as one line and exit code:
+    73 when its disk is full or read-only (free space, run again: nothing was
+    lost), 70 otherwise."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    space = _space_problem(config.state_dir)
+    if space and "No space left on device" not in text:
+        text = f"{text} ({space})"
+    elif not space and text.startswith("database or disk is full"):
+        text = f"index {config.state_dir / 'index.sqlite3'}: {text}"
+    if space or "disk is full" in text or "readonly database" in text:
+        return CommandError(f"{text}; nothing was lost, run again once there is room",
+                            exitcodes.CANTCREAT)
+    return CommandError(text, exitcodes.SOFTWARE)
+
+
 def _cmd_sync(args: argparse.Namespace) -> int:
     from syncd.config import ConfigError
     from syncd.engine import SyncEngine
@@ -67,8 +100,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         result = engine.run(mirror=args.mirror, dry_run=args.dry_run, force=args.force)
     except ConfigError as exc:
         raise CommandError(str(exc), exitcodes.CONFIG) from exc
-    except IndexError_ as exc:
-        raise CommandError(str(exc), exitcodes.SOFTWARE) from exc
+    except (IndexError_, sqlite3.Error) as exc:
+        raise _state_error(exc, config) from exc
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         code = exitcodes.CANTCREAT if exc.errno in (28, 30) else exitcodes.IOERR
@@ -102,8 +135,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                     on_secrets=lambda c: formatter.set_secrets(_secrets(c)))
     try:
         return daemon.run()
-    except IndexError_ as exc:
-        raise CommandError(str(exc), exitcodes.SOFTWARE) from exc
+    except (IndexError_, sqlite3.Error) as exc:
+        raise _state_error(exc, config) from exc
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -113,8 +146,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
     try:
         data = status.collect(config)
-    except IndexError_ as exc:
-        raise CommandError(str(exc), exitcodes.SOFTWARE) from exc
+    except (IndexError_, sqlite3.Error) as exc:
+        raise _state_error(exc, config) from exc
     if args.json:
         print(status.to_json(data))
     else:
