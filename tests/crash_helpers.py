@@ -295,8 +295,9 @@ class World:
         self.check_no_partial(allow_part=True)
         self.check_index()
 
-    def check_converged(self) -> None:
-        """(c) after a run without the crash switch."""
+    def check_converged(self, *, no_copies: bool = False) -> None:
+        """(c) after a run without the crash switch. ``no_copies``: also no version
+        under two names (a conflicted copy of identical content: a false conflict)."""
         local, remote = self.setup.local_tree(), self.setup.remote_tree()
         self.check_no_partial(allow_part=False)
         self.check_index()
@@ -307,6 +308,8 @@ class World:
         contents = [v for v in local.values() if v is not None]
         missing = [v[:24] for v in self.alive if v not in contents]
         assert not missing, f"versions lost: {missing}\ntree: {sorted(local)}\n{self.story()}"
+        dup = sorted({k for k, v in local.items() if v is not None and contents.count(v) > 1})
+        assert not (no_copies and dup), f"one version under several names (a spurious copy): {dup}\n{self.story()}"
         back = [v[:24] for v in self.gone if v in contents]
         assert not back, f"deleted versions came back: {back}\ntree: {sorted(local)}\n{self.story()}"
         resurrected = sorted(p for p in self.gone_paths if p in local)
@@ -314,12 +317,12 @@ class World:
         absent = sorted(d for d in self.dirs if local.get(d, b"") is not None)
         assert not absent, f"folders missing: {absent}\ntree: {sorted(local)}\n{self.story()}"
 
-    def recover(self) -> subprocess.CompletedProcess:
+    def recover(self, *, no_copies: bool = False) -> subprocess.CompletedProcess:
         """The next run without the switch: exit 0 and converge; then a quiet run."""
         out = self.cli_sync()
         assert out.returncode == 0, (f"recovery run exited {out.returncode}\nstdout:\n{out.stdout}\n"
                                      f"stderr:\n{out.stderr}\n{self.story()}")
-        self.check_converged()
+        self.check_converged(no_copies=no_copies)
         self.check_quiet()
         return out
 

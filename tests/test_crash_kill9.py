@@ -146,9 +146,11 @@ def sc_remote_delete(w):
 
 def sc_mixed(w, rng: random.Random | None = None):
     """Edits on both sides, new files, moves and deletes on both sides, folders."""
+    # edits change the size: a same-size remote edit within the second of the last
+    # sync is invisible to syncd even without a crash (see test_seed_1019829610_...)
     size = (lambda lo, hi: rng.randrange(lo, hi)) if rng else (lambda lo, hi: lo)
-    w.local_write("keep.txt", size(100, 400))         # local edit
-    w.remote_write("other.txt", size(100, 400))       # remote edit
+    w.local_write("keep.txt", size(130, 400))         # local edit (base: 100 B)
+    w.remote_write("other.txt", size(130, 400))       # remote edit (base: 120 B)
     w.local_write("l-new.txt", size(50, 300))         # local new
     w.remote_write("r-new/file.txt", size(50, 300))   # remote new in a new folder
     w.local_move("dir/inner.txt", "inner-moved.txt")  # local move
@@ -169,13 +171,11 @@ CASES = [
     # point, scenario, N
     ("upload.start", sc_upload_new, 1),
     ("upload.start", sc_upload_overwrite, 1),
-    ("upload.body", sc_upload_new, 1),
     ("upload.body", sc_upload_big, 1),
     ("upload.body", sc_upload_overwrite_big, 1),
     ("upload.sent", sc_upload_new, 1),
     ("upload.sent", sc_upload_overwrite, 1),
     ("upload.sent", sc_both_edited, 1),
-    ("download.body", sc_download_new, 1),
     ("download.body", sc_download_big, 1),
     ("download.body", sc_download_overwrite_big, 1),
     ("download.fetched", sc_download_new, 1),
@@ -203,10 +203,8 @@ CASES = [
     ("index.commit", sc_mixed, 2),
     ("index.commit", sc_mixed, 4),
     ("index.commit", sc_mixed, 7),
-    ("index.commit", sc_mixed, 11),
     ("pass.queued", sc_mixed, 1),
     ("pass.refreshed", sc_mixed, 1),
-    ("pass.refreshed", sc_download_new, 1),
 ]
 
 
@@ -224,7 +222,16 @@ def _case_id(case) -> str:
 # listing).
 ECHO_BUG = ("BUG: echo committed before the worker records a server change; after a crash "
             "the next refresh skips the change (snapshot stale, no convergence)")
+# Killed after an overwrite reached its target (upload.sent / download.replaced) but
+# before the index recorded it, both sides differ from the base: the planner's rule 6
+# (M/M -> conflict "even when the sizes are equal") makes a conflicted copy holding
+# the very same bytes as the file itself. Nothing is lost, but the user gets a false
+# conflict for every such crash.
+FALSE_CONFLICT = ("BUG: after a kill between an overwrite and its record, the next run "
+                  "makes a false conflict (a conflicted copy with identical bytes)")
 XFAIL = {
+    "upload.sent-upload_overwrite": FALSE_CONFLICT,
+    "download.replaced-download_overwrite": FALSE_CONFLICT,
     "upload.sent-upload_new": ECHO_BUG,
     "upload.sent-both_edited": ECHO_BUG,
     "move.remote.done-local_rename": ECHO_BUG,
@@ -263,7 +270,10 @@ def test_kill9_at_point(make_emulator, tmp_path, case):
     scenario(w)
     w.crash(point if n == 1 else f"{point}:{n}")
     w.check_after_crash()
-    w.recover()
+    if point in ("download.body", "download.fetched"):
+        # the temp file is there: the next run must clean it up
+        assert any(is_part(p) for p in w.setup.local_tree()), w.setup.local_tree().keys()
+    w.recover(no_copies=True)
 
 
 def test_kill9_remote_delete_mode(make_emulator, tmp_path):
@@ -307,13 +317,17 @@ def mixed_trace(make_emulator, tmp_path_factory) -> list[str]:
 ECHO_WINDOW_POINTS = ("upload.sent", "move.remote.done", "upload.aside")
 
 
-def in_echo_window(names: list[str]) -> bool:
+def in_echo_window(names: list[str], n: int) -> bool:
     """Killed after a server change whose echo is committed, before the commit that
-    records the change (the point itself or the first index.commit after it)."""
-    if names[-1] in ECHO_WINDOW_POINTS:
-        return True
-    return (len(names) >= 2 and names[-1] == "index.commit"
-            and names[-2] in ECHO_WINDOW_POINTS)
+    records the change (the point itself or the first index.commit after it). With
+    parallel transfers another thread may log a point or two after the N-th before
+    the kill lands: every name from the N-th on is a candidate."""
+    for i in range(max(n - 1, 0), len(names)):
+        if names[i] in ECHO_WINDOW_POINTS:
+            return True
+        if names[i] == "index.commit" and i and names[i - 1] in ECHO_WINDOW_POINTS:
+            return True
+    return False
 
 
 def run_random_case(make_emulator, tmp_path, tmp_path_factory, seed: int) -> None:
@@ -326,16 +340,16 @@ def run_random_case(make_emulator, tmp_path, tmp_path_factory, seed: int) -> Non
     sc_mixed(w, rng)
     out, names = w.traced_sync(f"*:{n}")
     w.log.append(f"(replay: SYNCD_CRASH_SEED={seed}; SYNCD_CRASH_AT=*:{n} of {hits}; "
-                 f"killed at {names[-1] if names else None} after {names[:-1]})")
+                 f"killed at {names[n - 1:]} after {names[:n - 1]})")
     assert out.returncode == -9, f"*:{n} never reached: {out.stdout}{out.stderr}\n{w.story()}"
-    assert len(names) == n
-    print(f"killed at {names[-1]}")
+    assert len(names) >= n, names
+    print(f"killed at {names[n - 1:]}")
     try:
         w.check_after_crash()
         w.recover()
     except AssertionError:
-        if in_echo_window(names):
-            pytest.xfail(f"{ECHO_BUG} (seed {seed}, killed at {names[-1]})")
+        if in_echo_window(names, n):
+            pytest.xfail(f"{ECHO_BUG} (seed {seed}, killed at {names[n - 1:]})")
         raise
 
 
@@ -365,6 +379,33 @@ def test_seed_830035069_killed_at_the_commit_after_a_remote_move(make_emulator, 
     w.recover()
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: a remote edit of the same size within the same "
+                   "second as the last sync is never synced (id, size and updatedAt unchanged)")
+def test_seed_1019829610_same_size_remote_edit_in_the_same_second_is_missed(make_emulator,
+                                                                             tmp_path):
+    """Seed 1019829610 drew 120 B for the remote edit of other.txt, whose synced
+    version was 120 B too; killed at pass.queued (no action had run), the next run
+    never downloaded it. No crash is needed: the server keeps the id on overwrite and
+    updatedAt has 1 s resolution, so the stat equals the base although the activity
+    feed reported another user's upload of that path. The local file stays old, and a
+    later local edit would be uploaded over the other user's version (the pre-upload
+    stat matches the known version)."""
+    w = new_world(make_emulator, tmp_path)
+    w.local_write("other.txt", 120)
+    while time.time() % 1 > 0.3:  # start early in a second: sync and edit within it
+        time.sleep(0.02)
+    w.baseline()
+    before = w.emu.other.info("/docs/other.txt")
+    w.remote_write("other.txt", 120)
+    after = w.emu.other.info("/docs/other.txt")
+    if (before["id"], before["attributes"]["updatedAt"]) != \
+            (after["id"], after["attributes"]["updatedAt"]):
+        pytest.skip("the edit fell into the next second: nothing to show")
+    out = w.cli_sync()
+    assert out.returncode == 0, out.stdout + out.stderr
+    w.check_converged()
+
+
 # ----------------------------------------------------------------------------- real SIGKILLs
 
 ASYNC_SEED = int(os.environ.get("SYNCD_CRASH_SEED") or random.SystemRandom().randrange(1 << 30))
@@ -377,7 +418,7 @@ def sc_large(w: World, rng: random.Random) -> None:
     w.local_write("up/large.bin", MIB + MIB // 4 + rng.randrange(MIB // 4))
     w.remote_write("down/large.bin", MIB + MIB // 4 + rng.randrange(MIB // 4))
     w.local_write("keep.txt", rng.randrange(80, 300))
-    w.remote_write("other.txt", rng.randrange(80, 300))
+    w.remote_write("other.txt", rng.randrange(130, 400))  # not 120 B: see the same-size bug
     w.local_move("dir/inner.txt", "inner-moved.txt")
     w.remote_delete("dir/sub/deep.txt")
 
