@@ -85,6 +85,8 @@ class Backend(Protocol):
         """Delete many items (folders with their contents) in as few requests as
         possible; per path ``None`` on success (or already gone) or the error."""
 
-    def move_many(self, paths: Iterable[str], parent: str) -> dict[str, Exception | None]:
+    def move_many(self, paths: Iterable[str], parent: str, *,
+                  landed: dict[str, RemoteItem] | None = None) -> dict[str, Exception | None]:
         """Move many items into folder ``parent`` keeping their names, in as few
-        requests as possible (used for the remote trash)."""
+        requests as possible (used for the remote trash). ``landed`` receives,
+        per moved path, the item as the server describes it after the move."""

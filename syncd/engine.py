@@ -258,6 +258,13 @@ class SyncEngine:
             for r in result.mirrors:
                 if not r.finished and not r.error:
                     r.error = f"not synced ({why}); run again later"
+        except RemoteError as exc:  # an answer that breaks the API contract (ProtocolError)
+            result.exit_code = exitcodes.TEMPFAIL
+            result.message = (f"sync deferred (the server's answer was not understood: "
+                              f"{_describe_remote(exc)}); nothing was lost, run again later")
+            for r in result.mirrors:
+                if not r.finished and not r.error:
+                    r.error = "not synced (bad answer from the server); run again later"
         finally:
             result.transactions = budget.spent - spent_before
         if not dry_run:

@@ -49,13 +49,16 @@ def deletion_count(plan: Plan, base: Mapping[str, model.BaseEntry]) -> int:
 
 def check(plan: Plan, base: Mapping[str, model.BaseEntry], g: GuardInput) -> str | None:
     """The reason deletions must be held back, or ``None`` if they may proceed."""
-    if g.base_count and (g.empty_listing or g.remote_root_missing):
+    empty = ("the remote listing is empty but the index knows "
+             f"{g.base_count} synced entries")
+    if g.base_count and g.empty_listing:
         # Told even when this plan deletes nothing: the snapshot behind it is the
         # old one (kept on purpose), so the deletions are hidden, not absent.
-        return ("the remote listing is empty but the index knows "
-                f"{g.base_count} synced entries")
+        return empty
     if not any(isinstance(a, (DeleteLocal, DeleteRemote)) for a in plan.actions):
         return None
+    if g.base_count and g.remote_root_missing:
+        return empty
     if g.base_count and g.local_device_changed:
         return "the local folder is on a different device than last time (unmounted?)"
     if g.base_count and g.local_empty:

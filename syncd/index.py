@@ -428,6 +428,12 @@ class Index:
                 f"SELECT key, {_BASE_COLS} FROM base WHERE mirror = ?", (mirror,)).fetchall()
         return {row[0]: _base_entry(row[1:]) for row in rows}
 
+    def base_entry(self, mirror: str, key: str) -> BaseEntry | None:
+        with self._lock:
+            row = self._conn.execute(f"SELECT {_BASE_COLS} FROM base WHERE mirror = ? AND "
+                                     "key = ?", (mirror, key)).fetchone()
+        return _base_entry(row) if row else None
+
     def put_base(self, mirror: str, entry: BaseEntry) -> None:
         self.put_bases(mirror, (entry,))
 

@@ -341,6 +341,9 @@ class RemoteTracker:
         and store the answers together with the mirror's new cursor."""
         found: dict[str, list[RemoteEntry]] = {}  # rel path -> rows now there ([] = gone)
         for rel in _outermost(m.dirty):
+            if any(p in ("", ".", "..") or "\x00" in p for p in rel.split("/")):
+                continue  # a hostile name in the feed: nothing to read back (and the
+                # engine would never sync it); the cursor still moves past it
             abs_path = m.abs(rel)
             try:
                 item = self._stat(abs_path)
@@ -350,6 +353,8 @@ class RemoteTracker:
             except NotFoundError:
                 found[rel] = []
                 continue
+            except InvalidParameterError:
+                continue  # the server refuses to read that name back: skip it
             entries = self._entries(m, items)
             found[rel] = entries
             if entries and entries[0].path != rel:  # the server spells it differently

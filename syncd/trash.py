@@ -45,8 +45,7 @@ class LocalTrash:
         while os.path.lexists(target):  # same path deleted twice in one run
             n += 1
             target = self.folder() / f"{rel} ({n})"
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _private(self.root.parent)
+        _make_private_dirs(target.parent, self.root.parent)
         shutil.move(path, target)  # a rename when on one file system, else copy+delete
         return target
 
@@ -74,6 +73,26 @@ def _private(folder: Path) -> None:
         pass
 
 
+def _make_private_dirs(folder: Path, top: Path) -> None:
+    """``mkdir -p folder`` where every folder created from ``top`` down is 0700
+    whatever the umask (``Path.mkdir(parents=True)`` gives the parents it
+    creates the umask's mode, 0777 under umask 000)."""
+    missing = []
+    p = folder
+    while not p.is_dir():
+        missing.append(p)
+        if p == top or p.parent == p:
+            break
+        p = p.parent
+    for p in reversed(missing):
+        try:
+            p.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+        _private(p)  # mkdir's mode is masked by the umask; 0700 is meant
+    _private(top)
+
+
 class RemoteTrash:
     """Moves remote items into the remote trash folder (see module doc)."""
 
@@ -85,9 +104,11 @@ class RemoteTrash:
         self.root = trash_root.rstrip("/") + "/" + mirror
         self.now = now
 
-    def put(self, paths: Iterable[str]) -> dict[str, Exception | None]:
+    def put(self, paths: Iterable[str], *, landed: dict | None = None
+            ) -> dict[str, Exception | None]:
         """Move absolute remote ``paths`` into a fresh trash folder (or several, when
-        names clash). Returns per path ``None`` on success or the error."""
+        names clash). Returns per path ``None`` on success or the error;
+        ``landed`` receives the moved items as the server describes them."""
         groups: list[list[str]] = []
         for path in paths:
             for group in groups:
@@ -102,7 +123,7 @@ class RemoteTrash:
             folder = base if n == 1 else f"{base} {n}"
             self.backend.mkdir(folder)
             self._remember(folder)
-            results.update(self.backend.move_many(group, folder))
+            results.update(self.backend.move_many(group, folder, landed=landed))
         return results
 
     def _remember(self, folder: str) -> None:

@@ -92,6 +92,10 @@ class Stale(Exception):
     """The world changed since planning: skip this action and plan again."""
 
 
+class CorruptDownload(Exception):
+    """A downloaded body is not the content we know that version has."""
+
+
 class UnsafePath(Exception):
     """A path that would leave the mirror's local root (hostile name or a symlink)."""
 
@@ -409,10 +413,15 @@ class Worker:
                 self.out.stale += 1
             return True
         except FATAL as exc:
-            with self._lock:
-                if self.out.stop is None:
-                    self.out.stop = exc
-            return False
+            if not (isinstance(exc, TransportError) and exc.status == 200):
+                with self._lock:
+                    if self.out.stop is None:
+                        self.out.stop = exc
+                return False
+            # The server answered and this one body broke off: a per-item
+            # failure (backed off), not a reason to stop every other transfer.
+            self._failed(item_id, path, exc)
+            return True
         except NotFoundError:
             with self._lock:  # vanished on the server since the refresh
                 self._attempted.add(item_id)
@@ -425,18 +434,21 @@ class Worker:
                 self.out.stale += 1
             return True
         except Exception as exc:  # noqa: BLE001 - per item: back off, go on with the rest
-            message = _describe(exc)
-            self.index.note_failure(self.mirror, path, message, self.r.now())
-            with self._lock:
-                self._attempted.add(item_id)
-                self.out.failed.append((path, message))
-            self._progress("failed", path, 0)
+            self._failed(item_id, path, exc)
             return True
         self.index.finish(self.mirror, item_id)
         self.index.clear_failure(self.mirror, path)
         with self._lock:
             self.out.done_items.append(item_id)
         return True
+
+    def _failed(self, item_id: int, path: str, exc: BaseException) -> None:
+        message = _describe(exc)
+        self.index.note_failure(self.mirror, path, message, self.r.now())
+        with self._lock:
+            self._attempted.add(item_id)
+            self.out.failed.append((path, message))
+        self._progress("failed", path, 0)
 
     # --- moves -------------------------------------------------------------------
 
@@ -551,8 +563,13 @@ class Worker:
                 raise Stale(a.path)
             reader = HashingReader(f, self.r.up, self.r.cancel)
             crashpoints.hit("upload.start")
-            item = self.r.backend.upload(self.remote_abs(a.remote_path), reader, before.st_size,
-                                         replace=a.replace is not None)
+            try:
+                item = self.r.backend.upload(self.remote_abs(a.remote_path), reader,
+                                             before.st_size, replace=a.replace is not None)
+            except (ServerError, TransportError):
+                item = self._landed_anyway(a, before.st_size, reader)
+                if item is None:
+                    raise
         crashpoints.hit("upload.sent")
         entry = self._to_entry(item)
         sent = LocalEntry(a.path, FILE, reader.count, before.st_mtime_ns, before.st_ino,
@@ -574,6 +591,21 @@ class Worker:
             if not self._same_local(after, a.local):
                 self.out.stale += 1  # changed while read: base holds what was sent
         self._progress("uploaded", a.path, reader.count)
+
+    def _landed_anyway(self, a: Upload, size: int, reader: HashingReader) -> RemoteItem | None:
+        """A new file's upload failed with an outcome we cannot tell (5xx, a lost
+        answer): did the server store it? One stat tells. Recording it now
+        matters: if the user deletes the file before the next pass, an unrecorded
+        server copy would look new and come back."""
+        if a.replace is not None or reader.count != size:
+            return None  # overwrites are retried by the client; a partial body never lands
+        try:
+            item = self.r.backend.stat(self.remote_abs(a.remote_path))
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            return None
+        if item.kind != FILE or item.size != size:
+            return None
+        return item
 
     def _landed_elsewhere(self, a: Upload, sent: LocalEntry, landed: RemoteEntry) -> None:
         taken = set(self.index.remote(self.mirror)) | set(self.index.base(self.mirror))
@@ -626,6 +658,14 @@ class Worker:
             raise Stale(a.path)
         tmp, sha = self._fetch(a.remote_path, a.remote, target)
         try:
+            known = self.index.base_entry(self.mirror, model.key(a.path))
+            if known is not None and known.sha256 and (known.remote_id, known.remote_size,
+                                                       known.remote_updated) == \
+                    (a.remote.id, a.remote.size, a.remote.updated) and known.sha256 != sha:
+                # The one case the API lets us check (it has no checksums): the
+                # version we synced before, whose SHA-256 we recorded.
+                raise CorruptDownload(f"{a.remote_path}: the downloaded bytes do not match "
+                                      "the SHA-256 recorded for this version; not saved")
             if not self._same_local(self._lstat(target), a.replace):
                 raise Stale(a.path)  # changed while we downloaded: never overwrite it
             os.replace(tmp, target)
@@ -725,9 +765,10 @@ class Worker:
         if not remote:
             return
         paths = {self.remote_abs(a.remote_path): (i, a) for i, a in remote}
+        landed: dict[str, RemoteItem] = {}
         try:
             if self.r.remote_delete == "trash" and self.r.remote_trash is not None:
-                results = self.r.remote_trash.put(list(paths))
+                results = self.r.remote_trash.put(list(paths), landed=landed)
             else:
                 results = self.r.backend.delete(list(paths))
         except FATAL as exc:
@@ -739,6 +780,9 @@ class Worker:
             self._attempted.add(item_id)
             if isinstance(err, NotFoundError):
                 err = None  # already gone (someone else deleted it): what we wanted
+            if err is None and abs_path in landed and self._changed_meanwhile(
+                    a, abs_path, landed[abs_path]):
+                continue
             if err is None:
                 with self.index.batch():
                     self.index.drop_remote(self.mirror, a.remote_path)
@@ -751,6 +795,27 @@ class Worker:
                 msg = _describe(err)
                 self.index.note_failure(self.mirror, a.remote_path, msg, self.r.now())
                 self.out.failed.append((a.remote_path, msg))
+
+
+    def _changed_meanwhile(self, a: DeleteRemote, abs_path: str, trashed: RemoteItem) -> bool:
+        """A remote delete is a move into the trash, and the server's answer tells
+        what was moved. If a file is not the version the plan deleted (someone
+        wrote it after our refresh), it goes back where it was and the pass plans
+        again: their edit beats our delete. True if so (the delete is not done)."""
+        if a.remote.kind != FILE or (trashed.size, trashed.updated) == (a.remote.size,
+                                                                        a.remote.updated):
+            return False
+        with self._lock:
+            self.out.stale += 1
+            self.out.refresh = True
+        try:
+            self.r.backend.move(trashed.path, abs_path, id=trashed.id or None)
+        except Exception as exc:  # noqa: BLE001 - reported: the version is safe in the trash
+            msg = (f"changed on the server while being deleted; that version is kept in "
+                   f"the remote trash at {trashed.path} ({_describe(exc)})")
+            self.index.note_failure(self.mirror, a.remote_path, msg, self.r.now())
+            self.out.failed.append((a.remote_path, msg))
+        return True
 
 
 def _batchable_moves(moves: list) -> tuple[dict[str, list], list]:

@@ -326,10 +326,6 @@ def test_a_hostile_feed_path_the_server_can_resolve_is_skipped(s, tmp_path, path
     assert outside(s, tmp_path) == before
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a feed entry whose path has a '..'/'.' segment "
-                   "or NUL is re-read with a stat the server refuses (400); the "
-                   "InvalidParameterError escapes RemoteTracker._resolve and the sync dies with "
-                   "a traceback, every pass (the cursor never moves past it)")
 @pytest.mark.parametrize("path", ["/docs/../evil.txt", "/docs/./dot.txt", "/docs/nul\x00.txt"])
 def test_a_hostile_feed_path_is_skipped_not_a_traceback(s, tmp_path, path):
     big_mirror(s)
@@ -362,9 +358,6 @@ def test_loopback_only(raw_server):
         pass
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a ProtocolError (malformed JSON, a 200 error "
-                   "envelope) from the remote refresh is not handled by SyncEngine.sync_pass "
-                   "(not in DEFERRING, no RemoteError catch-all): syncd sync prints a traceback")
 @pytest.mark.parametrize("kind", ["badjson", "errorbody"])
 def test_malformed_answers_to_listings_are_a_clear_error_not_a_traceback(s, kind):
     s.emu.other.write("/docs/a.txt", b"a")

@@ -270,10 +270,12 @@ class ExaVaultBackend:
                                             "/resources")
         return {orig: done[n] for orig, n in wanted.items()}
 
-    def move_many(self, paths: Iterable[str], parent: str) -> dict[str, Exception | None]:
+    def move_many(self, paths: Iterable[str], parent: str, *,
+                  landed: dict[str, RemoteItem] | None = None) -> dict[str, Exception | None]:
         """Move items into ``parent``. A 404 for an item is reported as
         ``NotFoundError`` (not success): unlike a delete, the goal "it is in
-        ``parent`` now" was not reached."""
+        ``parent`` now" was not reached. ``landed`` (if given) receives, per
+        moved path, the item as the server describes it after the move."""
         parent = norm(parent)
         wanted = {p: norm(p) for p in paths}
         targets = list(dict.fromkeys(wanted.values()))
@@ -284,6 +286,8 @@ class ExaVaultBackend:
             for path, result in _pair(chunk, self.client.move(chunk, parent)).items():
                 if result is not None and result.ok:
                     done[path] = None
+                    if landed is not None and result.resource is not None:
+                        landed[path] = item_of(result.resource)
                     self._echoed("move", result.resource.path if result.resource
                                  else join(parent, split(path)[1]))
                 else:
