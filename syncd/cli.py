@@ -240,8 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except CommandError as exc:
-        if args.debug:
-            raise
+        if args.debug:  # the traceback, then the same line and exit code as without
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
         print(f"syncd: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
