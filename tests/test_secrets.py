@@ -109,17 +109,36 @@ def test_bad_credentials_401(make_emulator, tmp_path):
     assert "Traceback" in procs[1].stderr or procs[1].returncode == 77
 
 
-@pytest.mark.parametrize("kind", ["500", "errorbody", "badjson"])
+@pytest.mark.parametrize("kind", ["errorbody", "badjson"])
 def test_server_faults(make_emulator, tmp_path, kind):
     setup = make_setup(make_emulator, tmp_path, emu_opts={"fault_rate": 1.0, "seed": 3,
                                                           "fault_kinds": [kind]},
                        account_opts={"timeout": 5})
     _with_webhook(setup)
     (setup.local() / "a.txt").write_text("x")
-    # a 500 is retried with backoff (~8 s a pass): one traceback-showing pass
-    commands = (("--debug", "sync"), ("status",)) if kind == "500" else COMMANDS
-    procs = every_command(setup, kind, commands)
+    procs = every_command(setup, kind)
     assert procs[0].returncode != 0
+
+
+def test_retried_failures_500_and_closed_port(make_emulator, tmp_path):
+    """Both are retried with backoff (~8 s a pass), so the two run side by side,
+    each as one traceback-showing pass plus status."""
+    (tmp_path / "500").mkdir()
+    (tmp_path / "closed").mkdir()
+    faulty = make_setup(make_emulator, tmp_path / "500", emu_opts={
+        "fault_rate": 1.0, "seed": 3, "fault_kinds": ["500"]}, account_opts={"timeout": 5})
+    closed = make_setup(make_emulator, tmp_path / "closed", account_opts={"timeout": 2})
+    closed.emu.stop()  # nothing listens there any more
+    for setup in (faulty, closed):
+        _with_webhook(setup)
+        (setup.local() / "a.txt").write_text("x")
+    commands = (("--debug", "sync"), ("status", "--json"))
+    with ThreadPoolExecutor(2) as pool:
+        a = pool.submit(every_command, faulty, "500", commands)
+        b = pool.submit(every_command, closed, "closed port", commands)
+        for procs in (a.result(), b.result()):
+            assert procs[0].returncode == 75, procs[0].stderr
+            assert procs[0].stderr.splitlines()[-1].startswith("syncd: sync deferred")
 
 
 def test_rate_limited_429(make_emulator, tmp_path):
@@ -129,14 +148,6 @@ def test_rate_limited_429(make_emulator, tmp_path):
         (setup.local() / f"f{i}.txt").write_text(str(i))
     procs = every_command(setup, "429")
     assert procs[0].returncode == 75
-
-
-def test_wrong_url_closed_port(make_emulator, tmp_path):
-    setup = make_setup(make_emulator, tmp_path, account_opts={"timeout": 2})
-    setup.emu.stop()  # nothing listens there any more: retried with backoff (~8 s)
-    _with_webhook(setup)
-    procs = every_command(setup, "closed port", (("--debug", "sync"), ("status", "--json")))
-    assert procs[0].returncode == 75, procs[0].stderr
 
 
 def test_config_errors_with_literal_secrets(tmp_path):
