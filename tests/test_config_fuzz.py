@@ -376,6 +376,20 @@ def test_seed_2359934969_folded_webhook_does_not_quote_its_token(tmp_path):
     assert "(got a text of several lines)" in err.message
 
 
+@pytest.mark.parametrize("old, new, key", [
+    ("settle: 1.5s", "settle: " + "9" * 400, "daemon.settle"),
+    ("budget: 5000", 'budget: "' + "9" * 5000 + '"', "account.budget"),
+    ("bandwidth: {up: 2MB, down: 500KiB}", "bandwidth: {up: '" + "9" * 400 + "MB'}",
+     "mirrors[0].bandwidth.up"),
+    ("trash_days: 30", "trash_days: " + "9" * 40, "trash_days"),
+])
+def test_seed_3955981179_huge_numbers_are_config_errors(tmp_path, old, new, key):
+    # was: OverflowError: int too large to convert to float (a 400-digit settle);
+    # the same family: ValueError past Python's 4300-digit int limit, round(inf)
+    err = _text_fails(tmp_path, base_text(tmp_path).replace(old, new))
+    assert err.key == key and len(str(err)) < 400
+
+
 def test_seed_2823695580_undefined_alias_named_like_the_token_is_scrubbed(tmp_path):
     # was: "invalid YAML: found undefined alias '<HOOK>'" (token: *<HOOK>)
     text = base_text(tmp_path).replace(f"token: {HOOK}", f"token: *{HOOK}")
