@@ -198,6 +198,13 @@ class SyncEngine:
         result.mirrors = list(reports.values())
         looked: set[str] = set()  # mirrors whose state this pass checked
         specs = lambda ms: [(m.name, m.remote, m.full_scan_interval) for m in ms]
+        scope = "account:" + acct.url
+        if not dry_run:
+            if index.get_state(scope, "pass_open"):
+                # The last pass was cut short (killed): echoes it expected may announce
+                # changes it never recorded. Read those back like anyone else's.
+                index.prune_echoes(acct.url, float("inf"))
+            index.set_state(scope, "pass_open", True)
         try:
             ready = [m for m in mirrors if self._prepare_local(index, m, reports[m.name],
                                                                dry_run)]
@@ -268,6 +275,7 @@ class SyncEngine:
         finally:
             result.transactions = budget.spent - spent_before
         if not dry_run:
+            index.set_state(scope, "pass_open", False)  # not reached when killed
             self._record(session, reports, looked, result)
 
     def _record(self, session: AccountSession, reports: dict[str, MirrorReport],
