@@ -228,15 +228,18 @@ def test_state_directory_filling_up_during_a_pass(make_emulator, tmp_path, small
     assert set(setup.local_tree()) == {"mine.txt", "mine2.txt", "theirs.txt", "theirs2.txt"}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an upload whose result the index could not "
-                   "record is later skipped as our own echo: the next passes turn the local "
-                   "file into a conflicted copy and report in sync while the server keeps "
-                   "the original name the local side no longer has")
 def test_state_directory_filling_up_after_an_upload_landed(make_emulator, tmp_path, small_fs,
                                                            capsys):
+    # The index cannot record an upload the server already stored. This failed
+    # (strict xfail) until the worker's "did it land?" handling changed on main:
+    # the next passes used to skip the upload's feed entry as our own echo, turn
+    # the local file into a conflicted copy and report "in sync" while the server
+    # kept the original name the local side no longer had.
     setup, rc, err = _state_fills_up_at("upload.sent", make_emulator, tmp_path, small_fs,
                                         capsys)
     assert rc == 73, err
     setup.sync()
-    setup.sync()
+    assert setup.sync().exit_code == 0, setup.output
     assert setup.local_tree() == setup.remote_tree()
+    assert set(setup.local_tree()) == {"mine.txt", "mine2.txt", "theirs.txt", "theirs2.txt"}
+    assert _integrity(setup) == "ok"
