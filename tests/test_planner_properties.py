@@ -308,23 +308,25 @@ class World:
             del self.rows[k]
 
     def reroot_rows(self, src: str, dst: str, by_remote: bool) -> None:
-        """After a move on one side, rows under ``src`` (that side's spelling) go
-        to ``dst``; the other side's spelling is what that side has there. As the
-        index's ``move_base`` does, rows already under ``dst`` are dropped first
-        (when there is something to move)."""
-        side = "remote_path" if by_remote else "local_path"
-        if any(is_under(getattr(b, side), src) for b in self.rows.values()):
-            for k in [k for k in self.rows if is_under(k, key(dst))]:
-                del self.rows[k]
-        for k, b in list(self.rows.items()):
-            p = b.remote_path if by_remote else b.local_path
-            if is_under(p, src):
-                del self.rows[k]
-                moved = rebase(p, src, dst)
-                other = find(self.local if by_remote else self.remote, moved) or moved
-                lp, rp = (other, moved) if by_remote else (moved, other)
-                nb = BaseEntry(**{**b.__dict__, "local_path": lp, "remote_path": rp})
-                self.rows[key(nb.local_path)] = nb
+        """After a move on one side, rows under ``src`` go to ``dst``; as the
+        index's ``move_base`` does, rows are selected by KEY (a row may spell a
+        folder otherwise than the tree does now) and rows already under ``dst``
+        are dropped first (when there is something to move). Each side's
+        spelling is what that side has at the new place (else the mover's)."""
+        ks, kd = key(src), key(dst)
+        moving = [k for k in self.rows if is_under(k, ks)]
+        if not moving:
+            return
+        rows = {k: self.rows.pop(k) for k in moving}
+        for k in [k for k in self.rows if is_under(k, kd)]:
+            del self.rows[k]
+        for k, b in rows.items():
+            nk = rebase(k, ks, kd)
+            spelled = dst + nk[len(kd):]
+            lp = find(self.local, nk) or (spelled if not by_remote else nk)
+            rp = find(self.remote, nk) or (spelled if by_remote else nk)
+            nb = BaseEntry(**{**b.__dict__, "local_path": lp, "remote_path": rp})
+            self.rows[key(nb.local_path)] = nb
 
     def check_delete(self, tree: Tree, path: str, side: str) -> None:
         if self.no_deletes:
