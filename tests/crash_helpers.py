@@ -21,7 +21,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
-import random
 import sqlite3
 import subprocess
 import sys
@@ -144,13 +143,6 @@ class World:
         self.log.append(f"remote write {rel} ({len(data)} B)")
         return data
 
-    def both_write(self, rel: str, size: int = 64) -> bytes:
-        """The same new file on both sides, as if already synced (for a first sync)."""
-        data = self.new(size)
-        self.local_write(rel, data=data)
-        self.remote_write(rel, data=data)
-        return data
-
     def local_delete(self, rel: str) -> None:
         p = self.local_root / rel
         data = p.read_bytes()
@@ -221,7 +213,7 @@ class World:
     def cli_sync(self, crash: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "syncd", "sync", "--config", str(self.setup.config_path)],
-            capture_output=True, text=True, timeout=timeout, env=_env(crash))
+            capture_output=True, text=True, timeout=timeout, env=_env(crash), check=False)
 
     def traced_sync(self, crash: str | None = None) -> tuple[subprocess.CompletedProcess, list[str]]:
         """``syncd sync`` (the same ``syncd.__main__``, through runpy) with a hook that
@@ -235,7 +227,7 @@ class World:
                 f"sys.argv = ['syncd', 'sync', '--config', {str(self.setup.config_path)!r}]\n"
                 "runpy.run_module('syncd', run_name='__main__')\n")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=120, env=_env(crash))
+                             timeout=120, env=_env(crash), check=False)
         names = trace.read_text().split() if trace.exists() else []
         trace.unlink(missing_ok=True)
         return out, names
@@ -348,9 +340,3 @@ def new_world(make_emulator, tmp_path: Path, name: str = "w", *, emu_opts=None,
     if mirror_opts:
         setup.set_options("docs", **mirror_opts)
     return World(setup, name)
-
-
-def seeded_rng(env: str, default: int | None = None) -> tuple[int, random.Random]:
-    seed = os.environ.get(env)
-    seed = int(seed) if seed else (default if default is not None else random.randrange(1 << 30))
-    return seed, random.Random(seed)

@@ -13,9 +13,16 @@ never reached fails the test). Then, with :class:`tests.crash_helpers.World`:
     nothing deleted or moved away comes back, and a further run sends no
     upload, download, move, delete or mkdir request.
 
-Also: random crash moments (``*:N``, seeded: ``SYNCD_CRASH_SEED`` replays one,
-``SYNCD_SOAK=COUNT`` runs that many), asynchronous SIGKILLs during a
-bandwidth-limited sync, and a SIGKILL of the daemon (``syncd run``) mid-upload.
+The named-point tests also ask for no false conflict (one version under two
+names). Also: random crash moments (``*:N`` over two mixed scenarios, traced so
+a failure names the point; seeded: ``SYNCD_CRASH_SEED=S`` replays case S,
+``SYNCD_SOAK=COUNT`` runs COUNT of them and COUNT/4 async kills; the seeds are
+printed, run with ``-s`` or see the failure message), asynchronous SIGKILLs
+during a bandwidth-limited sync, and SIGKILLs of the daemon (``syncd run``)
+mid-upload and at ``upload.aside`` (reachable only by the daemon's focused pass).
+
+Known bugs are pinned as strict xfails: FALSE_CONFLICT and
+test_seed_1019829610_... (see their comments).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from pathlib import Path
 import pytest
 
 from syncd import crashpoints
-from tests.crash_helpers import World, changing_requests, is_part, new_world
+from tests.crash_helpers import World, is_part, new_world
 
 MIB = 1 << 20
 BIG = 3 * MIB  # three client chunks: a crash at *.body lands mid-transfer
@@ -228,15 +235,10 @@ def _case_id(case) -> str:
     return f"{point}{'' if n == 1 else f':{n}'}-{sc.__name__[3:]}"
 
 
-# The backend records the activity-feed echo of a server change (index.expect_echo,
-# its own committed write) as soon as the request returns, before the worker records
-# the change itself. Killed in between, the next run's feed refresh consumes the echo
-# as "ours, already recorded", so the remote snapshot never learns of the change:
-# the upload is repeated (lands elsewhere: a spurious conflicted copy, no convergence),
-# a move is repeated (400 destination exists, every run, until the daily full
-# listing).
-ECHO_BUG = ("BUG: echo committed before the worker records a server change; after a crash "
-            "the next refresh skips the change (snapshot stale, no convergence)")
+# Fixed in 2803db2 (found here): the backend committed the feed echo of a server
+# change before the worker recorded the change; killed in between, the next refresh
+# skipped the change as "ours" (upload.sent, move.remote.done, upload.aside cases
+# and seed 830035069 below are its regression tests).
 # Killed after an overwrite reached its target (upload.sent / download.replaced) but
 # before the index recorded it, both sides differ from the base: the planner's rule 6
 # (M/M -> conflict "even when the sizes are equal") makes a conflicted copy holding
@@ -247,14 +249,6 @@ FALSE_CONFLICT = ("BUG: after a kill between an overwrite and its record, the ne
 XFAIL = {
     "upload.sent-upload_overwrite": FALSE_CONFLICT,
     "download.replaced-download_overwrite": FALSE_CONFLICT,
-    "upload.sent-upload_new": ECHO_BUG,
-    "upload.sent-both_edited": ECHO_BUG,
-    "move.remote.done-local_rename": ECHO_BUG,
-    "move.remote.done-local_move_into_folder": ECHO_BUG,
-    "move.remote.done-local_moves_batch": ECHO_BUG,
-    "move.remote.done-local_folder_move": ECHO_BUG,
-    # delete.remote.done has the same cause but converges: the repeated delete's 404
-    # counts as done (worker._deletes)
 }
 
 
@@ -332,22 +326,6 @@ def scenario_trace(make_emulator, tmp_path_factory, scenario) -> list[str]:
 MIXED = (sc_mixed, sc_mixed_conflicts)
 
 
-ECHO_WINDOW_POINTS = ("upload.sent", "move.remote.done", "upload.aside")
-
-
-def in_echo_window(names: list[str], n: int) -> bool:
-    """Killed after a server change whose echo is committed, before the commit that
-    records the change (the point itself or the first index.commit after it). With
-    parallel transfers another thread may log a point or two after the N-th before
-    the kill lands: every name from the N-th on is a candidate."""
-    for i in range(max(n - 1, 0), len(names)):
-        if names[i] in ECHO_WINDOW_POINTS:
-            return True
-        if names[i] == "index.commit" and i and names[i - 1] in ECHO_WINDOW_POINTS:
-            return True
-    return False
-
-
 def run_random_case(make_emulator, tmp_path, tmp_path_factory, seed: int) -> None:
     rng = random.Random(seed)
     scenario = rng.choice(MIXED)
@@ -363,13 +341,8 @@ def run_random_case(make_emulator, tmp_path, tmp_path_factory, seed: int) -> Non
     assert out.returncode == -9, f"*:{n} never reached: {out.stdout}{out.stderr}\n{w.story()}"
     assert len(names) >= n, names
     print(f"killed at {names[n - 1:]}")
-    try:
-        w.check_after_crash()
-        w.recover()
-    except AssertionError:
-        if in_echo_window(names, n):
-            pytest.xfail(f"{ECHO_BUG} (seed {seed}, killed at {names[n - 1:]})")
-        raise
+    w.check_after_crash()
+    w.recover()
 
 
 @pytest.mark.parametrize("seed", RANDOM_SEEDS, ids=lambda s: f"seed{s}")
@@ -377,7 +350,6 @@ def test_kill9_at_a_random_moment(make_emulator, tmp_path, tmp_path_factory, see
     run_random_case(make_emulator, tmp_path, tmp_path_factory, seed)
 
 
-@pytest.mark.xfail(strict=True, reason=ECHO_BUG)
 def test_seed_830035069_killed_at_the_commit_after_a_remote_move(make_emulator, tmp_path):
     """Seed 830035069 (*:25 of 102) killed syncd at the index commit that records a
     remote move (local dir/inner.txt -> inner-moved.txt): the next run re-did the move,
@@ -488,7 +460,7 @@ class Daemon:
         self.sock.setblocking(False)
         self.messages: list[str] = []
         self.log_path = tmp_path / f"{name}.log"
-        self._log = open(self.log_path, "w")
+        self._log = open(self.log_path, "w")  # noqa: SIM115 (closed in close())
         env = {k: v for k, v in os.environ.items() if k != "SYNCD_CRASH_AT"}
         env["NOTIFY_SOCKET"] = str(self.dir / "n.sock")
         if crash:
@@ -604,8 +576,9 @@ def test_daemon_kill9_at_upload_body(make_emulator, tmp_path, daemons):
 
 @pytest.mark.parametrize("no_copies", [
     False,
-    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=ECHO_BUG + ": our version "
-                 "ends up in two identical conflicted copies")),
+    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=(
+        "BUG: killed at upload.aside, the next run makes a second conflicted copy of our "
+        "version (the server already holds it under the first conflict name)"))),
 ], ids=["converges", "one_copy"])
 def test_daemon_kill9_at_upload_aside(make_emulator, tmp_path, daemons, no_copies):
     """upload.aside: someone created the name after our last look at the server, so
