@@ -199,26 +199,32 @@ class Ledger:
 # ----------------------------------------------------------------------- execution
 
 
-def known_aside_reroot(world: World, done: list) -> bool:
+def buggy_aside(rows: dict, a) -> bool:
     """BUG (see test_regression_crash_after_kind_change_aside_resurrects): the aside
-    of an item that replaced a base item of the other kind re-roots the base rows
-    of the kept item to the conflict name; cut short after it, the next plan has
-    forgotten that the replaced item's unchanged children were deleted."""
-    for a in done:
-        if isinstance(a, (MoveLocal, MoveRemote)) and "(conflicted copy" in name(a.dst) \
-                and not getattr(a, "forget_base", False):
-            b = world.rows_at_plan.get(key(a.src))
-            kind = a.local.kind if isinstance(a, MoveLocal) else a.remote.kind
-            if (b is not None and b.kind != kind) or any(
-                    is_under(k, key(a.src)) and k != key(a.src) for k in world.rows_at_plan):
-                world.known_bug = True
-                return True
-    return False
+    of an item that replaced a base item of the other kind (or that stands where
+    base rows exist below it) re-roots those rows to the conflict name; cut short
+    after it, the next plan has forgotten that the replaced item's unchanged
+    children were deleted."""
+    if not (isinstance(a, (MoveLocal, MoveRemote)) and "(conflicted copy" in name(a.dst)
+            and not getattr(a, "forget_base", False)):
+        return False
+    b = rows.get(key(a.src))
+    kind = a.local.kind if isinstance(a, MoveLocal) else a.remote.kind
+    return (b is not None and b.kind != kind) or any(
+        is_under(k, key(a.src)) and k != key(a.src) for k in rows)
+
+
+def known_aside_reroot(world: World, done: list) -> bool:
+    """Did this round execute a buggy aside (``world.aside_seen``, set by do_strict)?"""
+    if world.aside_seen:
+        world.known_bug = True
+    return world.aside_seen
 
 
 def do_strict(world: World, a) -> None:
     """Execute ``a``; its expectation must hold (nothing changed since planning)."""
     saved = (dict(world.local), dict(world.remote), dict(world.rows))
+    world.aside_seen |= buggy_aside(world.rows, a)
     try:
         world.do(a)
     except Violation as exc:
@@ -235,8 +241,7 @@ def do_strict(world: World, a) -> None:
 
 def run_round(world: World, mode: str, n: int, failing: frozenset[int]) -> bool:
     """Returns True when the round was cut short right after a known-buggy aside."""
-    world.rows_at_plan = dict(world.rows)
-    world.stale_seen = False
+    world.stale_seen = world.aside_seen = False
     actions = world.plan().actions
     note(f"plan ({mode}, {n}, {sorted(failing)}): {actions}")
     if mode == "full" or not actions:
@@ -283,9 +288,11 @@ def run_round(world: World, mode: str, n: int, failing: frozenset[int]) -> bool:
             STATS["known_bug_held_records"] += 1
             continue
         saved = (dict(world.local), dict(world.remote), dict(world.rows))
+        bug = buggy_aside(world.rows, a)
         try:
             world.do(a)
             done.append(a)
+            world.aside_seen |= bug
         except Violation as exc:
             if not failed:
                 raise
@@ -306,8 +313,7 @@ def finish(world: World) -> int:
         n += 1
         note(f"final plan {n}: {actions}")
         assert n <= MAX_FINAL, f"no empty plan after {MAX_FINAL} full runs: {actions}"
-        world.rows_at_plan = dict(world.rows)
-        world.stale_seen = False
+        world.stale_seen = world.aside_seen = False
         for a in actions:
             do_strict(world, a)
         known_aside_reroot(world, actions)
