@@ -236,6 +236,7 @@ class Worker:
                              if e.kind == DIR}
         self.out = Outcome()
         self._attempted: set[int] = set()
+        self._troubled: set[str] = set()  # paths of actions that failed or were stale
 
     # --- paths -------------------------------------------------------------------
 
@@ -373,6 +374,9 @@ class Worker:
         for item_id, action in phases["record"]:
             if self.out.stop is not None:
                 break
+            if any(model.is_under(p, t) for p in _action_paths(action) for t in self._troubled):
+                continue  # a record about a move or transfer that did not happen: the
+                # base would claim a state that is not there (re-planned next time)
             self._do(item_id, action)
         if self.out.stop is None:
             self._deletes(phases["delete"])
@@ -411,6 +415,7 @@ class Worker:
             with self._lock:
                 self._attempted.add(item_id)
                 self.out.stale += 1
+                self._troubled.update(_action_paths(action))
             return True
         except FATAL as exc:
             if not (isinstance(exc, TransportError) and exc.status == 200):
@@ -420,21 +425,23 @@ class Worker:
                 return False
             # The server answered and this one body broke off: a per-item
             # failure (backed off), not a reason to stop every other transfer.
-            self._failed(item_id, path, exc)
+            self._failed(item_id, path, exc, action)
             return True
         except NotFoundError:
             with self._lock:  # vanished on the server since the refresh
                 self._attempted.add(item_id)
                 self.out.stale += 1
                 self.out.refresh = True
+                self._troubled.update(_action_paths(action))
             return True
         except SourceChangedError:
             with self._lock:
                 self._attempted.add(item_id)
                 self.out.stale += 1
+                self._troubled.update(_action_paths(action))
             return True
         except Exception as exc:  # noqa: BLE001 - per item: back off, go on with the rest
-            self._failed(item_id, path, exc)
+            self._failed(item_id, path, exc, action)
             return True
         self.index.finish(self.mirror, item_id)
         self.index.clear_failure(self.mirror, path)
@@ -442,11 +449,12 @@ class Worker:
             self.out.done_items.append(item_id)
         return True
 
-    def _failed(self, item_id: int, path: str, exc: BaseException) -> None:
+    def _failed(self, item_id: int, path: str, exc: BaseException, action=None) -> None:
         message = _describe(exc)
         self.index.note_failure(self.mirror, path, message, self.r.now())
         with self._lock:
             self._attempted.add(item_id)
+            self._troubled.update(_action_paths(action) if action is not None else [path])
             self.out.failed.append((path, message))
         self._progress("failed", path, 0)
 
@@ -506,6 +514,7 @@ class Worker:
             if err is not None:
                 self.out.stale += 1
                 self.out.refresh = True
+                self._troubled.update((a.src, a.dst))
                 continue
             with self.index.batch():
                 self.index.move_remote(self.mirror, a.src, a.dst)

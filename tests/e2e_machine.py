@@ -65,6 +65,7 @@ NAMES = ["a", "b", "c.txt", "d.txt", unicodedata.normalize("NFD", "é.md")]
 SIZES = [12, 40, 40, 300, 4096]
 FAST_RETRY = RetryPolicy(attempts=4, total_seconds=5.0, initial_backoff=0.001,
                          max_backoff=0.01, jitter=0.0)
+STREAM = False  # set by main(): print failures and progress as they come
 QUIESCE_LIMIT = 6  # syncs allowed after the faults stop (the last one must be idle)
 
 
@@ -530,23 +531,29 @@ def run_one(seed: int, *, verbose: bool = False, keep: bool = False) -> tuple[St
 
 
 def _worker(args):
-    start, count = args
+    global STREAM
+    start, count, STREAM = args
     failures, totals = [], Stats()
     for seed in range(start, start + count):
         stats, failure = run_one(seed)
         _add(totals, stats)
         if failure:
             failures.append(failure)
+            if STREAM:  # a soak tells each failure at once (it may be stopped early)
+                print(failure.split("\nsteps:")[0], flush=True)
+        if STREAM and (seed - start + 1) % 500 == 0:
+            print(f"[{start}..] {seed - start + 1} of {count} done, "
+                  f"{len(failures)} failed", flush=True)
     return failures, totals
 
 
 def run_many(start: int, count: int, jobs: int = 1) -> tuple[list[str], Stats]:
     if jobs <= 1:
-        return _worker((start, count))
+        return _worker((start, count, STREAM))
     import multiprocessing
 
     per = -(-count // jobs)
-    chunks = [(start + i * per, min(per, count - i * per)) for i in range(jobs)
+    chunks = [(start + i * per, min(per, count - i * per), STREAM) for i in range(jobs)
               if count - i * per > 0]
     with multiprocessing.get_context("spawn").Pool(len(chunks)) as pool:
         parts = pool.map(_worker, chunks)
@@ -577,6 +584,8 @@ def main(argv=None) -> int:
         stats, failure = run_one(args.seed, verbose=args.verbose, keep=args.keep)
         print(failure or f"seed {args.seed} ok: {stats}")
         return 1 if failure else 0
+    global STREAM
+    STREAM = True
     t0 = time.monotonic()
     failures, totals = run_many(args.start, args.count, args.jobs)
     took = time.monotonic() - t0

@@ -705,3 +705,36 @@ def test_download_only_never_uploads_or_deletes_anything_remotely(s):
     assert local["gone-locally.txt"] == b"keep me"     # the local deletion is undone
     assert local["local-new.txt"] == b"only here"      # left alone, not deleted
     assert b"edited locally" in local.values()          # kept (at most renamed aside)
+
+
+def test_a_record_about_a_move_that_did_not_happen_is_held_back(s):
+    """Found by the planner rounds (test_regression_failed_move_then_record_loses_the_file):
+    the remote user renames d.txt to A while the local user touches d.txt; the plan
+    is MoveLocal(d.txt -> A) + RecordBase(A). Here the move is stale (a new local A
+    appears after planning). The record must not run: with it, the base claimed A
+    synced while the file was still at d.txt, and the next pass deleted the file on
+    both sides."""
+    from syncd import crashpoints
+
+    synced(s, {"d.txt": "the only copy"})
+    s.emu.advance_clock(2)
+    s.emu.other.rename("/docs/d.txt", "A")
+    st = os.stat(s.local() / "d.txt")
+    os.utime(s.local() / "d.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched
+
+    def in_the_way(point):
+        if point == "pass.queued" and not (s.local() / "A").exists():
+            write(s.local() / "A", "someone else's A")
+
+    crashpoints.set_hook(in_the_way)
+    try:
+        s.sync()
+    finally:
+        crashpoints.set_hook(None)
+    for _ in range(3):
+        s.sync(now=lambda: time.time() + 3600)
+    everywhere = list(s.local_tree().values()) + list(s.remote_tree().values())
+    assert b"the only copy" in s.local_tree().values(), s.local_tree()
+    assert b"the only copy" in s.remote_tree().values(), s.remote_tree()
+    assert b"someone else's A" in everywhere
+    assert_same(s)
