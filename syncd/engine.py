@@ -357,7 +357,11 @@ class SyncEngine:
         local_trash = LocalTrash(self.config.state_dir, m.name, self.now)
         remote_trash = RemoteTrash(backend, index, m.name, self.config.remote_trash, self.now)
         if not dry_run and focus is None:  # (a focused pass does not walk the tree)
-            clean_temp_files(Path(root), rules)
+            try:
+                clean_temp_files(Path(root), rules)
+            except LocalRootMissing as exc:  # gone since the pass began (unmounted?)
+                report.error = str(exc)
+                return
             self.purge_trash(session, m)
         device = os.stat(root).st_dev
         known_device = index.get_state(scope, "device")

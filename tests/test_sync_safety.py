@@ -738,3 +738,26 @@ def test_a_record_about_a_move_that_did_not_happen_is_held_back(s):
     assert b"the only copy" in s.remote_tree().values(), s.remote_tree()
     assert b"someone else's A" in everywhere
     assert_same(s)
+
+
+def test_local_root_vanishing_during_the_pass_is_reported_not_a_traceback(s, tmp_path):
+    """Found when a test harness removed a mirror's folder mid-run (CI of issue 5):
+    the root checked at the start of the pass was gone when the pass walked it."""
+    import shutil
+
+    from syncd import crashpoints
+
+    synced(s, {"a.txt": "a"})
+    moved = tmp_path / "unmounted"
+
+    def unmount(point):
+        if point == "pass.refreshed" and s.local().exists():
+            shutil.move(str(s.local()), moved)
+
+    crashpoints.set_hook(unmount)
+    try:
+        r = s.sync()
+    finally:
+        crashpoints.set_hook(None)
+    assert r.exit_code == 1 and "does not exist" in r.message, r.message
+    assert s.remote_tree() == {"a.txt": b"a"}  # nothing deleted on the server
