@@ -60,6 +60,12 @@ def ancestors(paths: Iterable[str]) -> set[str]:
     return out
 
 
+def unsafe(path: str) -> bool:
+    """A relative path with an empty, ``.``/``..`` or NUL-bearing segment: it could
+    leave the mirror's root, so it is never read back, written or synced."""
+    return not path or any(p in ("", ".", "..") or "\x00" in p for p in path.split("/"))
+
+
 def is_under(path: str, folder: str) -> bool:
     """True if ``path`` is ``folder`` itself or inside it (``folder == ""`` is the root)."""
     return not folder or path == folder or path.startswith(folder + "/")

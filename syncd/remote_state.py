@@ -60,6 +60,7 @@ from typing import Any, TypeVar
 
 from syncd.backend import Backend, Change, FeedUnavailable, RemoteItem
 from syncd.index import Index
+from syncd import model
 from syncd.model import RemoteEntry, is_under
 from syncd.remote.errors import InvalidParameterError, NotFoundError
 
@@ -341,7 +342,7 @@ class RemoteTracker:
         and store the answers together with the mirror's new cursor."""
         found: dict[str, list[RemoteEntry]] = {}  # rel path -> rows now there ([] = gone)
         for rel in _outermost(m.dirty):
-            if any(p in ("", ".", "..") or "\x00" in p for p in rel.split("/")):
+            if rel and model.unsafe(rel):  # ("" is the mirror root itself)
                 continue  # a hostile name in the feed: nothing to read back (and the
                 # engine would never sync it); the cursor still moves past it
             abs_path = m.abs(rel)

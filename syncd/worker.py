@@ -252,7 +252,7 @@ class Worker:
         root: empty, ``.``/``..`` or NUL-bearing segments, and any existing parent
         component that is a symlink (writing through it would land outside)."""
         parts = rel.split("/")
-        if not rel or any(p in ("", ".", "..") or "\x00" in p for p in parts):
+        if model.unsafe(rel):
             raise UnsafePath(f"unsafe path {rel!r}")
         current = self.r.local_root
         for part in parts[:-1]:
@@ -412,10 +412,7 @@ class Worker:
             with self._lock:
                 self._attempted.add(item_id)
         except Stale:
-            with self._lock:
-                self._attempted.add(item_id)
-                self.out.stale += 1
-                self._troubled.update(_action_paths(action))
+            self._stale(item_id, action)
             return True
         except FATAL as exc:
             if not (isinstance(exc, TransportError) and exc.status == 200):
@@ -427,18 +424,11 @@ class Worker:
             # failure (backed off), not a reason to stop every other transfer.
             self._failed(item_id, path, exc, action)
             return True
-        except NotFoundError:
-            with self._lock:  # vanished on the server since the refresh
-                self._attempted.add(item_id)
-                self.out.stale += 1
-                self.out.refresh = True
-                self._troubled.update(_action_paths(action))
+        except NotFoundError:  # vanished on the server since the refresh
+            self._stale(item_id, action, refresh=True)
             return True
         except SourceChangedError:
-            with self._lock:
-                self._attempted.add(item_id)
-                self.out.stale += 1
-                self._troubled.update(_action_paths(action))
+            self._stale(item_id, action)
             return True
         except Exception as exc:  # noqa: BLE001 - per item: back off, go on with the rest
             self._failed(item_id, path, exc, action)
@@ -449,14 +439,26 @@ class Worker:
             self.out.done_items.append(item_id)
         return True
 
-    def _failed(self, item_id: int, path: str, exc: BaseException, action=None) -> None:
-        message = _describe(exc)
-        self.index.note_failure(self.mirror, path, message, self.r.now())
+    def _stale(self, item_id: int, action, *, refresh: bool = False) -> None:
+        """The action did not happen because the world moved: planned again."""
         with self._lock:
             self._attempted.add(item_id)
-            self._troubled.update(_action_paths(action) if action is not None else [path])
-            self.out.failed.append((path, message))
+            self._troubled.update(_action_paths(action))
+            self.out.stale += 1
+            self.out.refresh |= refresh
+
+    def _failed(self, item_id: int, path: str, exc: BaseException, action) -> None:
+        with self._lock:
+            self._attempted.add(item_id)
+            self._troubled.update(_action_paths(action))
+        self._note_failure(path, _describe(exc))
         self._progress("failed", path, 0)
+
+    def _note_failure(self, path: str, message: str) -> None:
+        """Back ``path`` off and report it (``syncd status`` shows it with its attempts)."""
+        self.index.note_failure(self.mirror, path, message, self.r.now())
+        with self._lock:
+            self.out.failed.append((path, message))
 
     # --- moves -------------------------------------------------------------------
 
@@ -801,10 +803,7 @@ class Worker:
                 self.out.counts["deleted remotely"] += 1
                 self._progress("deleted remotely", a.remote_path, 0)
             else:
-                msg = _describe(err)
-                self.index.note_failure(self.mirror, a.remote_path, msg, self.r.now())
-                self.out.failed.append((a.remote_path, msg))
-
+                self._note_failure(a.remote_path, _describe(err))
 
     def _changed_meanwhile(self, a: DeleteRemote, abs_path: str, trashed: RemoteItem) -> bool:
         """A remote delete is a move into the trash, and the server's answer tells
@@ -820,10 +819,9 @@ class Worker:
         try:
             self.r.backend.move(trashed.path, abs_path, id=trashed.id or None)
         except Exception as exc:  # noqa: BLE001 - reported: the version is safe in the trash
-            msg = (f"changed on the server while being deleted; that version is kept in "
-                   f"the remote trash at {trashed.path} ({_describe(exc)})")
-            self.index.note_failure(self.mirror, a.remote_path, msg, self.r.now())
-            self.out.failed.append((a.remote_path, msg))
+            self._note_failure(a.remote_path, "changed on the server while being deleted; "
+                               f"that version is kept in the remote trash at {trashed.path} "
+                               f"({_describe(exc)})")
         return True
 
 
