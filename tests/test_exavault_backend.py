@@ -167,6 +167,38 @@ def test_move_and_rename_tries_the_other_order_when_the_name_is_taken(emulator, 
     assert echoes == [("move", "/b/x.txt"), ("rename", "/b/y.txt")]
 
 
+@pytest.mark.parametrize("known_id", [True, False])
+def test_seed_271_move_and_rename_when_both_orders_collide(emulator, backend, echoes, moves,
+                                                           known_id):
+    """e2e seed 271: a local ``c.txt -> d/b`` where ``b`` exists beside the source
+    and ``c.txt`` exists in ``d``; both two-step orders collide, so the item goes
+    through a temporary name (three requests) instead of failing every pass."""
+    emulator.other.write("/a/y.txt", b"sibling")  # renaming in place collides
+    emulator.other.write("/b/x.txt", b"resident")  # moving first collides
+    rid = str(moves) if known_id else None
+    item = backend.move("/a/x.txt", "/b/y.txt", id=rid)
+    assert item.path == "/b/y.txt" and item.id == str(moves)
+    assert emulator.other.read("/b/y.txt") == b"x"
+    assert emulator.other.read("/a/y.txt") == b"sibling"
+    assert emulator.other.read("/b/x.txt") == b"resident"
+    assert not [p for p in tree(emulator) if TEMP_PREFIX in p]
+    assert echoes[-1] == ("rename", "/b/y.txt")
+    assert [op for op, _ in echoes] == ["rename", "move", "rename"]
+
+
+def test_move_via_temporary_name_is_undone_when_the_destination_is_taken(emulator, backend,
+                                                                         echoes, moves):
+    emulator.other.write("/a/y.txt", b"sibling")
+    emulator.other.write("/b/x.txt", b"resident")
+    emulator.other.write("/b/y.txt", b"taken")
+    with pytest.raises(InvalidParameterError):
+        backend.move("/a/x.txt", "/b/y.txt", id=str(moves))
+    assert emulator.other.read("/a/x.txt") == b"x"
+    assert {emulator.other.read(p) for p in ("/a/y.txt", "/b/x.txt", "/b/y.txt")} == {
+        b"sibling", b"resident", b"taken"}
+    assert not [p for p in tree(emulator) if TEMP_PREFIX in p]
+
+
 def test_failed_move_and_rename_is_undone(emulator, backend, echoes, moves):
     emulator.other.write("/b/y.txt", b"taken")  # the destination exists
     with pytest.raises(InvalidParameterError):

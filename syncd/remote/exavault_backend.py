@@ -176,26 +176,45 @@ class ExaVaultBackend:
             return item_of(self._move_one(src, dst_dir))
         # Both differ: two requests. With the id known, rename in place first;
         # without it, move first (its answer carries the id, saving a lookup).
-        # If the first step finds the name taken, try the other order.
-        if id is not None:
-            try:
-                self._rename(id, src, dst_name)
-            except InvalidParameterError:
-                moved = self._move_one(src, dst_dir)
-                return item_of(self._then(moved.id, join(dst_dir, src_name), src,
-                                          lambda: self._rename(moved.id, moved.path, dst_name)))
-            renamed = join(src_dir, dst_name)
-            return item_of(self._then(id, renamed, src,
-                                      lambda: self._move_one(renamed, dst_dir)))
+        # If the first step finds the name taken, try the other order; if both
+        # names are taken (the new name beside the source, the old name in the
+        # destination), go through a temporary name: three requests.
+        rid = id
+        if rid is not None:
+            done = self._rename_then_move(rid, src, dst_dir, dst_name)
+            if done is not None:
+                return item_of(done)
         try:
             moved = self._move_one(src, dst_dir)
         except InvalidParameterError:
-            rid = self.stat(src).id
-            self._rename(rid, src, dst_name)
-            renamed = join(src_dir, dst_name)
-            return item_of(self._then(rid, renamed, src, lambda: self._move_one(renamed, dst_dir)))
+            if rid is None:
+                rid = self.stat(src).id
+                done = self._rename_then_move(rid, src, dst_dir, dst_name)
+                if done is not None:
+                    return item_of(done)
+            return item_of(self._via_temp(rid, src, dst_dir, dst_name))
         return item_of(self._then(moved.id, moved.path, src,
                                   lambda: self._rename(moved.id, moved.path, dst_name)))
+
+    def _rename_then_move(self, rid: str | int, src: str, dst_dir: str,
+                          dst_name: str) -> Resource | None:
+        """Rename in place, then move. None, with nothing changed, when the new
+        name is taken beside the source."""
+        try:
+            self._rename(rid, src, dst_name)
+        except InvalidParameterError:
+            return None
+        renamed = join(split(src)[0], dst_name)
+        return self._then(rid, renamed, src, lambda: self._move_one(renamed, dst_dir))
+
+    def _via_temp(self, rid: str | int, src: str, dst_dir: str, dst_name: str) -> Resource:
+        """Move+rename when both orders collide: rename to a temporary name, move,
+        rename to the wanted name; any failure puts the item back."""
+        tmp = TEMP_PREFIX + secrets.token_hex(6)
+        self._rename(rid, src, tmp)
+        at = join(split(src)[0], tmp)
+        moved = self._then(rid, at, src, lambda: self._move_one(at, dst_dir))
+        return self._then(rid, moved.path, src, lambda: self._rename(rid, moved.path, dst_name))
 
     def _then(self, rid: str | int, current: str, original: str,
               step: Callable[[], Resource]) -> Resource:
