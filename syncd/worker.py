@@ -334,25 +334,28 @@ class Worker:
         phases: dict[str, list] = {"move": [], "mkdir": [], "transfer": [], "record": [],
                                    "delete": []}
         total = 0
-        blocked: list[str] = []  # backed-off paths and where skipped moves would have led
+        # Paths are compared by key: a name's NFD and NFC spellings are one item.
+        blocked: list[str] = []  # backed-off keys and where skipped moves would have led
         for item_id, action in items:
             paths = _action_paths(action)
-            if any(skip(p) for p in paths) or any(model.is_under(p, b) for p in paths
+            keys = [model.key(p) for p in paths]
+            if any(skip(p) for p in paths) or any(model.is_under(k, b) for k in keys
                                                  for b in blocked):
                 self.out.deferred += 1
-                blocked.extend(paths)  # what depends on a skipped action waits too
+                blocked.extend(keys)  # what depends on a skipped action waits too
                 continue
             phases[_phase(action)].append((item_id, action))
             total += 1
         # A deletion that clears the way for a creation (a file replaced by a folder
         # of the same name, or the reverse) must run first, not last.
-        targets = _with_ancestors(p for _, a in phases["move"] + phases["mkdir"] +
+        targets = _with_ancestors(model.key(p) for _, a in phases["move"] + phases["mkdir"] +
                                   phases["transfer"] for p in _targets(a))
-        early = [(i, a) for i, a in phases["delete"] if _action_path(a) in targets]
+        early = [(i, a) for i, a in phases["delete"] if model.key(_action_path(a)) in targets]
         if early:
             early_ids = {i for i, _ in early}
             phases["delete"] = [x for x in phases["delete"] if x[0] not in early_ids]
             self._deletes(early)
+            self._hold_back_behind(early, phases)
         # Moves and folder creations run in plan order (a move may go into a folder
         # created just before it); independent remote moves into an existing folder
         # are batched into one request first.
@@ -382,6 +385,24 @@ class Worker:
             self._deletes(phases["delete"])
         self.out.deferred += total - len(self._attempted)
         return self.out
+
+    def _hold_back_behind(self, early: list, phases: dict[str, list]) -> None:
+        """A creation whose way was not cleared (its early deletion failed or was
+        stale) does not run: it would fail, or, under another Unicode spelling of
+        the same name, put a second item beside the old one. Planned again."""
+        done = set(self.out.done_items)
+        uncleared = [model.key(_action_path(a)) for i, a in early if i not in done]
+        if not uncleared:
+            return
+        for phase in ("move", "mkdir", "transfer"):
+            keep = []
+            for item_id, action in phases[phase]:
+                if any(model.is_under(model.key(t), u) for t in _targets(action)
+                       for u in uncleared):
+                    self._stale(item_id, action)
+                else:
+                    keep.append((item_id, action))
+            phases[phase] = keep
 
     def _parallel(self, items: list) -> None:
         if not items:
@@ -475,14 +496,22 @@ class Worker:
             # another case or Unicode spelling, on a case-insensitive file system)
         os.rename(src, dst)
         crashpoints.hit("move.local.done")
-        with self.index.batch():
-            if a.forget_base:
-                self.index.drop_base(self.mirror, model.key(a.src))
-            else:
-                self.index.move_base(self.mirror, model.key(a.src), a.dst, a.dst)
+        self._move_base(a)
+        aside = a.forget_base or a.keep_base
         with self._lock:
-            self.out.counts["conflict copies" if a.forget_base else "moved"] += 1
-        self._progress("renamed" if a.forget_base else "moved", f"{a.src} -> {a.dst}")
+            self.out.counts["conflict copies" if aside else "moved"] += 1
+        self._progress("renamed" if aside else "moved", f"{a.src} -> {a.dst}")
+
+    def _move_base(self, a: MoveLocal | MoveRemote) -> None:
+        """The base rows follow a move. An aside of the base item drops its row
+        (``forget_base``); the rows below stay, as in the planner's virtual base
+        (they may still carry a deletion to propagate); ``keep_base``: all stay."""
+        if a.keep_base:
+            return
+        if a.forget_base:
+            self.index.drop_base(self.mirror, model.key(a.src), subtree=False)
+        else:
+            self.index.move_base(self.mirror, model.key(a.src), a.dst, a.dst)
 
     def _MoveRemote(self, a: MoveRemote) -> None:
         item = self.r.backend.move(self.remote_abs(a.src), self.remote_abs(a.dst),
@@ -492,7 +521,7 @@ class Worker:
         with self.index.batch():
             self.index.move_remote(self.mirror, a.src, a.dst)
             self.index.put_remote(self.mirror, [new])
-            self.index.move_base(self.mirror, model.key(a.src), a.dst, a.dst)
+            self._move_base(a)
         with self._lock:
             if a.remote.kind == DIR:
                 self._remote_dirs = {model.rebase(p, a.src, a.dst) if model.is_under(p, a.src)

@@ -385,6 +385,33 @@ def test_remote_type_change_folder_to_file(s):
     assert_same(s)
 
 
+@pytest.mark.parametrize("inside", [False, True])
+def test_seed_10070_remote_type_change_of_an_nfd_named_file(s, inside):
+    """e2e seed 10070: the local file is spelled NFD, the server's new folder of
+    the same name NFC. The local deletion must run before the folder is made
+    (they are one name): before, the folder was made beside the file, the file
+    was kept, and the next pass put it back on the server (a resurrection)."""
+    nfd = "e\u0301.md"
+    write(s.local() / nfd, "a file")
+    assert s.sync().exit_code == 0
+    assert s.remote_tree() == {"\u00e9.md": b"a file"}  # new server names are NFC
+    s.emu.other.delete("/docs/\u00e9.md")
+    s.emu.other.mkdir("/docs/\u00e9.md")
+    if inside:
+        s.emu.other.write("/docs/\u00e9.md/x.txt", b"inside")
+    r = s.sync()
+    assert r.exit_code == 0, (r.message, s.output)
+    names = os.listdir(s.local())
+    assert names == ["\u00e9.md"] and (s.local() / names[0]).is_dir()
+    trashed = list((s.state / "trash" / "docs").rglob(nfd))
+    assert trashed and trashed[0].read_bytes() == b"a file"  # recoverable
+    r = s.sync()
+    assert r.exit_code == 0 and not r.mirrors[0].counts, (r.message, s.output)
+    assert_same(s)
+    assert s.remote_tree() == ({"\u00e9.md": None, "\u00e9.md/x.txt": b"inside"} if inside
+                               else {"\u00e9.md": None})
+
+
 def test_remote_rename_is_a_local_rename_without_download(s):
     n = synced(s, {"draft.txt": "text"})
     s.emu.other.rename("/docs/draft.txt", "final.txt")
