@@ -20,11 +20,13 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from syncd.model import STAMP, stamp
 from syncd.model import name as leaf_name
+from syncd.remote.errors import InvalidParameterError
 
 
 class LocalTrash:
@@ -93,6 +95,10 @@ def _make_private_dirs(folder: Path, top: Path) -> None:
     _private(top)
 
 
+def _fold(name: str) -> str:
+    return unicodedata.normalize("NFC", name).casefold()
+
+
 class RemoteTrash:
     """Moves remote items into the remote trash folder (see module doc)."""
 
@@ -103,28 +109,58 @@ class RemoteTrash:
         self.mirror = mirror
         self.root = trash_root.rstrip("/") + "/" + mirror
         self.now = now
+        self._base: str | None = None
+        # Per trash folder of this run: the names put there so far (folded the way
+        # a case-insensitive server compares them). Several puts in one run (an
+        # early deletion, then the rest) share the folders without clashing.
+        self._used: dict[str, set[str]] = {}
+        self._made: set[str] = set()
 
     def put(self, paths: Iterable[str], *, landed: dict | None = None
             ) -> dict[str, Exception | None]:
-        """Move absolute remote ``paths`` into a fresh trash folder (or several, when
-        names clash). Returns per path ``None`` on success or the error;
-        ``landed`` receives the moved items as the server describes them."""
-        groups: list[list[str]] = []
-        for path in paths:
-            for group in groups:
-                if all(leaf_name(p) != leaf_name(path) for p in group):
-                    group.append(path)
-                    break
-            else:
-                groups.append([path])
+        """Move absolute remote ``paths`` into this run's trash folder (or numbered
+        siblings, when names clash). Returns per path ``None`` on success or the
+        error; ``landed`` receives the moved items as the server describes them.
+        An item the server refuses as a name clash we did not know of (someone
+        else's item, or a name the server folds) is tried once more elsewhere."""
         results: dict[str, Exception | None] = {}
-        base = self.root + "/" + stamp(self.now())
-        for n, group in enumerate(groups, 1):
-            folder = base if n == 1 else f"{base} {n}"
-            self.backend.mkdir(folder)
-            self._remember(folder)
-            results.update(self.backend.move_many(group, folder, landed=landed))
+        pending = list(dict.fromkeys(paths))
+        for attempt in range(2):
+            retry = []
+            for folder, group in self._assign(pending).items():
+                self._ensure(folder)
+                for path, err in self.backend.move_many(group, folder, landed=landed).items():
+                    if isinstance(err, InvalidParameterError) and attempt == 0:
+                        retry.append(path)
+                    else:
+                        results[path] = err
+            if not retry:
+                break
+            pending = retry
         return results
+
+    def _assign(self, paths: list[str]) -> dict[str, list[str]]:
+        if self._base is None:
+            self._base = self.root + "/" + stamp(self.now())
+        groups: dict[str, list[str]] = {}
+        for path in paths:
+            n = 1
+            while True:
+                folder = self._base if n == 1 else f"{self._base} {n}"
+                used = self._used.setdefault(folder, set())
+                if _fold(leaf_name(path)) not in used:
+                    used.add(_fold(leaf_name(path)))
+                    groups.setdefault(folder, []).append(path)
+                    break
+                n += 1
+        return groups
+
+    def _ensure(self, folder: str) -> None:
+        if folder in self._made:
+            return
+        self.backend.mkdir(folder)
+        self._made.add(folder)
+        self._remember(folder)
 
     def _remember(self, folder: str) -> None:
         scope = "mirror:" + self.mirror
