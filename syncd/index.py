@@ -444,12 +444,16 @@ class Index:
                 f"INSERT OR REPLACE INTO base(mirror, key, {_BASE_COLS}) "
                 f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
-    def drop_base(self, mirror: str, key: str) -> None:
-        """Drop the row at ``key`` and every row under it (``key == ""``: all rows)."""
+    def drop_base(self, mirror: str, key: str, *, subtree: bool = True) -> None:
+        """Drop the row at ``key`` and every row under it (``key == ""``: all rows);
+        only the row at ``key`` when ``subtree`` is false."""
         key = model.key(key)
         with self._write():
             if not key:
                 self._conn.execute("DELETE FROM base WHERE mirror = ?", (mirror,))
+            elif not subtree:
+                self._conn.execute("DELETE FROM base WHERE mirror = ? AND key = ?",
+                                   (mirror, key))
             else:
                 self._conn.execute(f"DELETE FROM base WHERE mirror = ? AND {_subtree('key')}",
                                    (mirror, *_subtree_args(key)))
@@ -458,9 +462,10 @@ class Index:
         """Re-root the row at ``src_key`` and its subtree at ``dst_local``/``dst_remote``
         (each row's local and remote spelling rebased separately, keys recomputed).
 
-        Whatever the destination subtree held before is dropped first: after a
-        rename the destination is exactly the moved tree, and a stale base row
-        there could later read as "deleted on one side"."""
+        A row the destination subtree held at a key the moved rows do not take is
+        kept, as the planner's virtual base keeps it: it describes an item synced
+        there before (say, moved in by an earlier, interrupted pass), and the plan
+        that made this move may rely on it to propagate that item's deletion."""
         src_key = model.key(src_key)
         _check_folder(src_key, "move_base source")
         _check_folder(dst_local, "move_base local destination")
@@ -478,7 +483,6 @@ class Index:
             if not rows:
                 return
             db.execute(f"DELETE FROM base WHERE {where}", (mirror, *_subtree_args(src_key)))
-            db.execute(f"DELETE FROM base WHERE {where}", (mirror, *_subtree_args(dst_key)))
             moved = []
             for row in rows:
                 e = _base_entry(row)

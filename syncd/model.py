@@ -190,23 +190,30 @@ class MakeLocalDir:
 class MoveRemote:
     """Move/rename a remote file or folder (one server move and/or rename). For a
     folder the whole subtree follows; the base and remote rows under ``src`` are
-    re-rooted at ``dst``."""
+    re-rooted at ``dst``. An aside (a conflict's ``(conflicted copy …)`` name)
+    does not carry base rows: ``forget_base`` drops them (the item moved is the
+    base item, now a new copy), ``keep_base`` leaves them at ``src`` (the item
+    moved replaced the base item, which the plan keeps or re-creates there)."""
 
     src: str
     dst: str
     remote: RemoteEntry
+    forget_base: bool = False
+    keep_base: bool = False
 
 
 @dataclass(frozen=True)
 class MoveLocal:
     """Rename a local file or folder inside the mirror root (``os.rename``, never
     replacing an existing target). Also used to give a conflict's local copy its
-    ``(conflicted copy …)`` name; ``forget_base`` then drops the base row of ``src``."""
+    ``(conflicted copy …)`` name; then ``forget_base`` / ``keep_base`` as for
+    ``MoveRemote``."""
 
     src: str
     dst: str
     local: LocalEntry
     forget_base: bool = False
+    keep_base: bool = False
 
 
 @dataclass(frozen=True)

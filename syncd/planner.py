@@ -632,6 +632,16 @@ class _Planner:
 
     def walk(self) -> None:
         keys = set(self.vl.items) | set(self.vr.items) | set(self.vb.items)
+        # Base rows can sit below a key that no tree and no row has (a folder made
+        # without a row, or re-rooted rows, then the folder deleted on both
+        # sides): the walk goes through such keys too, to forget those rows.
+        self.rows_below: set[str] = set()
+        for k in list(self.vb.items):
+            a = parent(k)
+            while a and a not in self.rows_below:
+                self.rows_below.add(a)
+                a = parent(a)
+        keys |= self.rows_below
         kids: dict[str, list[str]] = {}
         for k in keys:
             kids.setdefault(parent(k), []).append(k)
@@ -699,7 +709,7 @@ class _Planner:
     def decide(self, k: str) -> bool:
         ls, rs = self.status(LOCAL, k), self.status(REMOTE, k)
         if ls == ABSENT and rs == ABSENT:
-            return False
+            return k in self.rows_below  # nothing here; rows below are visited
         if ABSENT in (ls, rs) or (ls, rs) == (NEW, NEW):
             if rs == ABSENT:
                 return self.create(LOCAL, k)
@@ -885,7 +895,7 @@ class _Planner:
         side still has the base item."""
         keeper = self.other(side)
         if self.keeps(keeper, k):
-            self.aside(side, k, forget_base=False)  # the new file yields
+            self.aside(side, k)  # the new item yields; the base rows stay for the folder
             self.mkdir(side, k)
             return True
         self.delete(keeper, k, early=True)
@@ -903,17 +913,24 @@ class _Planner:
         self.conflicts.append(k)
         self.vl.drop(k)
 
-    def aside(self, side: str, k: str, *, forget_base: bool | None = None) -> None:
+    def aside(self, side: str, k: str) -> None:
         """Rename ``side``'s item at ``k`` to its conflict name on that side. Two-way:
         copy it to the other side under that name. One-way (``side`` is the
-        mirror): keep it there only, and forget its base rows."""
+        mirror): keep it there only, and forget its base rows.
+
+        The copy is a new item: no base rows go with it. If it is the base item
+        (same kind) its rows are dropped; if it replaced the base item (another
+        kind, or no row), the rows stay where they are, for the item this plan
+        keeps or re-creates at ``k`` (a crash right after the rename must not
+        make that item's deleted children look new)."""
         entry = self.tree(side).items[k]
         b = self.vb.get(k)
         cc = self.cc(entry.path)
         two_way = self.master is None
+        same = b is not None and b.kind == entry.kind
         if side == LOCAL:
-            fb = (b is not None and b.kind == entry.kind) if forget_base is None else forget_base
-            self.asides.append(MoveLocal(src=entry.path, dst=cc, local=entry, forget_base=fb))
+            self.asides.append(MoveLocal(src=entry.path, dst=cc, local=entry,
+                                         forget_base=same, keep_base=not same))
             if two_way:
                 self.xfers.append(Upload(path=cc, remote_path=join(self.rspell(parent(k)),
                                                                    name(cc)),
@@ -921,7 +938,8 @@ class _Planner:
                                          replace=None))
             local_cc = cc
         else:
-            self.asides.append(MoveRemote(src=entry.path, dst=cc, remote=entry))
+            self.asides.append(MoveRemote(src=entry.path, dst=cc, remote=entry,
+                                          forget_base=same, keep_base=not same))
             local_cc = join(self.lspell(parent(k)), name(cc))
             if two_way:
                 self.xfers.append(Download(remote_path=cc, path=local_cc,

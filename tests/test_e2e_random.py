@@ -47,6 +47,15 @@ REGRESSIONS: list[int] = [
     890,  # a remote edit made during the pass was moved to the trash by our delete
     962,  # an upload whose answer was lost was not recorded; after a local delete the
           # server copy looked new and came back
+    271,  # a move+rename whose two orders both collided failed on every pass
+          # (test_exavault_backend: test_seed_271_...)
+    10070,  # an NFD file replaced by a remote NFC folder: the folder was made beside
+            # the file, which came back (test_sync_engine: test_seed_10070_...)
+    10313,  # two trash moves of one name in one second clashed; the failed one's row
+            # had been re-rooted by an aside, so the file came back
+            # (test_remote_trash: test_seed_10313_...; test_planner_rounds:
+            # test_regression_crash_after_kind_change_aside_keeps_the_deletion)
+    11115,  # the same aside re-rooting, cut short by a broken connection
 ]
 
 

@@ -259,12 +259,14 @@ def test_move_base_reroots_subtree(idx):
         b("a/x.txt", size=1, remote_id="2"),
         b("a/sub/y.txt", size=2, remote_id="3"),
         b("ab/keep", remote_id="4"),
-        b("c/old", remote_id="5"),      # stale row in the destination: dropped
+        b("c/old", remote_id="5"),      # another row in the destination: kept
+        b("c/x.txt", remote_id="7"),    # where a moved row lands: replaced
         b("c", kind="file", remote_id="6"),  # the destination itself: replaced
     ])
     idx.move_base("m", "a", "c", "c")
     base = idx.base("m")
-    assert sorted(base) == ["ab/keep", "c", "c/sub/y.txt", "c/x.txt"]
+    assert sorted(base) == ["ab/keep", "c", "c/old", "c/sub/y.txt", "c/x.txt"]
+    assert base["c/old"] == b("c/old", remote_id="5")
     assert base["c"] == b("c", kind="dir", remote_id="1")
     assert base["c/x.txt"] == b("c/x.txt", size=1, remote_id="2")
     assert base["c/sub/y.txt"] == b("c/sub/y.txt", size=2, remote_id="3")

@@ -918,7 +918,7 @@ def test_upload_only_conflict_keeps_local_untouched_and_both_versions_remotely()
     w = World().tree("a.txt").ledit("a.txt").redit("a.txt")
     p = w.plan("upload-only")
     assert p.actions == [
-        MoveRemote("a.txt", f"a {CC}.txt", w.remote["a.txt"]),
+        MoveRemote("a.txt", f"a {CC}.txt", w.remote["a.txt"], forget_base=True),
         Upload("a.txt", "a.txt", w.local["a.txt"], None),
         ForgetBase(f"a {CC}.txt"),
     ]

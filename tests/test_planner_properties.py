@@ -307,19 +307,27 @@ class World:
         for k in [k for k in self.rows if is_under(k, key(path))]:
             del self.rows[k]
 
+    def move_rows(self, a, *, by_remote: bool) -> None:
+        """As the worker does: an aside drops the row at its source (``forget_base``,
+        the rows below stay) or keeps them all (``keep_base``); a move re-roots them."""
+        if a.keep_base:
+            return
+        if a.forget_base:
+            self.rows.pop(key(a.src), None)
+        else:
+            self.reroot_rows(a.src, a.dst, by_remote=by_remote)
+
     def reroot_rows(self, src: str, dst: str, by_remote: bool) -> None:
         """After a move on one side, rows under ``src`` go to ``dst``; as the
         index's ``move_base`` does, rows are selected by KEY (a row may spell a
-        folder otherwise than the tree does now) and rows already under ``dst``
-        are dropped first (when there is something to move). Each side's
+        folder otherwise than the tree does now); rows already under ``dst``
+        are replaced where a moved row lands and kept elsewhere. Each side's
         spelling is what that side has at the new place (else the mover's)."""
         ks, kd = key(src), key(dst)
         moving = [k for k in self.rows if is_under(k, ks)]
         if not moving:
             return
         rows = {k: self.rows.pop(k) for k in moving}
-        for k in [k for k in self.rows if is_under(k, kd)]:
-            del self.rows[k]
         for k, b in rows.items():
             nk = rebase(k, ks, kd)
             spelled = dst + nk[len(kd):]
@@ -424,7 +432,7 @@ class World:
             if is_under(a.dst, a.src):
                 raise Violation(f"remote move into itself {a}")
             move(R, a.src, a.dst)
-            self.reroot_rows(a.src, a.dst, by_remote=True)
+            self.move_rows(a, by_remote=True)
         elif isinstance(a, MoveLocal):
             self.expect_local(a.local)
             self.free(L, a.dst, "local")
@@ -432,10 +440,7 @@ class World:
             if is_under(a.dst, a.src):
                 raise Violation(f"local move into itself {a}")
             move(L, a.src, a.dst)
-            if a.forget_base:  # as the worker does: drop the rows, no re-rooting
-                self.drop_rows(a.src)
-            else:
-                self.reroot_rows(a.src, a.dst, by_remote=False)
+            self.move_rows(a, by_remote=False)
         elif isinstance(a, DeleteRemote):
             self.expect_remote(a.remote)
             self.check_delete(R, a.remote_path, "remote")

@@ -52,7 +52,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, example, given, seed, settings
 from hypothesis import note as _hnote
 from hypothesis.errors import InvalidArgument
 from hypothesis import strategies as st
@@ -113,8 +113,7 @@ def note(text: str) -> None:
 STATS: dict[str, int] = {"examples": 0, "rounds": 0, "max_final_plans": 0, "crash": 0,
                          "torn": 0, "fail": 0, "failed_actions": 0, "stale_after_failure": 0,
                          "deletions_checked": 0, "deletions_excused": 0,
-                         "versions_checked": 0, "known_bug_excuses": 0,
-                         "known_bug_orphans": 0, "known_bug_stale": 0,
+                         "versions_checked": 0, "known_bug_stale": 0,
                          "known_bug_held_records": 0}
 # Set PLANNER_KNOWN_BUGS=0 to stop excusing the bugs the xfail tests below show.
 KNOWN_BUGS = os.environ.get("PLANNER_KNOWN_BUGS", "1") != "0"
@@ -199,32 +198,9 @@ class Ledger:
 # ----------------------------------------------------------------------- execution
 
 
-def buggy_aside(rows: dict, a) -> bool:
-    """BUG (see test_regression_crash_after_kind_change_aside_resurrects): the aside
-    of an item that replaced a base item of the other kind (or that stands where
-    base rows exist below it) re-roots those rows to the conflict name; cut short
-    after it, the next plan has forgotten that the replaced item's unchanged
-    children were deleted."""
-    if not (isinstance(a, (MoveLocal, MoveRemote)) and "(conflicted copy" in name(a.dst)
-            and not getattr(a, "forget_base", False)):
-        return False
-    b = rows.get(key(a.src))
-    kind = a.local.kind if isinstance(a, MoveLocal) else a.remote.kind
-    return (b is not None and b.kind != kind) or any(
-        is_under(k, key(a.src)) and k != key(a.src) for k in rows)
-
-
-def known_aside_reroot(world: World, done: list) -> bool:
-    """Did this round execute a buggy aside (``world.aside_seen``, set by do_strict)?"""
-    if world.aside_seen:
-        world.known_bug = True
-    return world.aside_seen
-
-
 def do_strict(world: World, a) -> None:
     """Execute ``a``; its expectation must hold (nothing changed since planning)."""
     saved = (dict(world.local), dict(world.remote), dict(world.rows))
-    world.aside_seen |= buggy_aside(world.rows, a)
     try:
         world.do(a)
     except Violation as exc:
@@ -239,22 +215,20 @@ def do_strict(world: World, a) -> None:
         world.local, world.remote, world.rows = saved
 
 
-def run_round(world: World, mode: str, n: int, failing: frozenset[int]) -> bool:
-    """Returns True when the round was cut short right after a known-buggy aside."""
-    world.stale_seen = world.aside_seen = False
+def run_round(world: World, mode: str, n: int, failing: frozenset[int]) -> None:
+    world.stale_seen = False
     actions = world.plan().actions
     note(f"plan ({mode}, {n}, {sorted(failing)}): {actions}")
     if mode == "full" or not actions:
         for a in actions:
             do_strict(world, a)
-        known_aside_reroot(world, actions)  # leaves orphan rows behind (see check_converged)
-        return False
+        return
     STATS[mode] += 1
     if mode == "crash":
         k = n % (len(actions) + 1)
         for a in actions[:k]:
             do_strict(world, a)
-        return k < len(actions) and known_aside_reroot(world, actions[:k])
+        return
     if mode == "torn":
         k = n % len(actions)
         for a in actions[:k]:
@@ -269,10 +243,9 @@ def run_round(world: World, mode: str, n: int, failing: frozenset[int]) -> bool:
             tree = world.local if isinstance(a, MoveLocal) else world.remote
             world.torn_moved |= {n.content for p, n in tree.items()
                                  if is_under(p, a.dst) and n.kind == FILE}
-        return known_aside_reroot(world, actions[:k])
+        return
     assert mode == "fail"
     failed = False
-    done = []
     held: list[str] = []  # paths of failed actions (Worker._troubled)
     for i, a in enumerate(actions):
         if i in failing and not isinstance(a, (RecordBase, ForgetBase)):
@@ -290,11 +263,8 @@ def run_round(world: World, mode: str, n: int, failing: frozenset[int]) -> bool:
             STATS["known_bug_held_records"] += 1
             continue
         saved = (dict(world.local), dict(world.remote), dict(world.rows))
-        bug = buggy_aside(world.rows, a)
         try:
             world.do(a)
-            done.append(a)
-            world.aside_seen |= bug
         except Violation as exc:
             if not failed:
                 raise
@@ -302,7 +272,6 @@ def run_round(world: World, mode: str, n: int, failing: frozenset[int]) -> bool:
             note(f"stale after a failure: {a}: {exc}")
             STATS["stale_after_failure"] += 1
             world.local, world.remote, world.rows = saved
-    return known_aside_reroot(world, done) and failed
 
 
 def finish(world: World) -> int:
@@ -315,22 +284,14 @@ def finish(world: World) -> int:
         n += 1
         note(f"final plan {n}: {actions}")
         assert n <= MAX_FINAL, f"no empty plan after {MAX_FINAL} full runs: {actions}"
-        world.stale_seen = world.aside_seen = False
+        world.stale_seen = False
         for a in actions:
             do_strict(world, a)
-        known_aside_reroot(world, actions)
 
 
 def check_converged(world: World) -> None:
     assert shape(world.local) == shape(world.remote)
     rows = set(world.rows)
-    if KNOWN_BUGS and getattr(world, "known_bug", False):
-        # BUG (test_regression_aside_leaves_orphan_base_rows): rows re-rooted under a
-        # conflict copy's name are never visited again, so never forgotten
-        orphans = {k for k in rows if find(world.local, k) is None
-                   and find(world.remote, k) is None and "(conflicted copy" in k}
-        STATS["known_bug_orphans"] += bool(orphans)
-        rows -= orphans
     tree = {key(p) for p in world.local}
     assert rows == tree, f"base rows do not cover the tree: {rows ^ tree}"
     for k, b in world.rows.items():
@@ -398,9 +359,7 @@ def play(world: World, ledger: Ledger, rounds: list, first=None) -> None:
         ledger.excuse(touched)
         note(f"round {r + 1} local: {sorted(shape(world.local).items())}")
         note(f"round {r + 1} remote: {sorted(shape(world.remote).items())}")
-        if run_round(world, mode, n, failing) and KNOWN_BUGS:
-            STATS["known_bug_excuses"] += 1
-            ledger.excused |= set(ledger.pending)
+        run_round(world, mode, n, failing)
     final = finish(world)
     STATS["max_final_plans"] = max(STATS["max_final_plans"], final)
     STATS["examples"] += 1
@@ -550,6 +509,26 @@ def scenario_world() -> World:
 @given(which=st.integers(0, len(SCENARIOS) - 1), choice=st.integers(0, 15),
        mover=st.sampled_from(["local", "remote"]),
        rounds=st.lists(round_strategy, min_size=1, max_size=3))
+# Found by this test; each failed until the fix named beside it.
+# A merge into "g" cut short, then a move onto "g": the index's move_base dropped the
+# rows already under "g" that the plan's deletions relied on (it keeps them now).
+@example(which=5, choice=3, mover="local", rounds=[
+    ([("mkfile", 0, 0, 1, False), ("delete", 15, 0, 0, False), ("delete", 1, 0, 0, False),
+      ("delete", 1, 0, 0, False)], [], "crash", 1, frozenset()),
+    ([("mkfile", 2, 0, 0, False), ("delete", 3, 0, 0, False)], [], "crash", 1, frozenset())])
+# Re-rooted rows left below a key no tree has were never forgotten (the walk visits
+# every key with rows below it now).
+@example(which=5, choice=3, mover="local", rounds=[
+    ([("mkfile", 0, 0, 1, False), ("delete", 0, 0, 0, False), ("delete", 0, 0, 0, False),
+      ("delete", 0, 0, 0, False)], [], "crash", 1, frozenset()),
+    ([("mkfile", 2, 0, 0, False), ("delete", 3, 0, 0, False)],
+     [("mkfile", 0, 0, 0, False), ("mkfile", 0, 0, 1, False), ("delete", 5, 0, 0, False)],
+     "full", 0, frozenset())])
+# The aside of a base file dropped the rows below it too (a folder's, left by a pass
+# cut short): its deleted child came back (only the row at the aside goes now).
+@example(which=11, choice=5, mover="remote", rounds=[
+    ([("rekind", 1, 0, 0, True)], [("mkfile", 16, 0, 0, False)], "crash", 26, frozenset()),
+    ([], [("rekind", 26, 0, 0, False)], "crash", 1, frozenset())])
 def test_hard_cases_converge_without_loss_or_resurrection(which, choice, mover, rounds):
     label, mine, theirs = SCENARIOS[which]
     other = theirs[choice % len(theirs)]
@@ -584,19 +563,16 @@ def test_named_edits_do_what_they_say():
 
 
 @pytest.mark.parametrize("mover", ["local", "remote"])
-@pytest.mark.xfail(strict=True, reason="BUG: the aside of a file that replaced a folder re-roots "
-                   "the folder's base rows to the conflict name; a crash right after it "
-                   "resurrects the folder's deleted children")
-def test_regression_crash_after_kind_change_aside_resurrects(mover):
+def test_regression_crash_after_kind_change_aside_keeps_the_deletion(mover):
     """Found by test_rounds_with_crashes_and_failures_... (blob
     AXicPYqxDQAgDMNsBv7K/09BVcriKJYlZIEYUweaZWg3xuwRrw2/ktrLAyVSBzU=, hypothesis 6.170.15).
     One user replaces folder ``a`` by a file (deleting ``a/x.txt``, ``a/s/y.txt``);
     the other adds ``a/new.txt``, so the folder is kept (rule 10, dirty). The plan
-    renames the new file aside first (``MoveLocal(forget_base=False)`` /
-    ``MoveRemote``), which re-roots the base rows of ``a`` and its children to the
-    conflict name. Cut short there (kill -9 after ``move.*.done`` and the index
-    commit), the next plan finds ``a/x.txt`` and ``a/s/y.txt`` with no base row on
-    the side that kept them and copies them back: the user's deletion is undone."""
+    renames the new file aside first. That rename used to re-root the base rows of
+    ``a`` and its children to the conflict name; cut short there (kill -9 after
+    ``move.*.done`` and the index commit), the next plan found ``a/x.txt`` and
+    ``a/s/y.txt`` with no base row on the side that kept them and copied them back:
+    the user's deletion was undone. An aside now keeps the rows (``keep_base``)."""
     world = scenario_world()
     other = "remote" if mover == "local" else "local"
     gone = {world.local["a/x.txt"].content, world.local["a/s/y.txt"].content}
@@ -611,20 +587,16 @@ def test_regression_crash_after_kind_change_aside_resurrects(mover):
     assert not gone & (versions(world.local) | versions(world.remote))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an aside MoveRemote re-roots the base rows below "
-                   "its source under the conflict copy, where they are never forgotten")
-def test_regression_aside_leaves_orphan_base_rows():
+def test_regression_aside_leaves_no_orphan_base_rows():
     """Found by test_rounds_with_crashes_and_failures_... (blob
     AXicTYvLFQAgCMNSDu7V/ZeSjz69kFCKMA6kBAUVMkrUGp4L8rp6OswLnY5/9to9N7wpCMg=).
     The base has a row for ``a/s/x.txt`` but none for folders ``a``, ``a/s`` (as
     after an upload that created its parents); the remote user replaced folder ``a``
     by a file. The plan renames the remote file aside (``MoveRemote a -> a
-    (conflicted copy …)``), which re-roots the row of ``a/s/x.txt`` to ``a
-    (conflicted copy …)/s/x.txt``, and then deletes the local ``a/s/x.txt`` (its row
-    is no longer at that key). The re-rooted row's parent key ``… /s`` is in no
-    tree, so the planner's walk (which descends only through keys it visits) never
-    reaches it: it is never forgotten, and every later plan is empty while the base
-    holds a row for a path that exists nowhere."""
+    (conflicted copy …)``), which used to re-root the row of ``a/s/x.txt`` to ``a
+    (conflicted copy …)/s/x.txt``, where the planner's walk never reached it: every
+    later plan was empty while the base held a row for a path that exists nowhere.
+    An aside of an item that is not the base item now leaves the rows in place."""
     c = Counter()
     local = {"a": Node(DIR, b"", c()), "a/s": Node(DIR, b"", c()),
              "a/s/x.txt": Node(FILE, c.content(False), c(), c())}
@@ -634,20 +606,18 @@ def test_regression_aside_leaves_orphan_base_rows():
     drop(world.remote, "a")
     world.remote["a"] = Node(FILE, c.content(True), c(), c())
     finish(world)
-    world.known_bug = False
     check_converged(world)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: base rows below a key that no tree and no row has "
-                   "(both users deleted a folder that had no row) are never forgotten")
-def test_regression_rows_below_an_absent_key_are_never_forgotten():
+def test_regression_rows_below_an_absent_key_are_forgotten():
     """Found by test_rounds_with_crashes_and_failures_... (blob
     AXicY2BkdGSAQAZGRzY4i8ERLA4EEAFkVdhYLFAWIWkICQCg3wtI) while the simulator did not yet
     record the parents an upload creates. The worker records them (``_note_parents``)
     but a download creates missing local parents without a row, and so can a crash
     between the two. When both users then delete the folder, its key is absent
-    everywhere (status A/A): ``decide`` returns False, the walk does not descend,
-    and the child's row (D/D) is never forgotten."""
+    everywhere (status A/A): ``decide`` returned False, the walk did not descend,
+    and the child's row (D/D) was never forgotten. The walk now goes through every
+    key that has rows below it."""
     c = Counter()
     local = {"a": Node(DIR, b"", c()), "a/x.txt": Node(FILE, c.content(False), c(), c())}
     remote = clone(local, c, True)
