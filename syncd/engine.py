@@ -242,15 +242,15 @@ class SyncEngine:
             result.exit_code = exitcodes.NOPERM
             result.message = (f"authentication refused by {acct.url} ({_describe_remote(exc)}):"
                               " check account.api_key and account.access_token")
+            _unfinished(result, "not synced (authentication refused)")
         except ForbiddenError as exc:
             result.exit_code = exitcodes.NOPERM
             result.message = f"permission refused by the server: {_describe_remote(exc)}"
+            _unfinished(result, "not synced (permission refused)")
         except Cancelled:
             result.exit_code = exitcodes.TEMPFAIL
             result.message = "interrupted; the rest is synced next time"
-            for r in result.mirrors:
-                if not r.finished and not r.error:
-                    r.error = "interrupted"
+            _unfinished(result, "interrupted")
         except DEFERRING as exc:
             result.exit_code = exitcodes.TEMPFAIL
             pending = sum(index.queue_count(m.name) for m in mirrors)
@@ -262,16 +262,12 @@ class SyncEngine:
                     if why == "budget exhausted" else ", run again later")
             what = f"{pending} actions deferred" if pending else "sync deferred"
             result.message = f"{what} ({why}: {_describe_remote(exc)}){back}; nothing was lost"
-            for r in result.mirrors:
-                if not r.finished and not r.error:
-                    r.error = f"not synced ({why}); run again later"
+            _unfinished(result, f"not synced ({why}); run again later")
         except RemoteError as exc:  # an answer that breaks the API contract (ProtocolError)
             result.exit_code = exitcodes.TEMPFAIL
             result.message = (f"sync deferred (the server's answer was not understood: "
                               f"{_describe_remote(exc)}); nothing was lost, run again later")
-            for r in result.mirrors:
-                if not r.finished and not r.error:
-                    r.error = "not synced (bad answer from the server); run again later"
+            _unfinished(result, "not synced (bad answer from the server); run again later")
         finally:
             result.transactions = budget.spent - spent_before
         if not dry_run:
@@ -455,6 +451,13 @@ class SyncEngine:
         report.finished = True
         if not report.guard:
             index.set_state(scope, "device", device)
+
+
+def _unfinished(result: SyncResult, why: str) -> None:
+    """The pass stopped: each mirror it did not finish says so (not "in sync")."""
+    for r in result.mirrors:
+        if not r.finished and not r.error:
+            r.error = why
 
 
 def _focus(name: str, local: Mapping[str, set[str] | None] | None,

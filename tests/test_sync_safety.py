@@ -549,6 +549,7 @@ def test_cli_wrong_token_is_77_one_line_and_never_shows_a_token(s):
     lines = cp.stderr.strip().splitlines()
     assert len(lines) == 1 and "authentication" in lines[0], cp.stderr
     assert "Traceback" not in cp.stderr + cp.stdout
+    assert "in sync" not in cp.stdout and "not synced (authentication refused)" in cp.stdout
     for secret in (wrong, ACCESS_TOKEN, API_KEY):
         assert secret not in cp.stderr + cp.stdout
 
