@@ -369,7 +369,7 @@ class SyncEngine:
                         now=self.now,
                         on_progress=lambda verb, path, size: self.reporter.event(
                             m.name, verb, path, size),
-                        cancel=cancel)
+                        cancel=cancel, ignored=rules.ignored)
         if refreshed.root_missing and index.base_count(m.name):
             report.error = (f"remote folder {m.remote} is missing (deleted or moved on the "
                             "server?); nothing was changed")

@@ -499,7 +499,9 @@ class _Planner:
             p, q = ps[0], qs[0]
             if p in vb or q in vl:
                 continue
-            if ino[1] == FILE and vl[p].size != vb[q].size:
+            # A rename keeps size and mtime; a new file that got a freed inode back
+            # (the old one deleted) almost never has both.
+            if ino[1] == FILE and (vl[p].size, vl[p].mtime_ns) != (vb[q].size, vb[q].mtime_ns):
                 continue
             out[q] = p
         return out
@@ -575,7 +577,8 @@ class _Planner:
             return
         self._make_parents(side, chain)
         if side == REMOTE:
-            new = join(self.rspell(parent(dst)), name(self.vl.items[dst].path))
+            # a new server name is written NFC, as in rspell (the local leaf may be NFD)
+            new = join(self.rspell(parent(dst)), key(name(self.vl.items[dst].path)))
             self.moves.append(MoveRemote(src=entry.path, dst=new, remote=entry))
         else:
             new = join(self.lspell(parent(dst)), name(self.vr.items[dst].path))

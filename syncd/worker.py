@@ -46,6 +46,7 @@ from dataclasses import replace as dc_replace
 from syncd import crashpoints, model
 from syncd.backend import Backend, RemoteItem
 from syncd.budget import BudgetExhausted
+from syncd.ignore import is_temp_name
 from syncd.local_scan import hash_file
 from syncd.model import (
     DIR,
@@ -223,6 +224,7 @@ class MirrorRun:
     now: Callable[[], float] = time.time
     on_progress: Callable[[str, str, int], None] | None = None  # (verb, path, bytes)
     cancel: threading.Event | None = None  # set: stop as soon as possible
+    ignored: Callable[[str, bool], bool] = lambda path, is_dir: False  # the mirror's rules
 
 
 class Worker:
@@ -494,6 +496,8 @@ class Worker:
                                                                      src_st.st_dev):
             raise Stale(a.dst)  # never replace another file (only the same one, in
             # another case or Unicode spelling, on a case-insensitive file system)
+        if dst_st is None and _twin(dst, besides=src):
+            raise Stale(a.dst)
         os.rename(src, dst)
         crashpoints.hit("move.local.done")
         self._move_base(a)
@@ -561,6 +565,8 @@ class Worker:
         path = self.local_abs(a.path, create_parents=True)
         st = self._lstat(path)
         if st is None:
+            if _twin(path):
+                raise Stale(a.path)
             os.mkdir(path)
             st = os.lstat(path)
             crashpoints.hit("mkdir.local.done")
@@ -694,7 +700,8 @@ class Worker:
 
     def _Download(self, a: Download) -> None:
         target = self.local_abs(a.path, create_parents=True)
-        if not self._same_local(self._lstat(target), a.replace):
+        if not self._same_local(self._lstat(target), a.replace) or \
+                (a.replace is None and _twin(target)):
             raise Stale(a.path)
         tmp, sha = self._fetch(a.remote_path, a.remote, target)
         try:
@@ -706,8 +713,10 @@ class Worker:
                 # version we synced before, whose SHA-256 we recorded.
                 raise CorruptDownload(f"{a.remote_path}: the downloaded bytes do not match "
                                       "the SHA-256 recorded for this version; not saved")
-            if not self._same_local(self._lstat(target), a.replace):
+            if not self._same_local(self._lstat(target), a.replace) or \
+                    (a.replace is None and _twin(target)):
                 raise Stale(a.path)  # changed while we downloaded: never overwrite it
+                # (nor put a second spelling of the name beside the user's new file)
             os.replace(tmp, target)
         except BaseException:
             _unlink(tmp)
@@ -788,7 +797,8 @@ class Worker:
         if st is None:  # already gone
             self.index.drop_base(self.mirror, model.key(a.path))
             return
-        if not self._same_local(st, a.local):
+        if not self._same_local(st, a.local) or (a.local.kind == DIR
+                                                  and self._new_inside(path, a.path)):
             raise Stale(a.path)
         self.r.local_trash.put(path, a.path)
         crashpoints.hit("delete.local.done")
@@ -796,6 +806,31 @@ class Worker:
         with self._lock:
             self.out.counts["deleted locally"] += 1
         self._progress("deleted", a.path, 0)
+
+    def _new_inside(self, path: str, rel: str) -> bool:
+        """Did something the index does not know appear in local folder ``rel``
+        since the scan (a file created or edited while the pass ran)? Then the
+        folder is not deleted: the next plan sees the change (an edit beats a
+        delete). Ignored names, temp files and symlinks (never synced) do not count."""
+        for dirpath, dirnames, filenames in os.walk(path):
+            for n in dirnames + filenames:
+                full = os.path.join(dirpath, n)
+                child = rel + "/" + os.path.relpath(full, path).replace(os.sep, "/")
+                try:
+                    st = os.lstat(full)
+                except OSError:
+                    continue
+                is_dir = stat_mod.S_ISDIR(st.st_mode)
+                if not (is_dir or stat_mod.S_ISREG(st.st_mode)) or is_temp_name(n) or \
+                        self.r.ignored(child, is_dir):
+                    if is_dir:
+                        dirnames.remove(n)
+                    continue
+                b = self.index.base_entry(self.mirror, model.key(child))
+                if b is None or (b.kind == DIR) != is_dir or (not is_dir and (
+                        st.st_size, st.st_mtime_ns, st.st_ino) != (b.size, b.mtime_ns, b.inode)):
+                    return True
+        return False
 
     def _deletes(self, items: list) -> None:
         remote = [(i, a) for i, a in items if isinstance(a, DeleteRemote)]
@@ -936,6 +971,22 @@ def _action_path(action) -> str:
 def _sibling(remote_path: str, local_rel: str) -> str:
     """The remote path for ``local_rel``'s name in ``remote_path``'s folder."""
     return model.join(model.parent(remote_path), model.name(local_rel))
+
+
+def _twin(path: str, *, besides: str | None = None) -> bool:
+    """Does another Unicode spelling of ``path``'s name (NFC vs NFD) exist in its
+    folder? To syncd that is the same name: creating ``path`` would put a second
+    item beside it that never syncs. (``besides``: a path that does not count,
+    the source of a re-spelling rename.) Only non-ASCII names can have one."""
+    folder, leaf = os.path.split(path)
+    if leaf.isascii():
+        return False
+    k = model.key(leaf)
+    skip = os.path.basename(besides) if besides and os.path.dirname(besides) == folder else None
+    try:
+        return any(n != leaf and n != skip and model.key(n) == k for n in os.listdir(folder))
+    except OSError:
+        return False
 
 
 def _unlink(path: str) -> None:

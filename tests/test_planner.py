@@ -1047,3 +1047,20 @@ def test_busy_world_plan_is_what_the_rules_say():
     assert {a.path for a in of(p, MakeLocalDir)} == {"rdir"}
     assert any(a.base.local_path == "r" and a.base.remote_id == "renewed-id"
                for a in of(p, RecordBase))
+
+
+def test_a_new_file_on_a_reused_inode_is_not_a_move():
+    """e2e seed 13987: the user deleted ``x`` and created ``y`` of the same size,
+    which got ``x``'s freed inode back. Taken for a move, ``x``'s server copy
+    (edited there meanwhile) was moved onto ``y``. A rename keeps the mtime; a
+    new file does not: now it is a deletion and a new file."""
+    w = World().tree("x", size=40)
+    ino = w.local["x"].inode
+    w.ldel("x").lnew("y", size=40, ino=ino)
+    p = w.plan()
+    assert not of(p, (MoveRemote, MoveLocal))
+    assert [a.path for a in of(p, Upload)] == ["y"]
+    assert [a.remote_path for a in of(p, DeleteRemote)] == ["x"]
+    # a real rename (same inode, size and mtime) is still one move
+    w = World().tree("x", size=40).lmove("x", "y")
+    assert kinds(w.plan()) == ["MoveRemote"]

@@ -762,3 +762,68 @@ def test_local_root_vanishing_during_the_pass_is_reported_not_a_traceback(s, tmp
         crashpoints.set_hook(None)
     assert r.exit_code == 1 and "does not exist" in r.message, r.message
     assert s.remote_tree() == {"a.txt": b"a"}  # nothing deleted on the server
+
+
+# ================================================== found by the e2e soak (seeds in names)
+
+NFD_E, NFC_E = unicodedata.normalize("NFD", "é.md"), unicodedata.normalize("NFC", "é.md")
+
+
+def test_seed_11502_a_file_created_in_a_folder_being_deleted_is_kept(s):
+    """The server deleted folder ``f``; while the pass ran, the user created a
+    file in the local ``f``. The folder (new file included) went to the local
+    trash. Now the deletion waits and the next pass keeps the folder (an edit
+    beats a delete) and uploads the file."""
+    synced(s, {"f/old.txt": "old", "keep.txt": "k"})
+    s.emu.other.delete("/docs/f")
+    mine = b"made during the pass"
+    rep = HookReporter(on_start=lambda: write(s.local() / "f" / "new.txt", mine))
+    r = run_hooked(s, rep)
+    assert rep.starts >= 1 and r.exit_code in (0, 75), (r.message, s.output)
+    assert (s.local() / "f" / "new.txt").read_bytes() == mine
+    r = converge(s)
+    assert r.exit_code == 0, (r.message, s.output)
+    assert s.remote_tree()["f/new.txt"] == mine
+    assert "f/old.txt" not in s.local_tree()  # the server's deletion of it still holds
+    assert_same(s)
+
+
+def test_an_ignored_file_does_not_keep_a_deleted_folder(s):
+    s.set_options(ignore=["*.tmp"])
+    synced(s, {"f/old.txt": "old", "keep.txt": "k"})
+    write(s.local() / "f" / "scratch.tmp", "never synced")
+    s.emu.other.delete("/docs/f")
+    r = converge(s)
+    assert r.exit_code == 0, (r.message, s.output)
+    assert not (s.local() / "f").exists()
+    assert list((s.state / "trash" / "docs").rglob("scratch.tmp"))  # recoverable
+
+
+def test_seed_11513_a_download_never_puts_a_second_spelling_beside_a_new_file(s):
+    """While ``é.md`` (NFC on the server) downloaded, the user created ``é.md``
+    spelled NFD. The download landed beside it: two local files with one name,
+    one of them never synced. Now the download is stale and the re-plan makes
+    it a conflict."""
+    s.emu.other.write("/docs/" + NFC_E, b"the server's")
+    mine = b"the user's, NFD"
+    rep = HookReporter(on_start=lambda: write(s.local() / NFD_E, mine))
+    r = run_hooked(s, rep)
+    assert r.exit_code in (0, 75), (r.message, s.output)
+    r = converge(s)
+    assert r.exit_code == 0, (r.message, s.output)
+    names = [unicodedata.normalize("NFC", n) for n in os.listdir(s.local())]
+    assert len(names) == len(set(names)) == 2
+    assert sorted(s.local_tree().values()) == sorted(
+        v for v in s.remote_tree().values()) == sorted([mine, b"the server's"])
+
+
+def test_seed_12437_a_remote_move_writes_the_new_name_nfc(s):
+    """A local move to an NFD name was sent to the server as NFD, beside another
+    item's NFC spelling of the same name: two server items with one key."""
+    synced(s, {"a": "moved", "c/keep": "k"})
+    os.rename(s.local() / "a", s.local() / "c" / NFD_E)
+    r = s.sync()
+    assert r.exit_code == 0, (r.message, s.output)
+    assert sorted(s.emu.other.tree()) == sorted(["/docs", "/docs/c", "/docs/c/keep",
+                                                 "/docs/c/" + NFC_E])
+    assert s.emu.other.read("/docs/c/" + NFC_E) == b"moved"
