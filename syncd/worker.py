@@ -827,10 +827,22 @@ class Worker:
                         dirnames.remove(n)
                     continue
                 b = self.index.base_entry(self.mirror, model.key(child))
-                if b is None or (b.kind == DIR) != is_dir or (not is_dir and (
-                        st.st_size, st.st_mtime_ns, st.st_ino) != (b.size, b.mtime_ns, b.inode)):
+                if b is None or (b.kind == DIR) != is_dir:
+                    return True
+                if not is_dir and (st.st_size, st.st_mtime_ns, st.st_ino) != (
+                        b.size, b.mtime_ns, b.inode) and not self._same_bytes(full, st, b):
                     return True
         return False
+
+    @staticmethod
+    def _same_bytes(path: str, st: os.stat_result, b: BaseEntry) -> bool:
+        """A touched file (new mtime, same bytes) is unchanged, as the planner sees it."""
+        if st.st_size != b.size or not b.sha256:
+            return False
+        try:
+            return hash_file(path) == b.sha256
+        except OSError:
+            return False
 
     def _deletes(self, items: list) -> None:
         remote = [(i, a) for i, a in items if isinstance(a, DeleteRemote)]

@@ -61,6 +61,7 @@ REGRESSIONS: list[int] = [
     11513,  # a download put a second (NFC) spelling beside the user's new NFD file
     12437,  # a local move to an NFD name was sent to the server as NFD
     4172, 13987,  # the same two Unicode-spelling bugs, other paths
+    10587,  # (in the next soak) the check for 11502 took a touched file for a new one
 ]
 
 

@@ -827,3 +827,17 @@ def test_seed_12437_a_remote_move_writes_the_new_name_nfc(s):
     assert sorted(s.emu.other.tree()) == sorted(["/docs", "/docs/c", "/docs/c/keep",
                                                  "/docs/c/" + NFC_E])
     assert s.emu.other.read("/docs/c/" + NFC_E) == b"moved"
+
+
+def test_seed_10587_a_touched_file_does_not_keep_a_deleted_folder(s):
+    """The check above must see a file as the planner does: touched (new mtime,
+    same bytes) is unchanged. Before, such a folder's deletion waited forever."""
+    synced(s, {"f/old.txt": "old", "keep.txt": "k"})
+    p = s.local() / "f" / "old.txt"
+    os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 5_000_000_000))
+    s.emu.other.delete("/docs/f")
+    r = s.sync()
+    assert r.exit_code == 0 and r.mirrors[0].counts["deleted locally"] == 1, (r.message,
+                                                                             s.output)
+    assert not (s.local() / "f").exists()
+    assert_same(s)
