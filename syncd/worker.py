@@ -703,6 +703,13 @@ class Worker:
         if not self._same_local(self._lstat(target), a.replace) or \
                 (a.replace is None and _twin(target)):
             raise Stale(a.path)
+        known = self.index.remote_by_id(self.mirror, a.remote.id) if a.remote.id else None
+        if known is not None and (known.size, known.updated) != (a.remote.size,
+                                                                 a.remote.updated):
+            # This pass learnt of a newer version (say, from the answer to the move
+            # that renamed it aside): what we would fetch is not what the plan
+            # recorded. Planned again with the version we know now.
+            raise Stale(a.path)
         tmp, sha = self._fetch(a.remote_path, a.remote, target)
         try:
             known = self.index.base_entry(self.mirror, model.key(a.path))
