@@ -698,10 +698,15 @@ class Worker:
             _unlink(tmp)
             raise
 
+    def _target_as_planned(self, target: str, a: Download) -> bool:
+        """The download's target is as the plan saw it: the same file, or free (no
+        other Unicode spelling of its name beside it either)."""
+        return self._same_local(self._lstat(target), a.replace) and not (
+            a.replace is None and _twin(target))
+
     def _Download(self, a: Download) -> None:
         target = self.local_abs(a.path, create_parents=True)
-        if not self._same_local(self._lstat(target), a.replace) or \
-                (a.replace is None and _twin(target)):
+        if not self._target_as_planned(target, a):
             raise Stale(a.path)
         known = self.index.remote_by_id(self.mirror, a.remote.id) if a.remote.id else None
         if known is not None and (known.size, known.updated) != (a.remote.size,
@@ -720,10 +725,8 @@ class Worker:
                 # version we synced before, whose SHA-256 we recorded.
                 raise CorruptDownload(f"{a.remote_path}: the downloaded bytes do not match "
                                       "the SHA-256 recorded for this version; not saved")
-            if not self._same_local(self._lstat(target), a.replace) or \
-                    (a.replace is None and _twin(target)):
+            if not self._target_as_planned(target, a):
                 raise Stale(a.path)  # changed while we downloaded: never overwrite it
-                # (nor put a second spelling of the name beside the user's new file)
             os.replace(tmp, target)
         except BaseException:
             _unlink(tmp)

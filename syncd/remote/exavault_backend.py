@@ -51,6 +51,11 @@ _OPS: dict[Operation, ChangeOp] = {
 TEMP_PREFIX = ".syncd-rename-"
 
 
+def _temp_name() -> str:
+    """A name for an item between two steps of a rename (ours alone: random)."""
+    return TEMP_PREFIX + secrets.token_hex(6)
+
+
 def norm(path: str) -> str:
     """An absolute server path: leading ``/``, no trailing ``/`` (``"/"`` stays)."""
     path = "/" + path.strip("/")
@@ -210,7 +215,7 @@ class ExaVaultBackend:
     def _via_temp(self, rid: str | int, src: str, dst_dir: str, dst_name: str) -> Resource:
         """Move+rename when both orders collide: rename to a temporary name, move,
         rename to the wanted name; any failure puts the item back."""
-        tmp = TEMP_PREFIX + secrets.token_hex(6)
+        tmp = _temp_name()
         self._rename(rid, src, tmp)
         at = join(split(src)[0], tmp)
         moved = self._then(rid, at, src, lambda: self._move_one(at, dst_dir))
@@ -245,7 +250,7 @@ class ExaVaultBackend:
         except InvalidParameterError:
             if new_name == old_name or new_name.casefold() != old_name.casefold():
                 raise
-            tmp = TEMP_PREFIX + secrets.token_hex(6)
+            tmp = _temp_name()
             self.client.rename(rid, tmp)
             self._echoed("rename", join(folder, tmp))
             try:
