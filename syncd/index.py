@@ -553,6 +553,15 @@ class Index:
                 f"INSERT OR REPLACE INTO remote(mirror, {_REMOTE_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
                 [(mirror, model.rebase(p, src, dst), *rest) for p, *rest in rows])
 
+    def remote_under(self, mirror: str, folder: str) -> dict[str, RemoteEntry]:
+        """The remote rows strictly inside ``folder`` (a non-empty path), by path."""
+        _check_folder(folder, "remote_under folder")
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_REMOTE_COLS} FROM remote WHERE mirror = ? AND {_subtree('path')} "
+                f"AND path != ?", (mirror, *_subtree_args(folder), folder)).fetchall()
+        return {row[0]: RemoteEntry(*row) for row in rows}
+
     def remote_by_id(self, mirror: str, id: str) -> RemoteEntry | None:
         with self._lock:
             row = self._conn.execute(

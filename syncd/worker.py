@@ -639,18 +639,24 @@ class Worker:
         self._progress("uploaded", a.path, reader.count)
 
     def _landed_anyway(self, a: Upload, size: int, reader: HashingReader) -> RemoteItem | None:
-        """A new file's upload failed with an outcome we cannot tell (5xx, a lost
-        answer): did the server store it? One stat tells. Recording it now
-        matters: if the user deletes the file before the next pass, an unrecorded
-        server copy would look new and come back."""
-        if a.replace is not None or reader.count != size:
-            return None  # overwrites are retried by the client; a partial body never lands
+        """An upload failed with an outcome we cannot tell (5xx, a lost answer,
+        after the client's own retries): did the server store it? One stat tells.
+        Recording it now matters: if a user deletes the file on either side before
+        the next pass, an unrecorded copy would look like a new version, beat the
+        delete and come back (soak seed 6856). An overwrite counts as landed when
+        the file has our size and is no longer the version we replaced."""
+        if reader.count != size:
+            return None  # a partial body never lands
         try:
             item = self.r.backend.stat(self.remote_abs(a.remote_path))
         except Exception:  # noqa: BLE001 - the original error is the one to report
             return None
         if item.kind != FILE or item.size != size:
             return None
+        known = self._to_entry(item)
+        if a.replace is not None and (known.id, known.size, known.updated) == (
+                a.replace.id, a.replace.size, a.replace.updated):
+            return None  # still the version we meant to replace: ours did not land
         return item
 
     def _landed_elsewhere(self, a: Upload, sent: LocalEntry, landed: RemoteEntry) -> None:
@@ -893,11 +899,14 @@ class Worker:
 
     def _changed_meanwhile(self, a: DeleteRemote, abs_path: str, trashed: RemoteItem) -> bool:
         """A remote delete is a move into the trash, and the server's answer tells
-        what was moved. If a file is not the version the plan deleted (someone
-        wrote it after our refresh), it goes back where it was and the pass plans
-        again: their edit beats our delete. True if so (the delete is not done)."""
-        if a.remote.kind != FILE or (trashed.size, trashed.updated) == (a.remote.size,
-                                                                        a.remote.updated):
+        what was moved. If a file is not the version the plan deleted, or a folder
+        holds anything the plan did not see (someone wrote it after our refresh),
+        it goes back where it was and the pass plans again: their edit beats our
+        delete. True if so (the delete is not done)."""
+        if a.remote.kind == FILE:
+            if (trashed.size, trashed.updated) == (a.remote.size, a.remote.updated):
+                return False
+        elif not self._folder_changed(a.remote_path, trashed.path):
             return False
         with self._lock:
             self.out.stale += 1
@@ -909,6 +918,24 @@ class Worker:
                                f"that version is kept in the remote trash at {trashed.path} "
                                f"({_describe(exc)})")
         return True
+
+    def _folder_changed(self, rel: str, trashed: str) -> bool:
+        """Does the folder just moved to ``trashed`` hold an item the plan did not
+        know, or another version of one it knew? One listing of the trashed copy
+        tells (⌈items/100⌉ requests): a file written into the folder while we
+        deleted it must not go unnoticed into the trash (soak seed 19768). When the
+        listing fails we cannot tell, and the folder goes back."""
+        known = {model.key(p[len(rel) + 1:]): e
+                 for p, e in self.index.remote_under(self.mirror, rel).items()}
+        try:
+            for item in self.r.backend.list_tree(trashed):
+                e = known.get(model.key(item.path[len(trashed) + 1:]))
+                if e is None or e.kind != item.kind or (
+                        item.kind == FILE and (e.size, e.updated) != (item.size, item.updated)):
+                    return True
+        except Exception:  # noqa: BLE001 - unknown contents: put the folder back
+            return True
+        return False
 
 
 def _batchable_moves(moves: list) -> tuple[dict[str, list], list]:

@@ -333,7 +333,10 @@ def test_faulty_uploads_never_leave_a_partial_remote_file_or_a_false_base(s, kin
     s.emu.set_faults(1.0, [kind], seed=2, only={"upload"})
     n = len(s.emu.request_log)
     r = s.sync()
-    assert r.exit_code in (1, 75) and "\n" not in r.message, r.message
+    if kind == "badlength":  # the upload lands, its answer is broken: a stat settles it
+        assert r.exit_code == 0, (r.message, s.output)
+    else:
+        assert r.exit_code in (1, 75) and "\n" not in r.message, r.message
     for rel, data, before in (("edit.bin", edited, old), ("new.txt", new, None)):
         info = s.emu.other.info("/docs/" + rel)
         stored = s.emu.other.read("/docs/" + rel) if info else None
@@ -444,3 +447,26 @@ def test_one_file_whose_body_always_breaks_off_does_not_block_the_rest(s):
     assert all((s.local() / f"good{i}.bin").exists() for i in range(3))
     assert "a-small-bad.bin" in s.index().failures("docs")
     assert not part_files(s.local())
+
+
+def test_seed_6856_an_overwrite_whose_answer_was_lost_is_recorded_once_a_stat_sees_it(s):
+    # The overwrite lands but every answer to it is broken (after the client's
+    # retries). One stat shows the file with our size and a new time: it is ours,
+    # so the base records it. Before, the base kept the replaced version, and a
+    # remote delete before the next pass looked like "their delete vs our edit":
+    # the edit won and the deleted file came back (soak seed 6856).
+    write(s.local() / "keep.txt", b"keeps the listing non-empty")
+    synced_pair(s)
+    s.emu.store.clock = later(60)  # the server's clock: our upload gets a new time
+    edited = write(s.local() / "edit.bin", b"my local edit " * 900)
+    s.emu.set_faults(1.0, ["badlength"], seed=2, only={"upload"})
+    r = s.sync()
+    assert r.exit_code == 0, (r.message, s.output)
+    assert s.emu.other.read("/docs/edit.bin") == edited
+    assert base_sha(s, "edit.bin") == sha(edited)
+    s.emu.set_faults(0)
+    s.emu.other.delete("/docs/edit.bin")  # another user deletes our version
+    r = s.sync(now=later())
+    assert r.exit_code == 0, (r.message, s.output)
+    assert not (s.local() / "edit.bin").exists()
+    assert "edit.bin" not in s.remote_tree()

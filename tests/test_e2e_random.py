@@ -64,6 +64,11 @@ REGRESSIONS: list[int] = [
     10587,  # (in the next soak) the check for 11502 took a touched file for a new one
     15470,  # a version edited after planning was renamed aside and downloaded, but the
             # planned version was recorded; deleted locally, it came back
+    6856,   # an overwrite whose answer was lost was not settled by a stat; deleted
+            # remotely, it came back (test_corruption: test_seed_6856_...; the rest,
+            # same size within the same second, is limit 2 and exempt in the oracle)
+    19768,  # a file written into a remote folder while we trashed it went to the
+            # trash unnoticed (test_sync_safety: test_seed_19768_...)
 ]
 
 

@@ -841,3 +841,81 @@ def test_seed_10587_a_touched_file_does_not_keep_a_deleted_folder(s):
                                                                              s.output)
     assert not (s.local() / "f").exists()
     assert_same(s)
+
+
+def _trash_folder_during_pass(s, added: dict[str, str]):
+    """Delete the local folder ``c`` (synced, two files), then sync; at pass.queued
+    another user writes ``added`` into the remote ``c``."""
+    import shutil
+
+    from syncd import crashpoints
+
+    synced(s, {"c/old.txt": "old", "c/sub/older.txt": "older", "keep.txt": "k"})
+    shutil.rmtree(s.local() / "c")
+    s.emu.advance_clock(2)
+
+    def meanwhile(point):
+        if point == "pass.queued":
+            for rel, data in added.items():
+                s.emu.other.write("/docs/" + rel, data.encode())
+
+    n = len(s.emu.request_log)
+    crashpoints.set_hook(meanwhile)
+    try:
+        r = s.sync()
+    finally:
+        crashpoints.set_hook(None)
+    return r, n
+
+
+def test_seed_19768_a_file_written_into_a_remote_folder_while_we_trash_it_comes_back(s):
+    """Soak seed 19768: the local user deleted a folder; while the pass ran, the
+    remote user wrote a new file into it. The folder went to the remote trash with
+    the new file, unnoticed (lost to both users). Now the trashed folder is listed,
+    the unknown file sends it back, and the next pass deletes only what the local
+    user deleted: the new file is kept on both sides."""
+    _trash_folder_during_pass(s, {"c/sub/new.txt": "written meanwhile"})
+    for _ in range(3):
+        r = s.sync(now=lambda: time.time() + 3600)
+    assert r.exit_code == 0, (r.message, s.output)
+    assert s.local_tree() == {"keep.txt": b"k", "c": None, "c/sub": None,
+                              "c/sub/new.txt": b"written meanwhile"}
+    trashed = {p: d for p, d in s.emu.other.tree().items() if p.startswith("/.syncd-trash")}
+    assert b"written meanwhile" not in [s.emu.other.read(p) for p, d in trashed.items()
+                                        if d.get("type") == "file"]
+    assert_same(s)
+
+
+def test_a_folder_trashed_unchanged_costs_one_listing_more_and_stays_deleted(s):
+    r, n = _trash_folder_during_pass(s, {})
+    assert r.exit_code == 0, (r.message, s.output)
+    assert not [p for p in s.remote_tree() if p.startswith("c")]
+    assert s.local_tree() == {"keep.txt": b"k"}
+    # Without the check: the trash folder, the move. With it, one listing of the
+    # trashed copy (plus the pass's own activity reads, before and after).
+    assert ops(s, n) == [("GET", "/activity/session"), ("POST", "/resources"),
+                         ("POST", "/resources/move"), ("GET", "/resources/list"),
+                         ("GET", "/activity/session")]
+    listing = [x for x in s.emu.request_log[n:] if x.path.endswith("/resources/list")][0]
+    assert listing.query["resource"][0].startswith("/.syncd-trash/docs/")
+    assert listing.query["resource"][0].endswith("/c")
+
+
+def test_a_trashed_folder_whose_listing_fails_goes_back_and_is_deleted_later(s, monkeypatch):
+    from syncd.remote import exavault_api
+    from syncd.remote.exavault_api import RetryPolicy
+
+    monkeypatch.setitem(exavault_api.ExaVaultClient.__init__.__kwdefaults__, "retry",
+                        RetryPolicy(attempts=2, total_seconds=5.0, initial_backoff=0.001,
+                                    max_backoff=0.01, jitter=0.001))
+    s.emu.set_faults(1.0, ["500"], only=lambda m, p, q: p.endswith("/resources/list") and
+                     (q.get("resource") or [""])[0].startswith("/.syncd-trash"))
+    r, n = _trash_folder_during_pass(s, {})
+    assert r.exit_code != 0 and "\n" not in r.message, r.message
+    assert s.emu.other.read("/docs/c/old.txt") == b"old"  # back: we could not tell
+    assert s.local_tree() == {"keep.txt": b"k"}
+    s.emu.set_faults(0)
+    r = s.sync(now=lambda: time.time() + 3600)
+    assert r.exit_code == 0, (r.message, s.output)
+    assert not [p for p in s.remote_tree() if p.startswith("c")]
+    assert_same(s)
