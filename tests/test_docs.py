@@ -226,3 +226,230 @@ def test_example_webhook_block_loads_with_its_defaults(tmp_path, home):
     hook = c.account.webhook
     assert (hook.host, hook.port, hook.token, hook.path) == (
         "127.0.0.1", 8787, "example-hook-token", "/")
+
+
+# --- architecture.md ----------------------------------------------------------------
+
+def planner_rules() -> list[tuple[str, str, str]]:
+    """(rule, local, remote) of each row of the rule table in planner.py's docstring."""
+    from syncd import planner
+
+    lines = planner.__doc__.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Rules per key, two-way"))
+    seps = [i for i in range(start, len(lines)) if re.fullmatch(r"=+(  +=+)+", lines[i])][:3]
+    assert len(seps) == 3, "the rule table's layout changed"
+    cols = [m.span() for m in re.finditer(r"=+", lines[seps[0]])]
+    rows = []
+    for line in lines[seps[1] + 1:seps[2]]:
+        cell = lambda c: line[cols[c][0]:cols[c + 1][0] if c + 1 < len(cols) else None].strip()
+        if cell(0):
+            rows.append((cell(0), cell(1), cell(2)))
+    return rows
+
+
+def doc_rules() -> list[tuple[str, str, str]]:
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    rows = []
+    for line in text.splitlines():
+        m = re.fullmatch(r"\| (\d+|C) \| `([^`]+)` \| `([^`]+)` \| .+ \|", line.strip())
+        if m:
+            rows.append(m.groups())
+    return rows
+
+
+def test_architecture_rule_table_is_the_planners():
+    rules = planner_rules()
+    assert len(rules) > 20 and ("C", "file", "file") in rules
+    assert doc_rules() == rules
+
+
+def test_architecture_names_every_backend_method():
+    from syncd.backend import Backend
+
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    methods = [n for n, v in vars(Backend).items() if callable(v) and not n.startswith("_")]
+    assert len(methods) >= 10
+    missing = [n for n in methods if not re.search(rf"\| `{n}\(", text)]
+    assert not missing, f"Backend methods not in docs/architecture.md: {missing}"
+
+
+def test_architecture_names_every_index_table():
+    from syncd import index
+
+    tables = set()
+    for migration in index.MIGRATIONS:
+        tables |= set(re.findall(r"CREATE TABLE (\w+)", inspect.getsource(migration)))
+    assert {"base", "remote", "queue"} <= tables
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    missing = [t for t in sorted(tables) if f"| `{t}` |" not in text]
+    assert not missing, f"index tables not in docs/architecture.md: {missing}"
+
+
+# --- operations.md ------------------------------------------------------------------
+
+def test_operations_lists_every_exit_code():
+    text = (DOCS / "operations.md").read_text(encoding="utf-8")
+    codes = {n: v for n, v in vars(exitcodes).items() if n.isupper() and isinstance(v, int)}
+    assert len(codes) >= 10
+    missing = [f"{v} {n}" for n, v in codes.items() if not re.search(rf"^\| {v} \| `{n}` \| \w",
+                                                                       text, re.MULTILINE)]
+    assert not missing, f"exit codes not in docs/operations.md's table: {missing}"
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _conflict_copies(tree: dict, stem: str) -> list[str]:
+    return [p for p in tree if p.startswith(f"{stem} (conflicted copy ")]
+
+
+def test_operations_lost_index_deletes_nothing_and_keeps_both_versions(make_emulator, tmp_path):
+    """What docs/operations.md says a sync does after the index was lost."""
+    from tests.sync_helpers import make_setup
+
+    s = make_setup(make_emulator, tmp_path)
+    root = s.local()
+    for rel, text in {"same.txt": "same", "dir/in.txt": "in", "ledit.txt": "aaaa",
+                      "redit.txt": "bbbb", "eqsize.txt": "1234", "ldel.txt": "x",
+                      "rdel.txt": "y"}.items():
+        _write(root / rel, text)
+    r = s.sync()
+    assert r.exit_code == 0, r.message
+    # changes on both sides while the index is lost
+    _write(root / "ledit.txt", "aaaa, edited here")
+    s.emu.other.write("/docs/redit.txt", b"bbbb, edited there")
+    _write(root / "eqsize.txt", "5678")           # same size, other content
+    (root / "ldel.txt").unlink()
+    s.emu.other.delete("/docs/rdel.txt")
+    moved = tmp_path / "broken"                    # the recovery steps of operations.md
+    moved.mkdir()
+    for f in s.state.glob("index.sqlite3*"):
+        f.rename(moved / f.name)
+    n = len(s.emu.request_log)
+
+    r = s.sync()
+    assert r.exit_code == 0, r.message
+    local, remote = s.local_tree(), s.remote_tree()
+    assert local == remote
+    # a file on one side only is copied across: deletions made meanwhile come back
+    assert local["ldel.txt"] == b"x" and local["rdel.txt"] == b"y"
+    # unchanged files and folders are recorded, nothing else
+    assert local["same.txt"] == b"same" and local["dir/in.txt"] == b"in"
+    # a file edited on either side: both versions, the server's under the name
+    for stem, server, here in (("ledit", b"aaaa", b"aaaa, edited here"),
+                               ("redit", b"bbbb, edited there", b"bbbb"),
+                               ("eqsize", b"1234", b"5678")):
+        copies = _conflict_copies(local, stem)
+        assert len(copies) == 1, (stem, sorted(local))
+        assert (local[f"{stem}.txt"], local[copies[0]]) == (server, here)
+    assert len(local) == 8 + 3  # 7 files, a folder, 3 conflict copies
+    # the cost: a full listing, and one download per file on both sides with equal size
+    # (same, dir/in, eqsize: compared) besides the ones that had to come down anyway
+    requests = [(q.method, q.path.removeprefix("/api/v2")) for q in s.emu.request_log[n:]]
+    assert ("GET", "/resources/list") in requests
+    assert requests.count(("GET", "/resources/download")) == 3 + 3  # + ldel, ledit, redit
+    assert not any(m == "DELETE" for m, _ in requests)
+    r = s.sync()
+    assert r.exit_code == 0 and "no changes" in s.output, s.output
+
+
+def test_operations_corrupt_index_message_and_recovery(make_emulator, tmp_path):
+    from tests.sync_helpers import make_setup
+
+    s = make_setup(make_emulator, tmp_path)
+    _write(s.local() / "a.txt", "a")
+    assert s.sync().exit_code == 0
+    for f in s.state.glob("index.sqlite3*"):
+        f.unlink()
+    (s.state / "index.sqlite3").write_bytes(b"not sqlite at all " * 200)
+    p = s.cli("sync", "--config", str(s.config_path))
+    assert p.returncode == exitcodes.SOFTWARE
+    assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+    assert "is not a usable syncd index" in p.stderr and "move it aside" in p.stderr
+    (s.state / "broken").mkdir()
+    for f in s.state.glob("index.sqlite3*"):
+        f.rename(s.state / "broken" / f.name)
+    p = s.cli("sync", "--config", str(s.config_path))
+    assert p.returncode == 0, p.stderr
+    assert s.local_tree() == s.remote_tree() == {"a.txt": b"a"}
+
+
+# --- emulator.md --------------------------------------------------------------------
+
+def test_emulator_md_shows_the_constructor_as_it_is():
+    from syncd.emulator import Emulator
+
+    text = (DOCS / "emulator.md").read_text(encoding="utf-8")
+    m = re.search(r"emu = (Emulator\(root, \*,.*?\))\.start\(\)", text, re.DOTALL)
+    assert m, "docs/emulator.md lost its Emulator(...) signature"
+    call = ast.parse(m.group(1).replace("*,", "", 1), mode="eval").body
+    documented = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    params = inspect.signature(Emulator.__init__).parameters
+    actual = {n: p.default for n, p in params.items() if n not in ("self", "root")}
+    assert documented == actual
+
+
+def test_emulator_md_names_every_command_line_switch():
+    from syncd.emulator.cli import build_parser
+
+    text = (DOCS / "emulator.md").read_text(encoding="utf-8")
+    usage = text[text.index("## Command line"):text.index("## Storage")]
+    flags = [s for a in build_parser()._actions for s in a.option_strings
+             if s.startswith("--") and s != "--help"]
+    assert "--fault-kinds" in flags
+    missing = [f for f in flags if not re.search(rf"{re.escape(f)}\b", usage)]
+    assert not missing, f"emulator switches not in docs/emulator.md: {missing}"
+
+
+# --- README and links ---------------------------------------------------------------
+
+def _readme() -> str:
+    return (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_test_command_is_what_ci_runs():
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    command = next(line for line in ci.splitlines() if "pytest" in line and "venv" in line)
+    assert command.strip() in _readme()
+
+
+def test_every_command_is_in_the_readme_and_every_readme_command_exists():
+    from syncd.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    commands = set(sub.choices)
+    assert {"sync", "run", "status", "demo", "emulator"} <= commands
+    text = _readme()
+    blocks = "\n".join(re.findall(r"```sh\n(.*?)```", text, re.DOTALL))
+    used = set(re.findall(r"(?:^|&& |\bbin/)syncd ([a-z]+)", blocks, re.MULTILINE))
+    assert not used - commands, f"README runs commands that do not exist: {used - commands}"
+    assert not commands - used, f"commands the README does not show: {commands - used}"
+
+
+def _links(path: Path) -> list[tuple[str, str]]:
+    text = path.read_text(encoding="utf-8")
+    return re.findall(r"\]\(([^)#\s]*)(#[^)\s]*)?\)", text)
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/architecture.md", "docs/configuration.md",
+                                 "docs/operations.md", "docs/emulator.md", "docs/sync.md",
+                                 "docs/daemon.md", "systemd/README.md"])
+def test_relative_links_lead_to_existing_files_and_headings(doc):
+    path = REPO / doc
+    bad = []
+    for target, anchor in _links(path):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        dest = (path.parent / target).resolve() if target else path
+        if not dest.exists():
+            bad.append(target)
+            continue
+        if anchor and dest.suffix == ".md":
+            headings = re.findall(r"^#+ (.+)$", dest.read_text(encoding="utf-8"), re.MULTILINE)
+            slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+                     for h in headings}
+            if anchor[1:] not in slugs:
+                bad.append(target + anchor)
+    assert not bad, f"{doc}: broken links {bad}"
