@@ -1,0 +1,359 @@
+"""`syncd init`: write a commented configuration for a new mirror.
+
+Values come from the command line, or from prompts when standard input is a
+terminal and a required one (URL, local folder, remote folder) is missing.
+Without a terminal a missing value is a usage error (64).
+
+The credentials are never echoed and, by default, never written: the file
+refers to ``${EXAVAULT_API_KEY}`` and ``${EXAVAULT_ACCESS_TOKEN}`` (other
+names with ``--api-key-env`` / ``--token-env``), which syncd expands from the
+environment when it starts. ``--inline-secrets`` writes them into the file
+instead (the file is 0600 either way), taken from ``--secrets-file`` (a file
+only its owner may read, ``NAME=value`` lines, as for systemd's
+``EnvironmentFile=``), else from those environment variables, else from a
+prompt that does not echo.
+
+The text is checked with ``syncd.config.load_config`` before it is put in
+place, so what init writes always loads. An existing file is never replaced
+without ``--force`` (exit 73, EX_CANTCREAT). The file is created 0600; a
+folder created for it is 0700.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import shlex
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import platformdirs
+
+from syncd import exitcodes
+from syncd.cli import CommandError
+from syncd.config import APP_NAME, ConfigError, config_path, load_config
+from syncd.index import _make_private_dirs  # 0700 whatever the umask
+
+DEFAULT_KEY_ENV = "EXAVAULT_API_KEY"
+DEFAULT_TOKEN_ENV = "EXAVAULT_ACCESS_TOKEN"
+_VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# config keys (as ConfigError names them) -> the flag that supplied the value
+_FLAGS = {"account.url": "--url", "mirrors[0].name": "--name", "mirrors[0].local": "--local",
+          "mirrors[0].remote": "--remote", "state_dir": "--state-dir",
+          "account.api_key": "the API key", "account.access_token": "the access token"}
+
+
+@dataclass
+class InitOptions:
+    config: str | None = None
+    url: str | None = None
+    name: str | None = None
+    local: str | None = None
+    remote: str | None = None
+    state_dir: str | None = None
+    api_key_env: str = DEFAULT_KEY_ENV
+    token_env: str = DEFAULT_TOKEN_ENV
+    inline_secrets: bool = False
+    secrets_file: str | None = None
+    force: bool = False
+
+
+@dataclass
+class Terminal:
+    """How init talks to a human: ``ask(prompt)`` returns a line (EOFError at the
+    end of input), ``secret(prompt)`` one that is not echoed."""
+
+    interactive: bool
+    ask: Callable[[str], str] = input
+    secret: Callable[[str], str] = getpass.getpass
+
+    @classmethod
+    def default(cls) -> Terminal:
+        return cls(interactive=sys.stdin.isatty())
+
+
+def _usage(message: str) -> CommandError:
+    return CommandError(message, exitcodes.USAGE)
+
+
+# ---------------------------------------------------------------------- the text
+
+def _q(value: str) -> str:
+    """A YAML double-quoted scalar holding ``value`` literally (``$`` doubled, since
+    syncd expands ``${VAR}`` in every value). JSON strings are valid YAML."""
+    return json.dumps(value.replace("$", "$$"), ensure_ascii=False)
+
+
+def render(*, url: str, name: str, local: str, remote: str, api_key: str, access_token: str,
+           state_dir: str | None = None) -> str:
+    """The configuration file's text. ``api_key``/``access_token`` are written as
+    given: a ``${VAR}`` reference or an already quoted literal."""
+    default_state = os.path.join(platformdirs.user_state_dir(APP_NAME))
+    state_line = (f"state_dir: {_q(state_dir)}   # index, logs and local trash" if state_dir
+                  else f"# state_dir: {default_state}   # index, logs and local trash")
+    return f"""\
+# syncd configuration, written by `syncd init`.
+# Check it with `syncd check`, then run `syncd sync` once, or `syncd run`.
+# A key that is commented out takes the default shown. Every key is explained
+# in config.example.yaml and docs/configuration.md. ${{VAR}} in any value is
+# read from the environment when syncd starts ($$ is a literal $). Durations:
+# seconds or 90s, 5m, 2h, 1d. Rates: bytes/s or 2MB, 500KiB.
+
+account:
+  url: {_q(url)}
+  api_key: {api_key}
+  access_token: {access_token}
+  # budget: null         # daily API transactions syncd may spend; null = the account's whole limit
+  # reserve: 5%          # transactions never spent: a count (e.g. 200) or a % of the daily limit
+  # timeout: 60          # seconds to wait for the server before a request fails
+  # transfer_share: 50%  # of the daily budget kept for transfers; `syncd run` polls with the rest
+  # webhook: {{listen: "127.0.0.1:8787", token: "${{EXAVAULT_WEBHOOK_TOKEN}}", path: /}}
+
+{state_line}
+# remote_trash: /.syncd-trash   # remote folder that receives remote deletions
+# trash_days: 30                # days deleted files are kept in the local and remote trash
+
+# daemon:                       # `syncd run` only
+#   settle: 1.5s                # a changed file is synced once quiet for this long
+#   local_scan_interval: 1h     # full local true-up scan
+#   log_level: info             # debug | info | warning | error
+
+mirrors:
+  - name: {_q(name)}
+    local: {_q(local)}
+    remote: {_q(remote)}
+    # direction: two-way        # two-way | upload-only | download-only
+    # ignore: []                # gitignore-style patterns, e.g. ["*.tmp", "build/"]
+    # poll_interval: 5m         # how often `syncd run` looks for remote changes
+    # full_scan_interval: 1d    # how often the whole remote folder is listed as a true-up
+    # max_delete: null          # max deletions per run (count or "25%"); null = hold back
+    #                           # when more than 50% and more than 10 entries would go
+    # remote_delete: trash      # trash (move to remote_trash) | delete (permanently)
+    # transfers: 4              # parallel uploads/downloads, 1..32
+    # bandwidth: {{up: 0, down: 0}}  # bytes/s, e.g. {{up: 2MB, down: 500KiB}}; 0 = unlimited
+"""
+
+
+# ---------------------------------------------------------------------- values
+
+def _read_secrets_file(path: str, names: tuple[str, str]) -> dict[str, str]:
+    """``NAME=value`` lines (``export`` and matching quotes allowed, ``#`` comments)
+    from a file only its owner may read."""
+    p = Path(os.path.expanduser(path))
+    try:
+        st = p.stat()
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise CommandError(f"--secrets-file {p}: cannot read it: {why}",
+                           exitcodes.NOINPUT) from None
+    if st.st_mode & 0o077:
+        raise CommandError(f"--secrets-file {p}: others may read it (mode "
+                           f"{st.st_mode & 0o777:04o}); run chmod 600 {shlex.quote(str(p))}",
+                           exitcodes.DATAERR)
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.removeprefix("export ").partition("=")
+        name, value = name.strip(), value.strip()
+        if sep and name in names:
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            found[name] = value
+    missing = [n for n in names if not found.get(n)]
+    if missing:
+        raise CommandError(f"--secrets-file {p}: no {' and no '.join(missing)}=... line "
+                           "(the names are set by --api-key-env and --token-env)",
+                           exitcodes.DATAERR)
+    return found
+
+
+def _ask(term: Terminal, prompt: str, default: str | None = None) -> str | None:
+    shown = f"{prompt} [{default}]: " if default else f"{prompt}: "
+    for _ in range(3):
+        try:
+            answer = term.ask(shown).strip()
+        except EOFError:
+            return None
+        if answer or default:
+            return answer or default
+    return None
+
+
+def _default_name(local: str) -> str | None:
+    leaf = Path(local.rstrip("/")).name
+    return leaf if _NAME_RE.fullmatch(leaf) else None
+
+
+def _gather(opts: InitOptions, term: Terminal) -> None:
+    """Fill in the missing values by asking (on a terminal), else fail with 64."""
+    asking = term.interactive and not (opts.url and opts.local and opts.remote)
+    if asking:
+        if not opts.url:
+            opts.url = _ask(term, "ExaVault API URL (https://ACCOUNT.exavault.com/api/v2)")
+        if not opts.local:
+            opts.local = _ask(term, "Local folder to keep in sync")
+        if not opts.remote:
+            opts.remote = _ask(term, "Remote folder (e.g. /work)")
+        if not opts.name and opts.local:
+            opts.name = _ask(term, "Name of this mirror", _default_name(opts.local))
+        if not (opts.inline_secrets or opts.secrets_file):
+            answer = _ask(term, f"Read the API key and token from ${opts.api_key_env} and "
+                                f"${opts.token_env} when syncd starts (e), or store them in "
+                                "the config file, readable only by you (f)?", "e")
+            opts.inline_secrets = (answer or "e").lower().startswith("f")
+    missing = [flag for flag, value in (("--url", opts.url), ("--local", opts.local),
+                                        ("--remote", opts.remote)) if not value]
+    if missing:
+        raise _usage(f"init needs {', '.join(missing)} (or run it on a terminal to be asked)")
+    if not opts.name:
+        opts.name = _default_name(opts.local or "")
+        if not opts.name:
+            raise _usage("init needs --name: the local folder's name cannot name a mirror "
+                         "(letters, digits, '.', '_' and '-')")
+
+
+def _secret_values(opts: InitOptions, env: Mapping[str, str], term: Terminal
+                   ) -> tuple[str, str]:
+    names = (opts.api_key_env, opts.token_env)
+    if opts.secrets_file:
+        found = _read_secrets_file(opts.secrets_file, names)
+        return found[names[0]], found[names[1]]
+    if env.get(names[0]) and env.get(names[1]):
+        return env[names[0]], env[names[1]]
+    if not term.interactive:
+        raise _usage(f"--inline-secrets needs the API key and token: set ${names[0]} and "
+                     f"${names[1]}, or give --secrets-file FILE")
+    values = []
+    for label, name in (("API key", names[0]), ("Access token", names[1])):
+        value = env.get(name) or ""
+        for _ in range(3):
+            if value:
+                break
+            try:
+                value = term.secret(f"{label} (not shown): ").strip()
+            except EOFError:
+                break
+        if not value:
+            raise _usage(f"no {label.lower()} given")
+        values.append(value)
+    return values[0], values[1]
+
+
+# ---------------------------------------------------------------------- writing
+
+def _validate(text: str, folder: Path, env: Mapping[str, str]) -> None:
+    """Load ``text`` as syncd would (from a temporary file beside the target): a
+    problem is reported against the flag that supplied the value."""
+    fd, tmp = tempfile.mkstemp(prefix=".syncd-init-", suffix=".yaml", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        load_config(tmp, env=env)
+    except ConfigError as exc:
+        what = _FLAGS.get(exc.key or "", exc.key or "the configuration")
+        raise _usage(f"{what}: {exc.message}") from None
+    finally:
+        os.unlink(tmp)
+
+
+def _write(target: Path, text: str, force: bool) -> None:
+    data = text.encode("utf-8")
+    if force:
+        fd, tmp = tempfile.mkstemp(prefix=".syncd-init-", suffix=".yaml", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            raise
+        return
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _exists(target: Path) -> CommandError:
+    return CommandError(f"{target} already exists; not replaced (use --force to overwrite "
+                        "it)", exitcodes.CANTCREAT)
+
+
+def run_init(opts: InitOptions, *, env: Mapping[str, str] | None = None,
+             term: Terminal | None = None, out: TextIO | None = None) -> int:
+    env = os.environ if env is None else env
+    term = term or Terminal.default()
+    out = out or sys.stdout
+    for flag, name in (("--api-key-env", opts.api_key_env), ("--token-env", opts.token_env)):
+        if not _VAR_RE.fullmatch(name or ""):
+            raise _usage(f"{flag}: not a variable name: {name!r}")
+    if opts.api_key_env == opts.token_env:
+        raise _usage("--api-key-env and --token-env must name different variables")
+    target = Path(os.path.abspath(config_path(opts.config, env)))
+    if not opts.force and os.path.lexists(target):
+        raise _exists(target)  # before asking anything
+    if target.is_dir():
+        raise CommandError(f"{target} is a folder, not a config file", exitcodes.CANTCREAT)
+
+    _gather(opts, term)
+    inline = opts.inline_secrets or bool(opts.secrets_file)
+    local = os.path.abspath(os.path.expanduser(opts.local or ""))
+    remote = opts.remote or ""
+    remote = remote if remote.startswith("/") else "/" + remote
+    state_dir = (os.path.abspath(os.path.expanduser(opts.state_dir)) if opts.state_dir
+                 else None)
+    check_env = dict(env)
+    if inline:
+        key, token = _secret_values(opts, env, term)
+        key_text, token_text = _q(key), _q(token)
+    else:
+        key_text, token_text = f"${{{opts.api_key_env}}}", f"${{{opts.token_env}}}"
+        for name in (opts.api_key_env, opts.token_env):  # checked for shape elsewhere
+            check_env[name] = "set-when-syncd-starts"
+    text = render(url=(opts.url or "").strip(), name=opts.name or "", local=local,
+                  remote=remote, api_key=key_text, access_token=token_text,
+                  state_dir=state_dir)
+
+    try:
+        _make_private_dirs(target.parent)
+        _validate(text, target.parent, check_env)
+        _write(target, text, opts.force)
+    except FileExistsError:  # created meanwhile
+        raise _exists(target) from None
+    except OSError as exc:
+        where = exc.filename or target
+        raise CommandError(f"cannot write {where}: {exc.strerror or exc}",
+                           exitcodes.CANTCREAT) from None
+
+    config = load_config(target, env=check_env)
+    m = config.mirrors[0]
+    say = lambda line: print(line, file=out)
+    say(f"Wrote {target} (mode 0600): mirror {m.name}: {m.local} <-> {m.remote} "
+        f"on {config.account.url}")
+    if inline:
+        say("The API key and access token are stored in it; keep it private.")
+    else:
+        unset = [n for n in (opts.api_key_env, opts.token_env) if not env.get(n)]
+        note = (f" ({' and '.join('$' + n for n in unset)} not set in this shell)"
+                if unset else "")
+        say(f"The API key and access token are read from ${opts.api_key_env} and "
+            f"${opts.token_env} when syncd starts{note}; a systemd service needs them too "
+            "(Environment= or EnvironmentFile= in a drop-in; see systemd/README.md).")
+    default = Path(os.path.abspath(config_path(None, env)))
+    flag = "" if target == default else f" --config {shlex.quote(str(target))}"
+    say(f"Next: syncd check{flag}, then syncd sync{flag} (or syncd run{flag}).")
+    return exitcodes.OK
