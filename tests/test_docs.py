@@ -26,6 +26,7 @@ import yaml
 from syncd import config as config_module
 from syncd import exitcodes
 from syncd.config import ConfigError, load_config
+from tests.sync_helpers import make_setup
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
@@ -241,9 +242,10 @@ def planner_rules() -> list[tuple[str, str, str]]:
     cols = [m.span() for m in re.finditer(r"=+", lines[seps[0]])]
     rows = []
     for line in lines[seps[1] + 1:seps[2]]:
-        cell = lambda c: line[cols[c][0]:cols[c + 1][0] if c + 1 < len(cols) else None].strip()
-        if cell(0):
-            rows.append((cell(0), cell(1), cell(2)))
+        cells = [line[start:cols[c + 1][0] if c + 1 < len(cols) else None].strip()
+                 for c, (start, _) in enumerate(cols)]
+        if cells[0]:
+            rows.append((cells[0], cells[1], cells[2]))
     return rows
 
 
@@ -307,8 +309,6 @@ def _conflict_copies(tree: dict, stem: str) -> list[str]:
 
 def test_operations_lost_index_deletes_nothing_and_keeps_both_versions(make_emulator, tmp_path):
     """What docs/operations.md says a sync does after the index was lost."""
-    from tests.sync_helpers import make_setup
-
     s = make_setup(make_emulator, tmp_path)
     root = s.local()
     for rel, text in {"same.txt": "same", "dir/in.txt": "in", "ledit.txt": "aaaa",
@@ -356,8 +356,6 @@ def test_operations_lost_index_deletes_nothing_and_keeps_both_versions(make_emul
 
 
 def test_operations_corrupt_index_message_and_recovery(make_emulator, tmp_path):
-    from tests.sync_helpers import make_setup
-
     s = make_setup(make_emulator, tmp_path)
     _write(s.local() / "a.txt", "a")
     assert s.sync().exit_code == 0
