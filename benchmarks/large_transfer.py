@@ -23,87 +23,27 @@ import argparse
 import hashlib
 import json
 import os
-import re
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
+from benchmarks._harness import (
+    KEY,
+    TOKEN,
+    PeakSampler,
+    default_workdir,
+    emulator_process,
+    parse_size,
+    rss_bytes,
+)
 from syncd.remote.exavault_api import ExaVaultClient
 
-KEY, TOKEN = "bench-key", "bench-token"
 CHUNK = 1 << 20
-UNITS = {"": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
-
-
-def parse_size(text: str) -> int:
-    m = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", text)
-    if not m or m.group(2).lower() not in UNITS:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 1GiB, 200MiB, 4096)")
-    return int(m.group(1)) * UNITS[m.group(2).lower()]
-
-
-def rss_bytes(pid: int | str = "self") -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
-
-
-class PeakSampler:
-    """Samples VmRSS of several processes in a background thread; keeps the peaks."""
-
-    def __init__(self, pids: dict[str, int | str], interval: float = 0.02):
-        self.pids, self.interval = pids, interval
-        self.peak = {name: 0 for name in pids}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            for name, pid in self.pids.items():
-                self.peak[name] = max(self.peak[name], rss_bytes(pid))
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._run_once()
-        self._thread.start()
-        return self
-
-    def _run_once(self):
-        for name, pid in self.pids.items():
-            self.peak[name] = max(self.peak[name], rss_bytes(pid))
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self._run_once()
-
-
-@contextmanager
-def emulator_process(root: Path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "syncd.emulator", "--root", str(root), "--port", "0",
-         "--api-key", KEY, "--access-token", TOKEN],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        m = re.search(r"(http://127\.0\.0\.1:\d+/api/v2)", line)
-        if not m:
-            raise RuntimeError(f"emulator did not start: {line!r} {proc.stderr.read()}")
-        yield proc.pid, m.group(1)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def write_source(path: Path, size: int) -> str:
@@ -155,8 +95,7 @@ def raw_download(url: str, remote: str, target: Path) -> None:
                       headers={"ev-api-key": KEY, "ev-access-token": TOKEN},
                       stream=True, timeout=(10, 600)) as r, open(target, "wb") as f:
         r.raise_for_status()
-        for chunk in r.iter_content(CHUNK):
-            f.write(chunk)
+        f.writelines(r.iter_content(CHUNK))
 
 
 def measure(label: str, pids: dict, fn) -> dict:
@@ -203,7 +142,7 @@ def run(size: int, workdir: Path, repeat: int = 3) -> dict:
     for runs in samples.values():
         row = dict(runs[0])  # memory: the worst run counts
         for key in row:
-            if key.endswith("_growth") or key.endswith("_peak"):
+            if key.endswith(("_growth", "_peak")):
                 row[key] = max(r[key] for r in runs)
         row["seconds"] = statistics.median(r["seconds"] for r in runs)
         row["runs"] = len(runs)
@@ -224,14 +163,6 @@ def run(size: int, workdir: Path, repeat: int = 3) -> dict:
     }
 
 
-def default_workdir(size: int) -> Path | None:
-    """/dev/shm when it can hold the source, the stored copies and both downloads."""
-    shm = Path("/dev/shm")
-    if shm.is_dir() and shutil.disk_usage(shm).free > 5 * size + (256 << 20):
-        return shm
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=parse_size, default=1 << 30, help="bytes to transfer (default 1GiB)")
@@ -240,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dir", type=Path,
                    help="where to make the temp work folder (default: /dev/shm if it has room)")
     args = p.parse_args(argv)
-    with tempfile.TemporaryDirectory(dir=args.dir or default_workdir(args.size)) as tmp:
+    with tempfile.TemporaryDirectory(dir=args.dir or default_workdir(5 * args.size)) as tmp:
         result = run(args.size, Path(tmp), max(1, args.repeat))
     mib = 1 << 20
     print(f"{args.size / mib:.0f} MiB transfer in {result['workdir']}, median of "

@@ -264,9 +264,35 @@ def _base_row(mirror: str, e: BaseEntry) -> tuple:
             float(e.remote_updated))
 
 
+# Reading 100k-row tables is a hot path (every full pass reads the base and the
+# remote snapshot), and its memory is the daemon's peak: each row's strings that
+# are equal (key, local and remote spelling: the same unless Unicode
+# normalisation differs) become one object, and kinds are the model's constants.
+_KINDS = {model.FILE: model.FILE, model.DIR: model.DIR}
+
+
 def _base_entry(row: tuple) -> BaseEntry:
     lp, rp, kind, size, mtime_ns, inode, sha, rid, rsize, rupd = row
-    return BaseEntry(lp, rp, kind, size, mtime_ns, _inode_out(inode), sha, rid, rsize, rupd)
+    if rp == lp:
+        rp = lp
+    return BaseEntry(lp, rp, _KINDS.get(kind, kind), size, mtime_ns, _inode_out(inode), sha,
+                     rid, rsize, rupd)
+
+
+def _keyed_base_entry(row: tuple) -> tuple[str, BaseEntry]:
+    """(key, entry) from a ``SELECT key, {_BASE_COLS}`` row, one string for equal spellings."""
+    key, lp, rp, kind, size, mtime_ns, inode, sha, rid, rsize, rupd = row
+    if lp == key:
+        lp = key
+    if rp == lp:
+        rp = lp
+    return key, BaseEntry(lp, rp, _KINDS.get(kind, kind), size, mtime_ns, _inode_out(inode),
+                          sha, rid, rsize, rupd)
+
+
+def _remote_entry(row: tuple) -> RemoteEntry:
+    path, kind, rid, size, updated = row
+    return RemoteEntry(path, _KINDS.get(kind, kind), rid, size, updated)
 
 
 def _remote_row(mirror: str, e: RemoteEntry) -> tuple:
@@ -423,10 +449,11 @@ class Index:
     # -- base
 
     def base(self, mirror: str) -> dict[str, BaseEntry]:
+        # Rows are decoded as they are read: no list of all raw rows beside the result.
         with self._lock:
-            rows = self._conn.execute(
-                f"SELECT key, {_BASE_COLS} FROM base WHERE mirror = ?", (mirror,)).fetchall()
-        return {row[0]: _base_entry(row[1:]) for row in rows}
+            cursor = self._conn.execute(
+                f"SELECT key, {_BASE_COLS} FROM base WHERE mirror = ?", (mirror,))
+            return dict(map(_keyed_base_entry, cursor))
 
     def base_entry(self, mirror: str, key: str) -> BaseEntry | None:
         with self._lock:
@@ -507,9 +534,9 @@ class Index:
 
     def remote(self, mirror: str) -> dict[str, RemoteEntry]:
         with self._lock:
-            rows = self._conn.execute(f"SELECT {_REMOTE_COLS} FROM remote WHERE mirror = ?",
-                                      (mirror,)).fetchall()
-        return {row[0]: RemoteEntry(*row) for row in rows}
+            cursor = self._conn.execute(f"SELECT {_REMOTE_COLS} FROM remote WHERE mirror = ?",
+                                        (mirror,))
+            return {e.path: e for e in map(_remote_entry, cursor)}
 
     def put_remote(self, mirror: str, entries: Iterable[RemoteEntry], *,
                    replace_all: bool = False) -> None:
@@ -560,14 +587,14 @@ class Index:
             rows = self._conn.execute(
                 f"SELECT {_REMOTE_COLS} FROM remote WHERE mirror = ? AND {_subtree('path')} "
                 f"AND path != ?", (mirror, *_subtree_args(folder), folder)).fetchall()
-        return {row[0]: RemoteEntry(*row) for row in rows}
+        return {e.path: e for e in map(_remote_entry, rows)}
 
     def remote_by_id(self, mirror: str, id: str) -> RemoteEntry | None:
         with self._lock:
             row = self._conn.execute(
                 f"SELECT {_REMOTE_COLS} FROM remote WHERE mirror = ? AND id = ? "
                 f"ORDER BY path LIMIT 1", (mirror, id)).fetchone()
-        return RemoteEntry(*row) if row else None
+        return _remote_entry(row) if row else None
 
     # -- small key/value state
 
