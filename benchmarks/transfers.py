@@ -120,13 +120,17 @@ def _same(a: Path, b: Path, files: list[str]) -> None:
 
 
 def small_files(ctx: Context) -> list[Result]:
+    """syncd and the baseline each talk to an emulator of their own (same build, same
+    options): the activity feed is account-wide, so on a shared one each syncd pass
+    would also pay to read the baseline's uploads."""
     s = ctx.sizes
     n, size, threads = s.small_files, s.small_size, s.transfers
     steps: dict[str, list[dict]] = {}
-    with workdir(ctx.parent) as tmp, emulator_process(tmp / "emulator") as (pid, url):
+    with workdir(ctx.parent) as tmp, emulator_process(tmp / "emulator") as (pid, url), \
+            emulator_process(tmp / "emulator-raw") as (raw_pid, raw_url):
         src = tmp / "source"
         files = make_tree(src, n, max(1, n // 100), size)
-        raw = RawClient(url, threads)
+        raw = RawClient(raw_url, threads)
         ctx.say(f"  small files: {n:,} × {size // 1024} KiB, {threads} in parallel, "
                 f"{s.small_repeat} rounds")
         for i in range(max(1, s.small_repeat)):
@@ -136,7 +140,7 @@ def small_files(ctx: Context) -> list[Result]:
             up.write()
             steps.setdefault("syncd upload", []).append(_step(pid, up.sync))
             steps.setdefault("raw upload", []).append(
-                _step(pid, lambda i=i: raw.upload(src, files, f"/raw{i}")))
+                _step(raw_pid, lambda i=i: raw.upload(src, files, f"/raw{i}")))
             down = new_setup(url, tmp / f"down{i}")
             back = down.add_mirror("down", transfers=threads)
             down.mirrors["down"]["remote"] = f"/up{i}"
@@ -144,7 +148,7 @@ def small_files(ctx: Context) -> list[Result]:
             steps.setdefault("syncd download", []).append(_step(pid, down.sync))
             raw_back = tmp / f"raw-back{i}"
             steps.setdefault("raw download", []).append(
-                _step(pid, lambda i=i, to=raw_back: raw.download(f"/raw{i}", files, to)))
+                _step(raw_pid, lambda i=i, to=raw_back: raw.download(f"/raw{i}", files, to)))
             _same(src, back, files)
             _same(src, raw_back, files)
     results = []
