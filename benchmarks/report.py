@@ -50,12 +50,18 @@ def machine() -> dict:
 
 
 def _commit() -> str:
+    """HEAD, marked when syncd's or the suite's code differs from it."""
+    repo = Path(__file__).resolve().parent.parent
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=False, cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=False, cwd=repo).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "syncd", "benchmarks"],
+                               capture_output=True, timeout=10, check=False, cwd=repo)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+    if not head:
+        return "unknown"
+    return head + (" with uncommitted changes" if dirty.returncode else "")
 
 
 def _met(r: Result) -> str:
@@ -135,5 +141,14 @@ def load_average() -> str:
 
 
 def command_line(argv: list[str]) -> str:
-    return " ".join(["python -m benchmarks", *argv]) if argv else "python -m benchmarks"
+    """The command that reproduces the numbers (where the output went does not matter)."""
+    shown, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--json", "--out"):
+            skip = True
+        elif not arg.startswith(("--json=", "--out=")):
+            shown.append(arg)
+    return " ".join(["python -m benchmarks", *shown])
 
