@@ -197,3 +197,27 @@ def test_parallel_transfers_share_one_client_and_count_every_request(emulator, m
     assert client.requests_sent == len(events) == 48
     assert emulator.transactions_used - used_before == 48  # the ledger matches the server
     assert sorted({e.path for e in events}) == ["/resources/download", "/resources/upload"]
+
+
+def test_proxy_and_ca_settings_are_read_once_from_the_environment(emulator, monkeypatch,
+                                                                 tmp_path):
+    # requests would read them for every request; the client settles them at start,
+    # with requests' own rules (NO_PROXY for this base URL, the CA bundle variables).
+    from syncd.remote.exavault_api import ExaVaultClient
+    from tests.conftest import ACCESS_TOKEN, API_KEY
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not used against http")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    proxied = ExaVaultClient("http://files.example.test/api/v2", "k", "t")
+    assert proxied._session.proxies.get("http") == "http://127.0.0.1:9"
+    assert proxied._session.verify == str(bundle)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with ExaVaultClient(emulator.url, API_KEY, ACCESS_TOKEN) as client:
+        assert not client._session.proxies
+        monkeypatch.setenv("NO_PROXY", "")  # read once: later changes do not apply
+        client.create_folder("/after-env-change")  # would fail through the dead proxy
+    assert emulator.other.info("/after-env-change")
