@@ -168,7 +168,6 @@ def _usable(own: int | None, budget) -> tuple[int | None, int]:
     return server, reserve
 
 
-
 _libc: ctypes.CDLL | None | bool = None
 
 
@@ -190,6 +189,7 @@ def release_memory() -> bool:
         return False
     _libc.malloc_trim(0)
     return True
+
 
 class Daemon:
     def __init__(self, config: Config, *, config_file: str | None = None,

@@ -599,8 +599,7 @@ class Worker:
         path = self.local_abs(a.path)
         if a.replace is not None:  # bound the overwrite race: is it still the known version?
             current = self._to_entry(self.r.backend.stat(self.remote_abs(a.remote_path)))
-            if (current.id, current.size, current.updated) != \
-                    (a.replace.id, a.replace.size, a.replace.updated):
+            if not _same_version(current, a.replace):
                 self.index.put_remote(self.mirror, [current])
                 raise Stale(a.path)
         with open(path, "rb") as f:
@@ -653,9 +652,7 @@ class Worker:
             return None
         if item.kind != FILE or item.size != size:
             return None
-        known = self._to_entry(item)
-        if a.replace is not None and (known.id, known.size, known.updated) == (
-                a.replace.id, a.replace.size, a.replace.updated):
+        if a.replace is not None and _same_version(self._to_entry(item), a.replace):
             return None  # still the version we meant to replace: ours did not land
         return item
 
@@ -936,6 +933,11 @@ class Worker:
         except Exception:  # noqa: BLE001 - unknown contents: put the folder back
             return True
         return False
+
+
+def _same_version(e: RemoteEntry, v: RemoteEntry) -> bool:
+    """Is ``e`` the server version ``v`` (no checksum: id, size and time)?"""
+    return (e.id, e.size, e.updated) == (v.id, v.size, v.updated)
 
 
 def _batchable_moves(moves: list) -> tuple[dict[str, list], list]:

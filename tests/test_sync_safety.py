@@ -880,9 +880,10 @@ def test_seed_19768_a_file_written_into_a_remote_folder_while_we_trash_it_comes_
     assert r.exit_code == 0, (r.message, s.output)
     assert s.local_tree() == {"keep.txt": b"k", "c": None, "c/sub": None,
                               "c/sub/new.txt": b"written meanwhile"}
-    trashed = {p: d for p, d in s.emu.other.tree().items() if p.startswith("/.syncd-trash")}
-    assert b"written meanwhile" not in [s.emu.other.read(p) for p, d in trashed.items()
-                                        if d.get("type") == "file"]
+    trashed = [s.emu.other.read(p) for p, d in s.emu.other.tree().items()
+               if p.startswith("/.syncd-trash/") and d["attributes"]["type"] == "file"]
+    assert b"old" in trashed and b"older" in trashed  # what the local user deleted
+    assert b"written meanwhile" not in trashed
     assert_same(s)
 
 
