@@ -219,7 +219,7 @@ def _scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules,
         abs_dir, rel_dir, key_dir, whole = stack.pop()
         try:
             with os.scandir(abs_dir) as it:
-                items = sorted(it, key=_by_name)
+                items = list(it)
         except FileNotFoundError:
             if not rel_dir:
                 raise LocalRootMissing(f"local folder {top} does not exist") from None
@@ -232,6 +232,10 @@ def _scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules,
             carry_over(rel_dir, key_dir, e)
             continue
 
+        if not all([item.name.isascii() for item in items]):
+            # Name order decides which of two spellings of one name is kept (the
+            # first); only non-ASCII names can have two, so only then it matters.
+            items.sort(key=_by_name)
         rel_prefix = rel_dir + "/" if rel_dir else ""
         key_prefix = key_dir + "/" if key_dir else ""
         same_spelling = key_prefix == rel_prefix
@@ -314,6 +318,8 @@ def _scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules,
             entries[k] = LocalEntry(rel, FILE, size, mtime_ns, inode, sha)
 
         stack.extend(reversed(subdirs))
+    notes.sort()  # (folders are listed in the file system's order)
+    result.unreadable.sort()
     return result
 
 

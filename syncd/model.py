@@ -10,6 +10,12 @@ so an NFD name on disk and an NFC name on the server are the same file, never tw
 * ``RemoteEntry`` - what is known of the server now (listing, activity, own results).
 * ``BaseEntry``   - the last state both sides agreed on (the index's base row).
 
+Entries are values: nothing changes one after it is made (``dataclasses.replace``
+makes a new one). They are not ``frozen`` dataclasses because a frozen
+dataclass's ``__init__`` sets each field through ``object.__setattr__``: four
+times the cost of a plain slotted class, paid once per file by every scan of a
+100k-file mirror and every index read (BENCHMARKS.md, local scan).
+
 The planner (``syncd.planner``) is a pure function of these three maps plus
 ``PlanOptions``; the worker (``syncd.worker``) executes the ``Action``s it returns.
 """
@@ -76,7 +82,7 @@ def rebase(path: str, old: str, new: str) -> str:
     return new if path == old else new + path[len(old):]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class LocalEntry:
     """One file or folder under a mirror's local root, from ``os.scandir`` + ``lstat``.
 
@@ -93,7 +99,7 @@ class LocalEntry:
     sha256: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class RemoteEntry:
     """One file or folder under a mirror's remote root. ``id`` is the server's
     stable identity (survives move and rename); ``updated`` is ``updatedAt`` as
@@ -107,7 +113,7 @@ class RemoteEntry:
     updated: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class BaseEntry:
     """The last synced state of one path, both sides. ``local_path`` and
     ``remote_path`` are each side's own spelling (they differ only in Unicode

@@ -24,7 +24,7 @@ import hashlib
 import itertools
 import os
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
@@ -333,7 +333,7 @@ class World:
             spelled = dst + nk[len(kd):]
             lp = find(self.local, nk) or (spelled if not by_remote else nk)
             rp = find(self.remote, nk) or (spelled if by_remote else nk)
-            nb = BaseEntry(**{**b.__dict__, "local_path": lp, "remote_path": rp})
+            nb = replace(b, local_path=lp, remote_path=rp)
             self.rows[key(nb.local_path)] = nb
 
     def check_delete(self, tree: Tree, path: str, side: str) -> None:
