@@ -505,6 +505,67 @@ def test_ledger_spent_and_prune(idx):
     assert idx.spent_times(acct, 0) == []
 
 
+def _committed_ledger(path) -> int:
+    """Rows another process (``syncd status``) would see."""
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT COUNT(*) FROM ledger").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_deferred_writes_share_the_next_transaction(idx, index_path):
+    acct = "https://acct.example"
+    idx.record_request(acct, 1.0, "GET", "/resources/list", 200)
+    idx.expect_echo(acct, 1.0, "upload", "/a")
+    assert _committed_ledger(index_path) == 0  # no commit of their own
+    assert idx.spent(acct, 0) == 1  # but this object reads its own writes
+    assert _committed_ledger(index_path) == 1
+    idx.record_request(acct, 2.0, "GET", "/resources/list", 200)
+    idx.put_remote("m", [r("x", "1")])  # any transaction takes them along
+    assert _committed_ledger(index_path) == 2
+    assert idx.take_echo(acct, "upload", "/a") is True
+
+
+def test_deferred_writes_survive_a_rolled_back_transaction(idx, index_path):
+    acct = "https://acct.example"
+    idx.record_request(acct, 1.0, "GET", "/resources/list", 200)
+    with pytest.raises(RuntimeError):
+        with idx.batch():
+            idx.put_remote("m", [r("x", "1")])
+            raise RuntimeError("boom")
+    assert idx.remote("m") == {}
+    assert _committed_ledger(index_path) == 0
+    idx.flush()
+    assert _committed_ledger(index_path) == 1
+
+
+def test_deferred_write_inside_own_transaction_is_part_of_it(idx, index_path):
+    acct = "https://acct.example"
+    with pytest.raises(RuntimeError):
+        with idx.batch():
+            idx.record_request(acct, 1.0, "GET", "/resources/list", 200)
+            assert idx.spent(acct, 0) == 1
+            raise RuntimeError("boom")
+    assert idx.spent(acct, 0) == 0  # all or nothing, as before
+
+
+def test_deferred_writes_from_other_threads_and_close(index_path):
+    acct = "https://acct.example"
+    idx = Index(index_path)
+    threads = [threading.Thread(target=lambda i=i: [
+        idx.record_request(acct, float(i * 100 + k), "GET", "/x", 200) for k in range(50)])
+        for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    idx.finish("m", 12345)
+    idx.clear_failure("m", "a")
+    idx.close()  # flushes
+    assert _committed_ledger(index_path) == 200
+
+
 # ----------------------------------------------------------------------------- echoes
 
 
