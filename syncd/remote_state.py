@@ -61,7 +61,7 @@ from typing import Any, TypeVar
 from syncd.backend import Backend, Change, FeedUnavailable, RemoteItem
 from syncd.index import Index
 from syncd import model
-from syncd.model import RemoteEntry, is_under
+from syncd.model import RemoteEntry
 from syncd.remote.errors import InvalidParameterError, NotFoundError
 
 OVERLAP = 2.0  # seconds a feed query reaches back before the cursor (1 s resolution)
@@ -150,9 +150,14 @@ def _diff(old: dict[str, RemoteEntry], new: dict[str, RemoteEntry]) -> set[str]:
 def _outermost(paths: Iterable[str]) -> list[str]:
     """The paths not inside another of them (parents first)."""
     kept: list[str] = []
+    inside: set[str] = set()  # kept paths: p is inside one if p or an ancestor is here
     for p in sorted(set(paths), key=lambda p: (p.count("/"), p)):
-        if not any(is_under(p, q) for q in kept):
+        if "" in inside:
+            break  # the root is kept: everything else is inside it
+        parts = p.split("/")
+        if not any("/".join(parts[:i]) in inside for i in range(1, len(parts) + 1)):
             kept.append(p)
+            inside.add(p)
     return kept
 
 

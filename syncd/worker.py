@@ -239,6 +239,7 @@ class Worker:
         self.out = Outcome()
         self._attempted: set[int] = set()
         self._troubled: set[str] = set()  # paths of actions that failed or were stale
+        self._learnt: set[str] = set()  # ids whose remote row this run wrote
 
     # --- paths -------------------------------------------------------------------
 
@@ -298,6 +299,14 @@ class Worker:
         return RemoteEntry(self.remote_rel(item.path), item.kind, str(item.id), item.size,
                            item.updated)
 
+    def _put_remote(self, entry: RemoteEntry) -> None:
+        """Store what an answer told of a remote item (the only way this run
+        writes remote rows, so ``_learnt`` knows every id it learnt of)."""
+        if entry.id:
+            with self._lock:
+                self._learnt.add(entry.id)
+        self.index.put_remote(self.mirror, [entry])
+
     def _record(self, local: LocalEntry, remote: RemoteEntry) -> None:
         self.index.put_base(self.mirror, BaseEntry(
             local.path, remote.path, local.kind, local.size, local.mtime_ns, local.inode,
@@ -314,7 +323,7 @@ class Worker:
                 if folder in self._remote_dirs:
                     continue
                 self._remote_dirs.add(folder)
-            self.index.put_remote(self.mirror, [RemoteEntry(folder, DIR, "", 0, 0.0)])
+            self._put_remote(RemoteEntry(folder, DIR, "", 0, 0.0))
             self.index.expect_echo(self.r.account, self.r.now(), "mkdir", self.remote_abs(folder))
             try:
                 st = os.lstat(self.local_abs(folder))
@@ -524,7 +533,7 @@ class Worker:
         new = self._to_entry(item)
         with self.index.batch():
             self.index.move_remote(self.mirror, a.src, a.dst)
-            self.index.put_remote(self.mirror, [new])
+            self._put_remote(new)
             self._move_base(a)
         with self._lock:
             if a.remote.kind == DIR:
@@ -588,7 +597,7 @@ class Worker:
         self._note_parents(a.remote_path)
         with self._lock:
             self._remote_dirs.add(a.remote_path)
-        self.index.put_remote(self.mirror, [entry])
+        self._put_remote(entry)
         self._record(LocalEntry(a.local.path, DIR, 0, st.st_mtime_ns, st.st_ino), entry)
         with self._lock:
             self.out.counts["folders"] += 1
@@ -600,7 +609,7 @@ class Worker:
         if a.replace is not None:  # bound the overwrite race: is it still the known version?
             current = self._to_entry(self.r.backend.stat(self.remote_abs(a.remote_path)))
             if not _same_version(current, a.replace):
-                self.index.put_remote(self.mirror, [current])
+                self._put_remote(current)
                 raise Stale(a.path)
         with open(path, "rb") as f:
             before = os.fstat(f.fileno())
@@ -623,11 +632,11 @@ class Worker:
         if entry.path != a.remote_path:
             # Someone created the name meanwhile; ours was stored under another name.
             # Make that our conflicted copy on both sides, leave theirs for the next plan.
-            self.index.put_remote(self.mirror, [entry])
+            self._put_remote(entry)
             self._landed_elsewhere(a, sent, entry)
             return
         with self.index.batch():
-            self.index.put_remote(self.mirror, [entry])
+            self._put_remote(entry)
             self._record(sent, entry)
         after = self._lstat(path)
         with self._lock:
@@ -667,7 +676,7 @@ class Worker:
         src, dst = self.local_abs(a.path), self.local_abs(cc)
         with self.index.batch():
             self.index.drop_remote(self.mirror, landed.path)
-            self.index.put_remote(self.mirror, [moved])
+            self._put_remote(moved)
             if self._same_local(self._lstat(src), a.local) and not os.path.lexists(dst):
                 os.rename(src, dst)
                 self._record(dc_replace(sent, path=cc), moved)
@@ -711,7 +720,8 @@ class Worker:
         target = self.local_abs(a.path, create_parents=True)
         if not self._target_as_planned(target, a):
             raise Stale(a.path)
-        known = self.index.remote_by_id(self.mirror, a.remote.id) if a.remote.id else None
+        known = (self.index.remote_by_id(self.mirror, a.remote.id)
+                 if a.remote.id and a.remote.id in self._learnt else None)
         if known is not None and (known.size, known.updated) != (a.remote.size,
                                                                  a.remote.updated):
             # This pass learnt of a newer version (say, from the answer to the move
@@ -763,7 +773,7 @@ class Worker:
                 item = self.r.backend.move(self.remote_abs(a.remote_path),
                                            self.remote_abs(cc_remote), id=a.remote.id or None)
                 self.index.move_remote(self.mirror, a.remote_path, cc_remote)
-                self.index.put_remote(self.mirror, [self._to_entry(item)])
+                self._put_remote(self._to_entry(item))
                 self._Upload(Upload(a.path, a.remote_path, a.local, None))
                 with self._lock:
                     self.out.counts["conflicts"] += 1

@@ -30,6 +30,7 @@ with jitter; only ``TransportError`` and ``ServerError`` are retried):
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -55,6 +56,9 @@ from syncd.remote.errors import (ForbiddenError, InvalidParameterError, NotFound
                                  error_for_status)
 
 CHUNK_SIZE = 1 << 20  # upload/download I/O unit: large enough for throughput, small in memory
+# A body up to this size is sent or received in one piece from memory: for small
+# files the per-piece work of streaming costs more than the bytes (BENCHMARKS.md).
+SMALL_BODY = 1 << 18
 PAGE_LIMIT = 100  # the documented maximum page size for lists and activity
 # Identifiers per DELETE /resources request. Not documented; 100 matches the page
 # size, keeps the JSON body small and bounds the damage of a whole-batch error.
@@ -130,6 +134,14 @@ class _MultipartBody:
             piece = self._tail[self._pos - head - size:][:n]
         self._pos += len(piece)
         return piece
+
+    def read_all(self) -> bytes:
+        """The whole body at once (a small file: one buffer, one send), with the same
+        checks as streaming it."""
+        pieces = []
+        while piece := self.read(self._chunk):
+            pieces.append(piece)
+        return b"".join(pieces)
 
 
 def _seekable(f: Any) -> bool:
@@ -263,12 +275,18 @@ class ExaVaultClient:
             self.rate_limit = RateLimit(limit, remaining, datetime.now(timezone.utc))
         date = headers.get("Date")
         if date:
-            try:
-                self.server_time = parsedate_to_datetime(date).astimezone(timezone.utc)
-            except (TypeError, ValueError, IndexError, OverflowError):
-                pass
+            self.server_time = self._parse_date(date) or self.server_time
         if self.on_request is not None:
             self.on_request(RequestEvent(method, path, status, limit, remaining))
+
+    @staticmethod
+    @functools.lru_cache(maxsize=4)
+    def _parse_date(date: str) -> datetime | None:
+        """A Date header as UTC (cached: it changes once a second)."""
+        try:
+            return parsedate_to_datetime(date).astimezone(timezone.utc)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
 
     def _error(self, method: str, path: str, resp: requests.Response, body: Any) -> RemoteError:
         """The typed error for a non-2xx answer, built from the error envelope."""
@@ -460,7 +478,10 @@ class ExaVaultClient:
                allow_overwrite: bool = False) -> Resource:
         """Stream ``fileobj`` (binary, from its current position) to ``path``.
 
-        The body is read in ``chunk_size`` pieces and never held whole in memory.
+        The body is read in ``chunk_size`` pieces and never held whole in memory,
+        unless the whole file fits in one piece (``SMALL_BODY``): a small body is
+        read once and sent from memory, saving most of the per-request work of
+        streaming it.
         ``size`` defaults to the bytes left in a seekable file and must be exact: if the
         file ends early or grows, ``SourceChangedError`` aborts the request. Returns the
         stored resource: use its ``path``/``name``, which with ``allow_overwrite=False``
@@ -486,9 +507,13 @@ class ExaVaultClient:
                 raise ValueError(f"stored size {res.size} differs from the {size} bytes sent")
             return res
 
+        payload = body.read_all() if size <= SMALL_BODY else None
+
         def attempt() -> Resource:
-            body.rewind()
-            with self._send("POST", "/resources/upload", params=params, data=body,
+            if payload is None:
+                body.rewind()
+            with self._send("POST", "/resources/upload", params=params,
+                            data=body if payload is None else payload,
                             headers={"Content-Type": body.content_type}) as resp:
                 return self._decode("POST", "/resources/upload", resp, parse)
 
@@ -533,9 +558,12 @@ class ExaVaultClient:
                 expected = _int(resp.headers.get("Content-Length"))
                 try:
                     chunks = resp.iter_content(self.chunk_size)
-                    if _is_json(resp) and (expected is None or expected <= JSON_SNIFF_LIMIT):
-                        raw = resp.content  # small: read whole, then judge it
-                        _check_json_download(raw, resp.status_code, where)
+                    is_json = _is_json(resp)
+                    if expected is not None and expected <= SMALL_BODY or \
+                            is_json and (expected is None or expected <= JSON_SNIFF_LIMIT):
+                        raw = resp.content  # small: read whole (then judge JSON)
+                        if is_json:
+                            _check_json_download(raw, resp.status_code, where)
                         chunks = [raw] if raw else []
                     for chunk in chunks:
                         fileobj.write(chunk)
