@@ -399,7 +399,7 @@ class Sizes:
     idle_folders: int = 1_000
     idle_mirrors: int = 3
     idle_polls: int = 5
-    change_files: int = 400        # transactions per change: a mirror of this many files
+    change_files: int = 600        # transactions per change: a mirror of this many files
     scan_files: int = 100_000      # local scan, re-scan, planner, RSS
     scan_folders: int = 1_000
     scan_repeat: int = 5

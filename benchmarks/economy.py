@@ -131,8 +131,8 @@ def _expect(emu, present: dict[str, int | None], absent: list[str]) -> None:
 
 def per_change(ctx: Context) -> list[Result]:
     n = ctx.sizes.change_files
-    if n < 400:  # (more than 50% deleted would trip the deletion guard)
-        raise BenchError("per-change needs a mirror of at least 400 files (200 are deleted)")
+    if n < 600:  # (more than 50% deleted would trip the deletion guard)
+        raise BenchError("per-change needs a mirror of at least 600 files (300 are deleted)")
     results: list[Result] = []
     with workdir(ctx.parent) as tmp, emulator(tmp / "emulator") as emu:
         setup = new_setup(emu.url, tmp / "syncd")
@@ -172,17 +172,32 @@ def per_change(ctx: Context) -> list[Result]:
         folder = paths[5].rsplit("/", 1)[0]
         moved_folder = folder + " moved"
         inside = sum(1 for p in paths if p.startswith(folder + "/"))
-        step(f"folder rename ({inside} files inside)", 1,
+        # The folder was made by the uploads into it (the API creates missing
+        # parents), whose answers carry no id for it; renaming needs the id.
+        step(f"folder rename ({inside} files inside), folder not listed since its "
+             "uploads made it", 1,
              lambda: os.rename(local / folder, local / moved_folder),
              {r + moved_folder: None}, [r + folder])
-        gone = [p for p in paths[6:] if not p.startswith(folder + "/")][:200]
-        first, second = gone[:100], gone[100:]
+        setup.sync(clock_offset=DAY)  # the daily true-up: every id is known now
+        emu.advance_clock(QUIET_AFTER)
+        other = next(p.rsplit("/", 1)[0] for p in paths
+                     if not p.startswith((folder + "/", moved_folder + "/")))
+        other_moved = other + " moved"
+        inside = sum(1 for p in paths if p.startswith(other + "/"))
+        step(f"folder rename ({inside} files inside), folder listed before", 1,
+             lambda: os.rename(local / other, local / other_moved),
+             {r + other_moved: None}, [r + other])
+        gone = [p for p in paths[6:]
+                if not p.startswith((folder + "/", other + "/"))][:300]
+        first, second, third = gone[:100], gone[100:200], gone[200:]
         step("100 deletes (remote_delete: delete)", 1,
              lambda: [os.unlink(local / p) for p in first], {}, [r + p for p in first])
         setup.mirrors["docs"]["remote_delete"] = "trash"
         setup.write()
-        step("100 deletes (remote_delete: trash, the default)", 1,
+        step("100 deletes (remote_delete: trash, the default), the day's first", 1,
              lambda: [os.unlink(local / p) for p in second], {}, [r + p for p in second])
+        step("100 deletes (remote_delete: trash), later the same day", 1,
+             lambda: [os.unlink(local / p) for p in third], {}, [r + p for p in third])
     return results
 
 
