@@ -330,7 +330,8 @@ class SyncEngine:
 
     def purge_trash(self, session: AccountSession, m: MirrorConfig) -> None:
         """Remove trashed items older than ``trash_days``: the local trash every
-        time, the remote one at most once a day (it costs a listing)."""
+        time, the remote one at most once a day (one batched delete of the
+        folders past their time, when there are any; never a listing)."""
         index, scope = session.index, "mirror:" + m.name
         LocalTrash(self.config.state_dir, m.name, self.now).purge(self.config.trash_days)
         if m.remote_delete == "trash" and \
