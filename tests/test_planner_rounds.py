@@ -687,6 +687,27 @@ def test_regression_conflict_name_taken_by_an_item_moved_in_the_same_plan():
     check_converged(world)
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: a download cut short by a crash after a "
+                   "remote move of its folder, then a remote edit: the downloaded version "
+                   "comes back as a conflicted copy")
+def test_regression_crash_after_download_into_a_moved_folder_resurrects():
+    """Found by test_hard_cases_... in a CI run (blob
+    AXicc+R15HVkYGRgdGQAQ1QWE4TNAOQ5MjGgioBJAM8ZBgE=); it fails at d8b9926 too, so it
+    predates the session that found it. The local user renames ``a`` to ``A`` (case
+    only), the remote user moves ``a`` to ``b/a`` and edits ``a/s/y.txt`` (v62). The
+    plan moves ``A`` to ``b/a`` locally and downloads v62; the pass is killed after
+    those two actions, before the records. The remote user edits ``y.txt`` again
+    (v66). The next plan sees the local v62 as a local change against the base and
+    keeps it as a conflicted copy: v62, which only the remote user had replaced,
+    comes back. Not a loss (every version is kept), a false conflicted copy, of the
+    family listed in RELIABILITY.md (a kill between a transfer and its record)."""
+    test_hard_cases_converge_without_loss_or_resurrection.hypothesis.inner_test(
+        which=13, choice=13, mover="local", rounds=[
+            ([], [("mkfile", 0, 0, 1, False), ("mkfile", 0, 0, 1, False),
+                  ("edit", 0, 0, 0, False)], "crash", 2, frozenset()),
+            ([], [("edit", 0, 0, 0, False)], "full", 0, frozenset())])
+
+
 def test_regression_failed_move_then_record_loses_the_file():
     """Found by test_hard_cases_... in a round with injected failures (blob
     AXicc2R0ZHBkYASTIMjA6MjsyApmMSALYmOxOooAWUwMDEAtIAkGBgBAdwfO). The remote user
