@@ -488,9 +488,8 @@ class Index:
         """Write what is deferred now (the engine calls this at the end of a pass,
         so ``syncd status`` in another process sees every request counted)."""
         with self._lock:
-            if self._deferred and self._depth == 0 and self._db is not None:
-                with self.batch():
-                    pass
+            if self._db is not None:
+                self._flushed()
 
     def _flushed(self) -> None:
         """Before reading a table that deferred writes touch (lock held)."""
