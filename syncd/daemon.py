@@ -49,7 +49,7 @@ from syncd.engine import AccountSession, SyncEngine, SyncResult, host_name
 from syncd.ignore import IgnoreFileError, IgnoreRules, is_temp_name
 from syncd.index import Index
 from syncd.logs import set_level
-from syncd.notify import Notifier
+from syncd.notify import HEARTBEAT, Heartbeat, Notifier
 from syncd.report import Reporter, when
 from syncd.watcher import LocalWatcher
 
@@ -168,6 +168,18 @@ def _usable(own: int | None, budget) -> tuple[int | None, int]:
     return server, reserve
 
 
+class _Beats(Reporter):
+    """The daemon's reporter: prints nothing; each finished item (uploaded, moved,
+    failed, ...) is progress for the watchdog."""
+
+    def __init__(self, heartbeat: Heartbeat) -> None:
+        super().__init__(quiet=True)
+        self._heartbeat = heartbeat
+
+    def event(self, mirror: str, verb: str, path: str, size: int = 0) -> None:
+        self._heartbeat.beat()
+
+
 _libc: ctypes.CDLL | None | bool = None
 
 
@@ -194,18 +206,22 @@ def release_memory() -> bool:
 class Daemon:
     def __init__(self, config: Config, *, config_file: str | None = None,
                  notifier: Notifier | None = None, now: Callable[[], float] = time.time,
-                 host: str | None = None, on_secrets: Callable[[Config], None] | None = None):
+                 host: str | None = None, on_secrets: Callable[[Config], None] | None = None,
+                 heartbeat: Heartbeat | None = None):
         self.config = config
         self.config_file = config_file
         self.notifier = notifier or Notifier.from_env()
         self.now = now
         self.host = host or host_name()
         self.on_secrets = on_secrets
+        self.heartbeat = heartbeat or HEARTBEAT  # the transfer code beats the process's
+        self._stalled = False  # the watchdog is not pinged: no progress for too long
         self.inbox = Inbox()
         self.cancel = threading.Event()   # set: stop what is running now
         self.stopped = threading.Event()  # set: the sync thread has ended
         self.fatal: StartError | None = None
-        self.engine = SyncEngine(config, reporter=Reporter(quiet=True), now=now, host=self.host)
+        self.engine = SyncEngine(config, reporter=_Beats(self.heartbeat), now=now,
+                                 host=self.host)
         self.watchers: dict[str, LocalWatcher] = {}
         self.webhook = None
         self.scheduler: BackgroundScheduler | None = None
@@ -265,6 +281,7 @@ class Daemon:
         self._lock_fd = _lock(cfg.state_dir)
         self.index = Index(cfg.state_dir / "index.sqlite3")
         self.session = self.engine.open_session(self.index, list(cfg.mirrors))
+        self._beat_on_requests(self.session)
         for m in cfg.mirrors:
             self._start_watcher(m)
         self._start_webhook()
@@ -273,9 +290,17 @@ class Daemon:
         self.scheduler.start()
         self._schedule_fixed()
         self._choose_poll()
+        self.heartbeat.beat()
         if self.notifier.watchdog_interval:
+            # Looked at twice per ping interval: a stall that ends in time (a request
+            # can wait connect + read timeout) is pinged again before WatchdogSec runs out.
             self.scheduler.add_job(self._watchdog_ping, "interval", id="watchdog",
-                                   seconds=self.notifier.watchdog_interval)
+                                   seconds=self.notifier.watchdog_interval / 2)
+            bound = 10.0 + cfg.account.timeout  # the client's connect + read timeouts
+            if bound >= 2 * self.notifier.watchdog_interval:
+                log.warning("one request may wait up to %.0fs (account.timeout), as long as "
+                            "WatchdogSec: a slow answer could get syncd restarted; raise "
+                            "WatchdogSec", bound)
         for m in cfg.mirrors:
             self.inbox.put_local(m.name, None)
         self.inbox.put_poll()
@@ -400,16 +425,42 @@ class Daemon:
         for m in self.config.mirrors:
             self.inbox.put_local(m.name, None)
 
+    def _beat_on_requests(self, session: AccountSession) -> None:
+        """Every request the session's client finishes (answered or failed) is
+        progress: a listing of many pages is not a hang."""
+        observe = session.client.on_request
+        heartbeat = self.heartbeat
+
+        def on_request(event) -> None:
+            heartbeat.beat()
+            if observe is not None:
+                observe(event)
+        session.client.on_request = on_request
+
     def _watchdog_ping(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
+        """WATCHDOG=1, but only while the sync thread is alive and moving: waiting
+        for work, or having made progress within the ping interval (half of
+        WatchdogSec). A pass stuck longer than that (a request that never ends, a
+        hung file system) stops the pings and systemd restarts the daemon; the
+        next start re-plans from the three trees."""
+        if self._thread is None or not self._thread.is_alive():
+            return
+        age = self.heartbeat.age()
+        if age <= self.notifier.watchdog_interval:
+            self._stalled = False
             self.notifier.watchdog()
+        elif not self._stalled:
+            self._stalled = True
+            log.warning("the sync pass has made no progress for %.0fs (hung?): not pinging "
+                        "the watchdog, systemd restarts syncd if this goes on", age)
 
     # ------------------------------------------------------------------ the sync thread
 
     def _loop(self) -> None:
         try:
             while not self.stopped.is_set():
-                work = self.inbox.take(timeout=1.0)
+                with self.heartbeat.idle():  # waiting for work is not a hang
+                    work = self.inbox.take(timeout=1.0)
                 if work is None or self.stopped.is_set():
                     continue
                 if work.reload:
@@ -444,7 +495,8 @@ class Daemon:
             if work.hints:
                 self.inbox.put_poll(hints=work.hints)
         # put_* notify: keep the loop from spinning while paused
-        self.stopped.wait(min(1.0, max(0.0, (self.paused_until or 0) - self.now())))
+        with self.heartbeat.idle():
+            self.stopped.wait(min(1.0, max(0.0, (self.paused_until or 0) - self.now())))
 
     def _own_echoes(self, work: Work) -> bool:
         """True if a poll was asked for only by pushes of changes we made ourselves
@@ -620,11 +672,12 @@ class Daemon:
         before = {m.name: m for m in old.mirrors}
         after = {m.name: m for m in new.mirrors}
         self.config = new
-        self.engine = SyncEngine(new, reporter=Reporter(quiet=True), now=self.now,
+        self.engine = SyncEngine(new, reporter=_Beats(self.heartbeat), now=self.now,
                                  host=self.host)
         if new.account != old.account:
             self.session.close()
             self.session = self.engine.open_session(self.index, list(new.mirrors))
+            self._beat_on_requests(self.session)
             if self.webhook is not None:
                 self.webhook.stop()
                 self.webhook = None

@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 
-from syncd import crashpoints, model
+from syncd import crashpoints, model, notify
 from syncd.backend import Backend, RemoteItem
 from syncd.budget import BudgetExhausted
 from syncd.ignore import is_temp_name
@@ -111,16 +111,24 @@ class Throttle:
         self._lock = threading.Lock()
         self._next = time.monotonic()
 
-    def take(self, n: int) -> None:
+    def take(self, n: int, cancel: threading.Event | None = None) -> None:
+        """Wait until ``n`` more bytes may go; a set ``cancel`` ends the wait at once
+        (raising ``Cancelled``): at 100 KB/s a 1 MiB chunk waits 10 s, a stop must not.
+        Waiting here is on purpose, so it is progress for the watchdog, beaten every 0.2 s
+        (at 10 KB/s one chunk is 100 s)."""
         if not self.rate or n <= 0:
             return
         with self._lock:
             now = time.monotonic()
             start = max(now, self._next)
             self._next = start + n / self.rate
-            wait = start - now
-        if wait > 0:
-            time.sleep(wait)
+        while (left := start - time.monotonic()) > 0:
+            step = min(left, 0.2)
+            if cancel is None:
+                time.sleep(step)
+            elif cancel.wait(step):
+                raise Cancelled("stopping")
+            notify.beat()
 
 
 class HashingReader:
@@ -151,7 +159,8 @@ class HashingReader:
         first = not self.count and data
         self.sha.update(data)
         self.count += len(data)
-        self._throttle.take(len(data))
+        notify.beat()  # a long upload is progress, chunk by chunk (the watchdog)
+        self._throttle.take(len(data), self._cancel)
         if first:
             crashpoints.hit("upload.body")
         return data
@@ -172,7 +181,8 @@ class HashingWriter:
 
     def write(self, data: bytes) -> int:
         _check(self._cancel)
-        self._throttle.take(len(data))
+        notify.beat()  # a long download is progress, chunk by chunk (the watchdog)
+        self._throttle.take(len(data), self._cancel)
         self.sha.update(data)
         first = not self.count and data
         self.count += len(data)
@@ -182,10 +192,61 @@ class HashingWriter:
         return written
 
 
+def _proc_umask() -> int | None:
+    """The process's umask from ``/proc/self/status`` (Linux 4.7 and later), read
+    without changing it; None where that line is not there."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+# Where /proc cannot tell, the umask is read the only other way there is, by setting
+# it (``os.umask`` returns the old value) and putting it back. That changes it for the
+# whole process, and a file another thread creates in between would get mode 0666:
+# so it is done once, here, when this module is imported, which the command line and
+# the daemon do in the main thread before starting any thread. Nothing in syncd
+# changes the umask afterwards. (If some thread does exist already, a umask cannot be
+# read safely at all: the usual 022 is assumed.)
+_START_UMASK = _proc_umask()
+if _START_UMASK is None:
+    if threading.active_count() == 1:
+        _START_UMASK = os.umask(0o022)
+        os.umask(_START_UMASK)
+    else:
+        _START_UMASK = 0o022
+
+
 def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """The umask new files get, read without ever changing it (another thread may be
+    creating a file right now)."""
+    mask = _proc_umask()
+    return _START_UMASK if mask is None else mask
+
+
+def _fsync_dir(*paths: str) -> None:
+    """Make renames into these folders durable: after an ``os.replace`` into a
+    folder, the new name is only on disk once the folder is fsynced. Without it a
+    crash soon after a pass may bring back the old file (or none) while the index,
+    committed since, says the new one is there: the next pass would take that for a
+    local change, or a deletion, and send it to the server. Best effort: some file
+    systems refuse to fsync a folder (EINVAL), and a folder we may not read cannot
+    be opened; those are skipped."""
+    for path in dict.fromkeys(paths):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 # ----------------------------------------------------------------------------- results
@@ -508,6 +569,7 @@ class Worker:
         if dst_st is None and _twin(dst, besides=src):
             raise Stale(a.dst)
         os.rename(src, dst)
+        _fsync_dir(os.path.dirname(dst), os.path.dirname(src))
         crashpoints.hit("move.local.done")
         self._move_base(a)
         aside = a.forget_base or a.keep_base
@@ -679,6 +741,7 @@ class Worker:
             self._put_remote(moved)
             if self._same_local(self._lstat(src), a.local) and not os.path.lexists(dst):
                 os.rename(src, dst)
+                _fsync_dir(os.path.dirname(dst), os.path.dirname(src))
                 self._record(dc_replace(sent, path=cc), moved)
         with self._lock:
             self.out.counts["uploaded"] += 1
@@ -741,6 +804,7 @@ class Worker:
             if not self._target_as_planned(target, a):
                 raise Stale(a.path)  # changed while we downloaded: never overwrite it
             os.replace(tmp, target)
+            _fsync_dir(os.path.dirname(target))  # (the file was fsynced in _fetch)
         except BaseException:
             _unlink(tmp)
             raise
@@ -786,6 +850,7 @@ class Worker:
             os.rename(target, cc)
             crashpoints.hit("conflict.aside")
             os.replace(tmp, target)
+            _fsync_dir(os.path.dirname(target), os.path.dirname(cc))
         finally:
             _unlink(tmp)
         if self.r.direction == "download-only":
