@@ -1,0 +1,364 @@
+"""Issue 16, item 4: the same move on both sides, plus an edit, never reverts the
+edit; our own move whose answer was lost is settled by one stat.
+
+The planner tests are pure (hand-built trees, ``tests/test_planner.py``'s
+``World``); the others run ``syncd sync`` against the real emulator over HTTP
+with real temp folders."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+
+from syncd.emulator.faults import FaultInjector
+from syncd.model import (
+    DIR,
+    Compare,
+    DeleteLocal,
+    DeleteRemote,
+    Download,
+    ForgetBase,
+    LocalEntry,
+    MoveLocal,
+    MoveRemote,
+    RecordBase,
+    RemoteEntry,
+    Upload,
+)
+from tests.sync_helpers import make_setup
+from tests.test_planner import CC, World, of, only
+
+MOVES = (MoveLocal, MoveRemote)
+DELETES = (DeleteLocal, DeleteRemote)
+
+
+# ====================================================================== planner
+
+
+def atomic_save(w: World, path: str, size: int) -> World:
+    """An editor's save: a new file (new inode, new mtime) renamed over ``path``."""
+    w.local[path] = LocalEntry(path, "file", size, w.tick(), w.tick())
+    return w
+
+
+def remote_replaced(w: World, path: str, size: int) -> World:
+    """The remote file at ``path`` replaced by one with a new id (same name)."""
+    w.remote[path] = RemoteEntry(path, "file", f"id{w.tick()}", size, float(w.tick()))
+    return w
+
+
+def assert_one_move_then(p, action_type, path: str):
+    """The plan of a move both sides made: no move, no delete, no conflict, one
+    transfer at the new path, the old rows forgotten."""
+    assert not of(p, MOVES + DELETES) and not p.conflicts, p.actions
+    xfer = only(p, Upload, Download, Compare)
+    assert isinstance(xfer, action_type) and xfer.path == path, p.actions
+    assert xfer.replace is not None  # replaces the other side's moved copy
+    return xfer
+
+
+def test_plan_same_rename_local_edit_in_place_is_one_upload():
+    w = World().tree("a.txt").lmove("a.txt", "b.txt").rmove("a.txt", "b.txt").ledit("b.txt")
+    p = w.plan()
+    up = assert_one_move_then(p, Upload, "b.txt")
+    assert up.replace == w.remote["b.txt"]
+    assert [a.path for a in of(p, ForgetBase)] == ["a.txt"]
+
+
+def test_plan_same_rename_local_atomic_save_is_one_upload():
+    w = World().tree("a.txt").lmove("a.txt", "b.txt").rmove("a.txt", "b.txt")
+    atomic_save(w, "b.txt", 33)
+    assert_one_move_then(w.plan(), Upload, "b.txt")
+
+
+def test_plan_same_rename_remote_edit_is_one_download():
+    w = World().tree("a.txt").lmove("a.txt", "b.txt").rmove("a.txt", "b.txt").redit("b.txt")
+    assert_one_move_then(w.plan(), Download, "b.txt")
+
+
+def test_plan_same_rename_remote_edit_with_a_new_id_is_one_download():
+    w = World().tree("a.txt").lmove("a.txt", "b.txt").rdel("a.txt")
+    remote_replaced(w, "b.txt", 44)
+    assert_one_move_then(w.plan(), Download, "b.txt")
+
+
+def test_plan_same_rename_edited_on_both_sides_keeps_both():
+    w = World().tree("a.txt").lmove("a.txt", "b.txt").rmove("a.txt", "b.txt")
+    w.ledit("b.txt", size=20).redit("b.txt", size=30)
+    p = w.plan()
+    assert p.conflicts == ["b.txt"]
+    assert not of(p, DELETES) and not of(p, MOVES[1:])
+    aside = only(p, MoveLocal)
+    assert (aside.src, aside.dst) == ("b.txt", f"b {CC}.txt")
+    assert {(type(a).__name__, a.path) for a in of(p, Upload, Download)} == {
+        ("Upload", f"b {CC}.txt"), ("Download", "b.txt")}
+
+
+def test_plan_same_folder_move_with_local_edit_inside_base_folder_id_unknown():
+    # a folder the server created for an upload: its id was never learnt
+    w = World().tree("proj/", "proj/x", "proj/y")
+    w.base["proj"] = dataclasses.replace(w.base["proj"], remote_id="")
+    w.lmove("proj", "archive").rmove("proj", "archive").ledit("archive/x")
+    p = w.plan()
+    assert_one_move_then(p, Upload, "archive/x")
+    assert {a.base.local_path for a in of(p, RecordBase)} == {"archive", "archive/y"}
+
+
+def test_plan_same_folder_move_with_remote_edit_inside():
+    w = World().tree("proj/", "proj/x", "proj/y").lmove("proj", "archive")
+    w.rmove("proj", "archive").redit("archive/x")
+    assert_one_move_then(w.plan(), Download, "archive/x")
+
+
+def test_plan_move_on_one_side_same_move_plus_edit_on_the_other():
+    # local only renamed; the remote renamed and edited (in place or as a new file)
+    for edit in (lambda w: w.redit("b.txt"), lambda w: remote_replaced(w, "b.txt", 50)):
+        w = World().tree("a.txt").lmove("a.txt", "b.txt").rmove("a.txt", "b.txt")
+        edit(w)
+        assert_one_move_then(w.plan(), Download, "b.txt")
+    # the mirror image: the remote only renamed, local renamed and edited
+    w = World().tree("a.txt").lmove("a.txt", "b.txt").rmove("a.txt", "b.txt").ledit("b.txt")
+    assert_one_move_then(w.plan(), Upload, "b.txt")
+
+
+def test_plan_same_move_in_one_way_modes_transfers_the_masters_edit():
+    w = World().tree("a.txt").lmove("a.txt", "b.txt").rmove("a.txt", "b.txt").ledit("b.txt")
+    assert_one_move_then(w.plan("upload-only"), Upload, "b.txt")
+    w = World().tree("a.txt").lmove("a.txt", "b.txt").rdel("a.txt")
+    remote_replaced(w, "b.txt", 44)
+    assert_one_move_then(w.plan("download-only"), Download, "b.txt")
+
+
+def test_plan_different_destinations_unchanged_the_remote_wins():
+    w = World().tree("a.txt").lmove("a.txt", "mine.txt").rmove("a.txt", "theirs.txt")
+    p = w.plan()
+    assert p.actions[0] == MoveLocal("mine.txt", "theirs.txt", w.local["mine.txt"])
+    # renamed and edited locally (not recognisable), renamed elsewhere remotely:
+    # no same move; both versions survive
+    w = World().tree("a.txt").lmove("a.txt", "mine.txt").ledit("mine.txt")
+    w.rmove("a.txt", "theirs.txt")
+    p = w.plan()
+    assert not of(p, DELETES) or all(a.path != "mine.txt" for a in of(p, DeleteLocal))
+    assert "mine.txt" in {a.path for a in of(p, Upload)}
+    assert not p.conflicts
+
+
+def test_plan_source_still_there_is_not_a_same_move():
+    # the local a.txt is still there: the local b.txt is another file
+    w = World().tree("a.txt").rmove("a.txt", "b.txt").lnew("b.txt", size=10)
+    p = w.plan()
+    assert not of(p, MoveLocal)
+    assert only(p, Compare).path == "b.txt"
+
+
+def test_plan_another_remote_folder_at_the_destination_is_not_a_same_move():
+    # local moved proj -> archive; the remote deleted proj and made another
+    # archive (a known, different id): not the same folder, nothing deleted
+    w = World().tree("proj/", "proj/x").lmove("proj", "archive").rdel("proj")
+    w.rnew("archive", DIR).rnew("archive/other")
+    p = w.plan()
+    assert not of(p, DELETES)
+    assert [a.path for a in of(p, Upload)] == ["archive/x"]
+    assert [a.path for a in of(p, Download)] == ["archive/other"]
+
+
+# ================================================================== integration
+
+
+@pytest.fixture
+def s(make_emulator, tmp_path):
+    return make_setup(make_emulator, tmp_path)
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def edit_in_place(path: Path, data: str) -> None:
+    with open(path, "w") as f:
+        f.write(data)
+
+
+def converged(s) -> dict:
+    tree = s.local_tree()
+    assert tree == s.remote_tree()
+    return tree
+
+
+def test_both_rename_and_local_edit_uploads_the_edit(s):
+    write(s.local() / "a.txt", "old")
+    assert s.sync().exit_code == 0
+    os.rename(s.local() / "a.txt", s.local() / "b.txt")
+    edit_in_place(s.local() / "b.txt", "local edit")
+    s.emu.other.rename("/docs/a.txt", "b.txt")
+    r = s.sync()
+    assert r.exit_code == 0, (r.message, s.output)
+    assert converged(s) == {"b.txt": b"local edit"}, s.output
+    assert "conflict" not in s.output
+
+
+def test_both_rename_and_local_atomic_save_uploads_the_edit(s):
+    write(s.local() / "a.txt", "old")
+    assert s.sync().exit_code == 0
+    os.rename(s.local() / "a.txt", s.local() / "b.txt")
+    write(s.local() / ".b.txt.tmp", "saved by an editor")
+    os.replace(s.local() / ".b.txt.tmp", s.local() / "b.txt")
+    s.emu.other.rename("/docs/a.txt", "b.txt")
+    r = s.sync()
+    assert r.exit_code == 0, (r.message, s.output)
+    assert converged(s) == {"b.txt": b"saved by an editor"}, s.output
+
+
+def test_local_rename_remote_same_rename_and_edit_downloads_the_edit(s):
+    write(s.local() / "a.txt", "old")
+    assert s.sync().exit_code == 0
+    os.rename(s.local() / "a.txt", s.local() / "b.txt")
+    s.emu.other.rename("/docs/a.txt", "b.txt")
+    s.emu.advance_clock(2)
+    s.emu.other.write("/docs/b.txt", b"remote edit", overwrite=True)
+    r = s.sync()
+    assert r.exit_code == 0, (r.message, s.output)
+    assert converged(s) == {"b.txt": b"remote edit"}, s.output
+
+
+def test_both_rename_both_edit_keeps_both_versions(s):
+    write(s.local() / "a.txt", "old")
+    assert s.sync().exit_code == 0
+    os.rename(s.local() / "a.txt", s.local() / "b.txt")
+    edit_in_place(s.local() / "b.txt", "local edit")
+    s.emu.other.rename("/docs/a.txt", "b.txt")
+    s.emu.advance_clock(2)
+    s.emu.other.write("/docs/b.txt", b"remote edit, longer", overwrite=True)
+    r = s.sync()
+    assert r.exit_code == 0, (r.message, s.output)
+    tree = converged(s)
+    assert tree["b.txt"] == b"remote edit, longer"
+    assert sorted(tree.values()) == [b"local edit", b"remote edit, longer"]
+    assert "a.txt" not in tree
+
+
+def test_both_move_folder_and_remote_edit_inside_downloads_it(s):
+    write(s.local() / "proj/x.txt", "old")
+    write(s.local() / "proj/y.txt", "y")
+    assert s.sync().exit_code == 0
+    os.rename(s.local() / "proj", s.local() / "archive")
+    s.emu.other.rename("/docs/proj", "archive")
+    s.emu.advance_clock(2)
+    s.emu.other.write("/docs/archive/x.txt", b"remote edit", overwrite=True)
+    r = s.sync()
+    assert r.exit_code == 0, (r.message, s.output)
+    assert converged(s) == {"archive": None, "archive/x.txt": b"remote edit",
+                            "archive/y.txt": b"y"}, s.output
+
+
+def test_both_move_folder_and_local_edit_inside_uploads_it(s):
+    # proj/ was created on the server by the uploads: its id is not in the base
+    write(s.local() / "proj/x.txt", "old")
+    write(s.local() / "proj/y.txt", "y")
+    assert s.sync().exit_code == 0
+    os.rename(s.local() / "proj", s.local() / "archive")
+    edit_in_place(s.local() / "archive/x.txt", "local edit!")
+    s.emu.other.rename("/docs/proj", "archive")
+    n = len(s.emu.request_log)
+    r = s.sync()
+    assert r.exit_code == 0, (r.message, s.output)
+    assert converged(s) == {"archive": None, "archive/x.txt": b"local edit!",
+                            "archive/y.txt": b"y"}, s.output
+    writes = [x for x in s.emu.request_log[n:] if x.method != "GET"]
+    assert [(x.method, x.path.rsplit("/", 1)[-1]) for x in writes] == [("POST", "upload")]
+
+
+def _after_phase_seed(kind: str) -> int:
+    return next(seed for seed in range(50)
+                if FaultInjector(1.0, seed, [kind]).decide().phase == "after")
+
+
+def _fault_once(s, kind: str, endpoint_path: str, method: str) -> list:
+    """Fault the first ``method`` request to ``endpoint_path`` AFTER the server
+    performed it (the answer is lost); returns a list that gets one entry then."""
+    hit: list = []
+
+    def only(m, p, q):
+        if m == method and endpoint_path in p and not hit:
+            hit.append(p)
+            return True
+        return False
+
+    s.emu.set_faults(1.0, [kind], seed=_after_phase_seed(kind), only=only)
+    return hit
+
+
+@pytest.mark.parametrize("kind", ["500", "reset"])
+def test_our_folder_move_whose_answer_is_lost_is_settled_by_one_stat(s, kind):
+    s.emu.other.write("/docs/proj/x.txt", b"old")
+    s.emu.other.write("/docs/proj/y.txt", b"y")
+    assert s.sync().exit_code == 0  # downloaded: the folder's id is known
+    os.rename(s.local() / "proj", s.local() / "archive")
+    edit_in_place(s.local() / "archive/x.txt", "local edit!")
+    hit = _fault_once(s, kind, "/resources/", "PATCH")  # the rename, done, answer lost
+    n = len(s.emu.request_log)
+    r = s.sync()
+    assert hit, s.output
+    assert r.exit_code == 0, (r.message, s.output)  # settled: the pass went on
+    s.emu.set_faults(0)
+    assert converged(s) == {"archive": None, "archive/x.txt": b"local edit!",
+                            "archive/y.txt": b"y"}, s.output
+    log = [(x.method, x.path.removeprefix("/api/v2"), x.query.get("resource", [""])[0])
+           for x in s.emu.request_log[n:]]
+    assert [x[0] for x in log].count("PATCH") == 1, log  # the move is not sent twice
+    patch = next(i for i, x in enumerate(log) if x[0] == "PATCH")
+    # then one stat of the destination settles it, and the pass goes on
+    assert log[patch + 1] == ("GET", "/resources", "/docs/archive"), log
+    assert [x for x in log if x[:2] == ("GET", "/resources")
+            and x[2] == "/docs/archive"] == [log[patch + 1]], log
+    assert ("POST", "/resources/upload", "") in log[patch + 2:], log
+    # nothing left: the index knows the folder at its new place
+    n = len(s.emu.request_log)
+    r = s.sync()
+    assert r.exit_code == 0 and not r.mirrors[0].counts, s.output
+    assert converged(s)["archive/x.txt"] == b"local edit!"
+
+
+def test_our_batched_move_whose_answer_is_lost_is_settled_per_item(s):
+    s.emu.other.write("/docs/a.txt", b"a")
+    s.emu.other.write("/docs/b.txt", b"bb")
+    s.emu.other.mkdir("/docs/sub")
+    assert s.sync().exit_code == 0
+    os.rename(s.local() / "a.txt", s.local() / "sub/a.txt")
+    os.rename(s.local() / "b.txt", s.local() / "sub/b.txt")
+    hit = _fault_once(s, "500", "/resources/move", "POST")
+    n = len(s.emu.request_log)
+    r = s.sync()
+    assert hit, s.output
+    assert r.exit_code == 0, (r.message, s.output)
+    s.emu.set_faults(0)
+    assert converged(s) == {"sub": None, "sub/a.txt": b"a", "sub/b.txt": b"bb"}
+    log = [(x.method, x.path.removeprefix("/api/v2")) for x in s.emu.request_log[n:]]
+    assert log.count(("POST", "/resources/move")) == 1, log
+    r = s.sync()
+    assert r.exit_code == 0 and not r.mirrors[0].counts, s.output
+
+
+def test_our_move_that_did_not_happen_is_not_recorded(s):
+    """A failure BEFORE the server acted: the stat finds nothing at the
+    destination, the pass stops as before, and the next pass moves it."""
+    s.emu.other.write("/docs/a.txt", b"a")
+    assert s.sync().exit_code == 0
+    os.rename(s.local() / "a.txt", s.local() / "b.txt")
+    before = next(seed for seed in range(50)
+                  if FaultInjector(1.0, seed, ["500"]).decide().phase == "before")
+    hit: list = []
+    s.emu.set_faults(1.0, ["500"], seed=before,
+                     only=lambda m, p, q: m == "PATCH" and not hit and not hit.append(p))
+    r = s.sync()
+    assert hit and r.exit_code != 0, (r.message, s.output)
+    assert s.emu.other.read("/docs/a.txt") == b"a"
+    s.emu.set_faults(0)
+    r = s.sync()
+    assert r.exit_code == 0, (r.message, s.output)
+    assert converged(s) == {"b.txt": b"a"}
