@@ -71,8 +71,10 @@ Moves (detected first, then applied to a virtual copy of the trees)
   learnt), so identity could not show it; the three-way comparison at P then
   transfers the edit (one side ``S``, the other ``M``) or keeps both versions
   (rule C): never the old bytes back under P with the edit as a conflicted
-  copy. A folder must still be the same folder (local: same inode; remote: the
-  same id, or one side's id unknown).
+  copy. A folder must still be the same folder: locally the same inode;
+  remotely the same id or, when the base never learnt it, a folder holding one
+  of Q's children (moved there by id), or Q had none -- a folder made anew at P
+  is not Q, whose children would look deleted there.
 * Those re-recorded rows must lead the next plan to the decisions this one
   made. A local file that moved (alone or with its folder) was scanned without
   its base row (the scan finds rows by path), so when its stat changed its hash
@@ -557,18 +559,27 @@ class _Planner:
             if (q in others or q in t.items or entry is None or p in vb or p in taken
                     or entry.kind != b.kind):
                 continue
-            if entry.kind == DIR and not self._same_folder(side, entry, b):
+            if entry.kind == DIR and not self._same_folder(side, entry, q, p, others):
                 continue
             out[q] = p
         return out
 
-    @staticmethod
-    def _same_folder(side: str, entry: LocalEntry | RemoteEntry, b: BaseEntry) -> bool:
-        if side == REMOTE:
-            assert isinstance(entry, RemoteEntry)
-            return not entry.id or not b.remote_id or entry.id == b.remote_id
-        assert isinstance(entry, LocalEntry)
-        return entry.inode == b.inode
+    def _same_folder(self, side: str, entry: LocalEntry | RemoteEntry, q: str, p: str,
+                     others: dict[str, str]) -> bool:
+        """Is ``side``'s folder at ``p`` the base's folder ``q``? Locally: the same
+        inode. Remotely: the same id; when the base never learnt it, the folder
+        must hold one of ``q``'s children (moved there by id) -- or ``q`` had
+        none -- so that a folder someone made anew at ``p`` is not taken for it
+        (its missing children would look deleted)."""
+        b = self.vb.items[q]
+        if side == LOCAL:
+            assert isinstance(entry, LocalEntry)
+            return entry.inode == b.inode
+        assert isinstance(entry, RemoteEntry)
+        if entry.id and b.remote_id:
+            return entry.id == b.remote_id
+        kids = self.vb.subtree(q, self_too=False)
+        return not kids or any(c in others and is_under(others[c], p) for c in kids)
 
     def resolve_moves(self) -> None:
         lm, rm = self._detect_local_moves(), self._detect_remote_moves()

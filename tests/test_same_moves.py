@@ -370,3 +370,14 @@ def test_our_folder_move_made_by_uploads_whose_answer_is_lost_reverts_nothing(
     assert converged(s) == {"archive": None, "archive/x.txt": b"local edit!",
                             "archive/y.txt": b"y"}, s.output
     _idle(s)
+
+
+def test_plan_a_new_remote_folder_at_the_destination_with_no_id_learnt_is_not_a_same_move():
+    # the base never learnt proj's id; the remote deleted proj and made an empty
+    # archive: without one of proj's children inside, it is not proj
+    w = World().tree("proj/", "proj/x").lmove("proj", "archive").rdel("proj")
+    w.rnew("archive", DIR)
+    w.base["proj"] = dataclasses.replace(w.base["proj"], remote_id="")
+    p = w.plan()
+    assert not of(p, DELETES)
+    assert [a.path for a in of(p, Upload)] == ["archive/x"]
