@@ -381,3 +381,24 @@ def test_plan_a_new_remote_folder_at_the_destination_with_no_id_learnt_is_not_a_
     p = w.plan()
     assert not of(p, DELETES)
     assert [a.path for a in of(p, Upload)] == ["archive/x"]
+
+
+@pytest.mark.parametrize("step", [("PATCH", "/resources/"), ("POST", "/resources/move")])
+def test_our_move_and_rename_whose_answer_is_lost_is_not_undone(s, step):
+    """A move into another folder under another name is two requests (rename in
+    place, then move). The answer of either is lost after the server did it: one
+    stat settles it; never undone blind (which would rename the item the server
+    had just moved, and the next pass would take that for the user's move)."""
+    s.emu.other.write("/docs/a.txt", b"a")
+    s.emu.other.mkdir("/docs/sub")
+    assert s.sync().exit_code == 0
+    os.rename(s.local() / "a.txt", s.local() / "sub/b.txt")
+    hit = _fault_once(s, "500", *step)
+    n = len(s.emu.request_log)
+    assert sync_ok(s) == {"sub": None, "sub/b.txt": b"a"}, s.output
+    assert hit, s.output
+    log = [(x.method, x.path.removeprefix("/api/v2")) for x in s.emu.request_log[n:]]
+    assert [x[0] for x in log if x[0] != "GET"] == ["PATCH", "POST"], log  # no undo
+    assert log.count(("GET", "/resources")) == 1, log  # one stat
+    s.emu.set_faults(0)
+    _idle(s)
