@@ -30,6 +30,7 @@ from syncd.model import (
 )
 from tests.sync_helpers import make_setup
 from tests.test_planner import CC, World, of, only
+from tests.test_sync_engine import write
 
 MOVES = (MoveLocal, MoveRemote)
 DELETES = (DeleteLocal, DeleteRemote)
@@ -170,12 +171,6 @@ def test_plan_another_remote_folder_at_the_destination_is_not_a_same_move():
 @pytest.fixture
 def s(make_emulator, tmp_path):
     return make_setup(make_emulator, tmp_path)
-
-
-def write(path: Path, data: bytes | str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-    return path
 
 
 def edit_in_place(path: Path, data: str) -> None:
@@ -401,4 +396,20 @@ def test_our_move_and_rename_whose_answer_is_lost_is_not_undone(s, step):
     assert [x[0] for x in log if x[0] != "GET"] == ["PATCH", "POST"], log  # no undo
     assert log.count(("GET", "/resources")) == 1, log  # one stat
     s.emu.set_faults(0)
+    _idle(s)
+
+
+def test_our_move_and_rename_that_did_not_happen_is_still_undone(s):
+    """The second step failed BEFORE the server acted: the stat does not find the
+    item there, so the first step is undone as before, and the next pass moves it."""
+    s.emu.other.write("/docs/a.txt", b"a")
+    s.emu.other.mkdir("/docs/sub")
+    assert s.sync().exit_code == 0
+    os.rename(s.local() / "a.txt", s.local() / "sub/b.txt")
+    hit = _fault_once(s, "503", "POST", "/resources/move", phase="before")
+    r = s.sync()
+    assert hit and r.exit_code != 0, (r.message, s.output)
+    assert s.remote_tree() == {"a.txt": b"a", "sub": None}  # back where it was
+    s.emu.set_faults(0)
+    assert sync_ok(s) == {"sub": None, "sub/b.txt": b"a"}
     _idle(s)
