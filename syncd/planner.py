@@ -62,6 +62,19 @@ Moves (detected first, then applied to a virtual copy of the trees)
   (a ``MoveRemote``). Case-only renames are ordinary moves (``key`` is
   case-sensitive); a name that differs only in Unicode normalisation is the
   same key, hence the same item: never a move.
+* The same move, seen on one side only: a move Q->P detected on one side, and
+  on the other side no entry at Q and an entry at P that has no base row, is of
+  Q's kind and is no detected move's destination, counts as that side's move
+  Q->P too (then "same destination" above). That side's item changed on the way
+  (an edit after the rename, an editor's atomic save with a new inode, a server
+  that gives an edited file a new id, a folder whose server id the base never
+  learnt), so identity could not show it; the three-way comparison at P then
+  transfers the edit (one side ``S``, the other ``M``) or keeps both versions
+  (rule C): never the old bytes back under P with the edit as a conflicted
+  copy. A folder must still be the same folder: locally the same inode;
+  remotely the same id or, when the base never learnt it, a folder holding one
+  of Q's children (moved there by id), or Q had none -- a folder made anew at P
+  is not Q, whose children would look deleted there.
 * Those re-recorded rows must lead the next plan to the decisions this one
   made. A local file that moved (alone or with its folder) was scanned without
   its base row (the scan finds rows by path), so when its stat changed its hash
@@ -527,8 +540,52 @@ class _Planner:
             out[q] = p
         return out
 
+    def _same_move_implied(self, moves: dict[str, str], side: str,
+                           others: dict[str, str]) -> dict[str, str]:
+        """Moves of ``side`` not detected by identity but implied by the other
+        side's move Q->P (``moves``): ``side`` has nothing at Q and an item at P
+        that the base does not know and no detected move of ``side`` brought
+        there, of Q's kind -- the same rename, after which the item changed (an
+        edit, an editor's atomic save, a server that gave the edited file a new
+        id). A folder must keep its identity too (inode, or a remote id that is
+        equal or not learned yet); a file need not, since the three-way
+        comparison at P that follows never loses a version (the side whose file
+        equals the base yields, otherwise both are kept as a conflict)."""
+        t, vb = self.tree(side), self.vb.items
+        taken = set(others.values())
+        out: dict[str, str] = {}
+        for q, p in moves.items():
+            entry, b = t.items.get(p), vb[q]
+            if (q in others or q in t.items or entry is None or p in vb or p in taken
+                    or entry.kind != b.kind):
+                continue
+            if entry.kind == DIR and not self._same_folder(side, entry, q, p, others):
+                continue
+            out[q] = p
+        return out
+
+    def _same_folder(self, side: str, entry: LocalEntry | RemoteEntry, q: str, p: str,
+                     others: dict[str, str]) -> bool:
+        """Is ``side``'s folder at ``p`` the base's folder ``q``? Locally: the same
+        inode. Remotely: the same id; when the base never learnt it, the folder
+        must hold one of ``q``'s children (moved there by id) -- or ``q`` had
+        none -- so that a folder someone made anew at ``p`` is not taken for it
+        (its missing children would look deleted)."""
+        b = self.vb.items[q]
+        if side == LOCAL:
+            assert isinstance(entry, LocalEntry)
+            return entry.inode == b.inode
+        assert isinstance(entry, RemoteEntry)
+        if entry.id and b.remote_id:
+            return entry.id == b.remote_id
+        kids = self.vb.subtree(q, self_too=False)
+        return not kids or any(c in others and is_under(others[c], p) for c in kids)
+
     def resolve_moves(self) -> None:
         lm, rm = self._detect_local_moves(), self._detect_remote_moves()
+        implied_l = self._same_move_implied(rm, LOCAL, lm)
+        rm.update(self._same_move_implied(lm, REMOTE, rm))
+        lm.update(implied_l)
         winner = self.master or REMOTE
 
         def dst_of(q: str) -> str:

@@ -589,8 +589,13 @@ class Worker:
             self.index.move_base(self.mirror, model.key(a.src), a.dst, a.dst)
 
     def _MoveRemote(self, a: MoveRemote) -> None:
-        item = self.r.backend.move(self.remote_abs(a.src), self.remote_abs(a.dst),
-                                     id=a.remote.id or None)
+        try:
+            item = self.r.backend.move(self.remote_abs(a.src), self.remote_abs(a.dst),
+                                         id=a.remote.id or None)
+        except (ServerError, TransportError):
+            item = self._moved_anyway(a)
+            if item is None:
+                raise
         crashpoints.hit("move.remote.done")
         new = self._to_entry(item)
         with self.index.batch():
@@ -604,12 +609,39 @@ class Worker:
             self.out.counts["moved"] += 1
         self._progress("moved", f"{a.src} -> {a.dst}")
 
+    def _moved_anyway(self, a: MoveRemote) -> RemoteItem | None:
+        """A move failed with an outcome we cannot tell (5xx, a lost answer): did
+        the server do it? One stat of the destination tells, as for uploads
+        (``_landed_anyway``): the item there is ours when it has the id we moved.
+        Recording it now matters: left at the old place in the index, the item
+        would look moved by someone else next pass, and a local edit made to it
+        meanwhile would be set aside as a conflicted copy. Without a known id
+        (a folder the server created for an upload) nothing proves it: not
+        settled, the pass stops as before and the next plan sorts it out."""
+        if not a.remote.id:
+            return None
+        try:
+            item = self.r.backend.stat(self.remote_abs(a.dst))
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            return None
+        if item.kind != a.remote.kind or str(item.id) != a.remote.id:
+            return None
+        return item
+
     def _move_batch(self, parent: str, group: list) -> None:
         """Several items moving into the same folder under their own names: one
-        server request (``move_many``) instead of one each."""
+        server request (``move_many``) instead of one each. A lost answer is
+        settled per item with one stat (``_moved_anyway``); if any item stays
+        unknown, the pass stops as for any server failure."""
         srcs = {self.remote_abs(a.src): (i, a) for i, a in group}
         try:
             results = self.r.backend.move_many(list(srcs), self.remote_abs(parent))
+        except (ServerError, TransportError) as exc:
+            results = {s: None if self._moved_anyway(a) is not None else exc
+                       for s, (_, a) in srcs.items()}
+            if any(err is not None for err in results.values()):
+                self.out.stop = exc
+                srcs = {s: ia for s, ia in srcs.items() if results[s] is None}
         except FATAL as exc:
             self.out.stop = exc
             return

@@ -28,6 +28,8 @@ from syncd.remote.errors import (
     NotSupportedError,
     ProtocolError,
     RemoteError,
+    ServerError,
+    TransportError,
     error_for_status,
 )
 from syncd.remote.exavault_api import ExaVaultClient
@@ -199,18 +201,23 @@ class ExaVaultBackend:
                     return item_of(done)
             return item_of(self._via_temp(rid, src, dst_dir, dst_name))
         return item_of(self._then(moved.id, moved.path, src,
-                                  lambda: self._rename(moved.id, moved.path, dst_name)))
+                                  lambda: self._rename(moved.id, moved.path, dst_name),
+                                  join(split(moved.path)[0], dst_name)))
 
     def _rename_then_move(self, rid: str | int, src: str, dst_dir: str,
                           dst_name: str) -> Resource | None:
         """Rename in place, then move. None, with nothing changed, when the new
         name is taken beside the source."""
+        renamed = join(split(src)[0], dst_name)
         try:
             self._rename(rid, src, dst_name)
         except InvalidParameterError:
             return None
-        renamed = join(split(src)[0], dst_name)
-        return self._then(rid, renamed, src, lambda: self._move_one(renamed, dst_dir))
+        except RemoteError as exc:
+            if self._settled(rid, exc, renamed) is None:
+                raise
+        return self._then(rid, renamed, src, lambda: self._move_one(renamed, dst_dir),
+                          join(dst_dir, dst_name))
 
     def _via_temp(self, rid: str | int, src: str, dst_dir: str, dst_name: str) -> Resource:
         """Move+rename when both orders collide: rename to a temporary name, move,
@@ -218,21 +225,40 @@ class ExaVaultBackend:
         tmp = _temp_name()
         self._rename(rid, src, tmp)
         at = join(split(src)[0], tmp)
-        moved = self._then(rid, at, src, lambda: self._move_one(at, dst_dir))
-        return self._then(rid, moved.path, src, lambda: self._rename(rid, moved.path, dst_name))
+        moved = self._then(rid, at, src, lambda: self._move_one(at, dst_dir), join(dst_dir, tmp))
+        return self._then(rid, moved.path, src, lambda: self._rename(rid, moved.path, dst_name),
+                          join(split(moved.path)[0], dst_name))
 
     def _then(self, rid: str | int, current: str, original: str,
-              step: Callable[[], Resource]) -> Resource:
+              step: Callable[[], Resource], lands_at: str) -> Resource:
         """Run the second step of a move+rename; if it fails, put the item back
-        where it was (best effort) so a failed move leaves no half-done state."""
+        where it was (best effort) so a failed move leaves no half-done state.
+        A 5xx or a lost answer does not say whether the server did the step: one
+        stat of ``lands_at`` tells (``_settled``); undoing blind would move the
+        item away from where the server had just put it."""
         try:
             return step()
-        except RemoteError:
+        except RemoteError as exc:
+            there = self._settled(rid, exc, lands_at)
+            if there is not None:
+                return there
             try:
                 self._undo(rid, current, original)
             except RemoteError:
                 pass
             raise
+
+    def _settled(self, rid: str | int, exc: RemoteError, lands_at: str) -> Resource | None:
+        """A step of a move failed with an outcome we cannot tell (5xx, a lost
+        answer): the item with id ``rid`` at ``lands_at`` (one stat) means the
+        server did it. None when it did not, or the error was a refusal."""
+        if not isinstance(exc, (ServerError, TransportError)):
+            return None
+        try:
+            there = self.client.info(lands_at)
+        except RemoteError:
+            return None
+        return there if str(there.id) == str(rid) else None
 
     def _undo(self, rid: str | int, current: str, original: str) -> None:
         (cur_dir, cur_name), (orig_dir, orig_name) = split(current), split(original)
