@@ -94,6 +94,7 @@ class _Mirror:
     result: RefreshResult = field(default_factory=RefreshResult)
     dirty: set[str] = field(default_factory=set)
     hints: dict[str, str] = field(default_factory=dict)  # rel -> "dir" / "file" / "gone"
+    moved_out: set[str] = field(default_factory=set)  # rel sources of moves and renames
 
     @property
     def scope(self) -> str:
@@ -184,6 +185,12 @@ def _latest(entries: Iterable[RemoteEntry]) -> list[RemoteEntry]:
 
 def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder + "/")
+
+
+def _inside(path: str, folders: set[str] | dict) -> bool:
+    """True if ``path`` or one of its ancestors is in ``folders``."""
+    parts = path.split("/")
+    return any("/".join(parts[:i]) in folders for i in range(1, len(parts) + 1))
 
 
 class RemoteTracker:
@@ -343,6 +350,7 @@ class RemoteTracker:
         source = m.rel(ch.source) if ch.source and ch.op in ("move", "rename") else None
         if source:
             m.hints[source] = "gone"
+            m.moved_out.add(source)
         target = m.rel(ch.path)
         if not target:
             return
@@ -371,6 +379,7 @@ class RemoteTracker:
         """Re-read each outermost dirty path (a stat; for a folder also its subtree)
         and store the answers together with the mirror's new cursor."""
         found: dict[str, list[RemoteEntry]] = {}  # rel path -> rows now there ([] = gone)
+        listed: dict[str, str] = {}  # rel -> absolute path of each folder listed
         for rel in _outermost(m.dirty):
             if rel and model.unsafe(rel):  # ("" is the mirror root itself)
                 continue  # a hostile name in the feed: nothing to read back (and the
@@ -387,13 +396,17 @@ class RemoteTracker:
             except InvalidParameterError:
                 continue  # the server refuses to read that name back: skip it
             entries = self._entries(m, items[:1])
-            if len(items) > 1 and entries:
+            if item.kind == "dir" and entries:
+                # A subtree listing is paged too: confirm what it misses.
                 sub, _ = self._confirm(m, entries[0].path, self._entries(m, items[1:]),
                                        lambda: self._entries(m, self._list(abs_path)))
                 entries += sub
+                listed[rel] = abs_path
             found[rel] = entries
             if entries and entries[0].path != rel:  # the server spells it differently
                 found.setdefault(entries[0].path, [])
+        if listed and m.moved_out:
+            self._moved_in_full(m, found, listed)
         with self.index.batch():
             for rel in found:
                 self.index.drop_remote(m.name, rel)
@@ -404,6 +417,27 @@ class RemoteTracker:
             m.result.mode = "feed"
             m.result.paths = _diff(m.rows, self.index.remote(m.name))
             m.result.changed = len(m.result.paths)
+
+    def _moved_in_full(self, m: _Mirror, found: dict[str, list[RemoteEntry]],
+                       listed: dict[str, str]) -> None:
+        """Synced items under a path the feed says was moved away are expected where
+        it went, which a subtree listing just read. One such item the listings do
+        not show (by its id) may have been skipped by a change during that paging
+        (or deleted since): the listed folders are read once more, and what neither
+        read shows is gone."""
+        new_ids = {e.id for rows in found.values() for e in rows if e.id}
+        new_ids |= {e.id for p, e in m.rows.items() if e.id and not _inside(p, found)}
+        base = self.index.base(m.name)
+        synced = set(base) | {model.key(b.remote_path) for b in base.values()}
+        if not any(e.id and e.id not in new_ids and model.key(p) in synced
+                   for p, e in m.rows.items() if _inside(p, m.moved_out)):
+            return
+        for rel, abs_path in listed.items():
+            try:
+                again = self._entries(m, self._list(abs_path))
+            except NotFoundError:
+                continue  # gone meanwhile: the feed will say so
+            found[rel] = found[rel][:1] + _latest(found[rel][1:] + again)
 
     # --- full listing --------------------------------------------------------------------
 

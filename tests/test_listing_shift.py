@@ -41,17 +41,19 @@ def start(make_emulator, tmp_path, files_com: bool, files: dict[str, bytes]) -> 
     r = s.sync(now=clock)
     assert r.exit_code == 0, s.output
     assert s.local_tree() == s.remote_tree()
-    s.emu.advance_clock(30)  # that activity lies well behind the feed cursor
+    s.emu.advance_clock(30)  # then a quiet pass: that activity lies behind the feed cursor
+    assert s.sync(now=clock).exit_code == 0, s.output
+    s.emu.advance_clock(30)
     return s, clock
 
 
-def after_page(s: SyncSetup, offset: int, action) -> list:
-    """Run ``action`` once, right after the page at ``offset`` of a search of /docs was
-    read (the client's next page sees the change)."""
+def after_page(s: SyncSetup, offset: int, action, folder: str = "/docs") -> list:
+    """Run ``action`` once, right after the page at ``offset`` of a search of ``folder``
+    was read (the client's next page sees the change)."""
     fired: list = []
 
     def hook(page):
-        if not fired and page.folder == "/docs" and page.name and page.offset == offset:
+        if not fired and page.folder == folder and page.name and page.offset == offset:
             fired.append(page)
             action()
 
@@ -273,6 +275,34 @@ def test_quiet_listing_costs_exactly_its_pages(make_emulator, tmp_path, files_co
     r, log = listing_pass(s, clock, files_com)
     assert r.exit_code == 0 and s.local_tree() == before
     assert calls(log) == {"list": 3}, calls(log)
+
+
+def test_feed_mode_subtree_listing_of_a_moved_folder_is_confirmed(make_emulator, tmp_path):
+    """Feed mode, no true-up: another user moves big/ (250 files) into arch/; syncd
+    stats arch/big and lists its subtree, and while it pages, the user deletes
+    arch/big/f010: f100 is skipped. Its id is expected there (its folder was moved
+    there), so the subtree is read once more instead of trashing f100 locally."""
+    files = {f"big/f{i:03}.txt": b"%d" % i for i in range(250)}
+    files |= {f"other/g{i:03}.txt": b"g" for i in range(300)}
+    files["arch/keep.txt"] = b"k"
+    s, clock = start(make_emulator, tmp_path, False, files)
+    before = s.local_tree()
+    s.emu.other.move("/docs/big", "/docs/arch")
+    s.emu.advance_clock(1)
+    fired = after_page(s, 0, lambda: s.emu.other.delete("/docs/arch/big/f010.txt"),
+                       folder="/docs/arch/big")
+    s.emu.clear_request_log()
+    r = s.sync(now=clock)
+    assert fired and r.exit_code == 0, s.output
+    expected = {("arch/" + p if p == "big" or p.startswith("big/") else p): d
+                for p, d in before.items()}
+    del expected["arch/big/f010.txt"]  # deleted by the feed read back in the same pass
+    assert s.local_tree() == expected == s.remote_tree()
+    assert trashed(s) == ["arch/big/f010.txt"]
+    # feed + stat arch/big + its listing (3 pages) + the same listing again; the pass
+    # then reads its own move back with the other user's deletion: feed + 1 stat.
+    assert calls(s.emu.request_log) == {"/activity/session": 2, "stat": 3, "list": 6}, \
+        calls(s.emu.request_log)
 
 
 def test_emulator_hook_sees_every_page_and_the_next_page_sees_the_change(make_emulator):
