@@ -35,6 +35,13 @@ Re-reading is priced from hints (a delete or a move source is one stat; a
 folder, known or moved in, is a stat plus a subtree listing) and compared with
 ``ceil((rows + 1) / 100)`` for a full listing.
 
+Listings are paged by offset over a live tree, so a change during the paging
+can make a listing skip untouched items. A synced item (base and old snapshot) a
+listing lacks is therefore confirmed before the snapshot drops it (``_confirm``):
+a stat of each outermost missing path (a folder found is listed; one not found is
+looked up by id, in case it was moved), or a second listing when that is cheaper.
+A listing that lacks nothing costs nothing more (docs/sync.md has the prices).
+
 Guards. A missing remote root is reported (``root_missing``); the snapshot is
 kept and the mirror is listed again next time, unless the mirror has no base
 rows (never synced), where a missing root is just an empty tree the engine will
@@ -511,9 +518,12 @@ class RemoteTracker:
             old = {b.remote_path: RemoteEntry(b.remote_path, b.kind, b.remote_id,
                                               b.remote_size, b.remote_updated)
                    for b in self.index.base(m.name).values()}
-        seen = {model.key(e.path) for e in rows}
+        paths = {e.path for e in rows}
         lost = {p: e for p, e in old.items()
-                if (not under or p.startswith(under + "/")) and model.key(p) not in seen}
+                if p not in paths and (not under or p.startswith(under + "/"))}
+        if lost:  # compare by pairing key (NFC) only the few that differ
+            seen = {model.key(e.path) for e in rows}
+            lost = {p: e for p, e in lost.items() if model.key(p) not in seen}
         if not lost:
             return rows, True
         base = self.index.base(m.name)
@@ -541,20 +551,22 @@ class RemoteTracker:
                 return rows + list(doubt.values()), False  # gone meanwhile: decide later
             return _latest(rows + again), True
         settled = True
+        kept: list[RemoteEntry] = []  # old rows nothing confirmed either way
+        fresh: list[RemoteEntry] = []  # what the stats and listings found
         for p in outer:
             now = self._settle(m, p, doubt[p])
             if now is None:  # the server would not say: keep what we had
-                rows += [e for q, e in doubt.items() if _under(q, p)]
+                kept += [e for q, e in doubt.items() if _under(q, p)]
                 settled = False
                 continue
-            rows = _latest(rows + now)
-            if now and now[0].path == p:  # still there: is all of it there?
+            fresh += now
+            if now and now[0].path == p and now[0].kind == "dir":  # all of it there?
                 have = {model.key(e.path) for e in now}
-                rows += [e for q, e in doubt.items()
-                         if _under(q, p) and model.key(q) not in have]
-                settled = settled and all(model.key(q) in have
-                                          for q in doubt if _under(q, p))
-        return rows, settled
+                unseen = [e for q, e in doubt.items()
+                          if _under(q, p) and model.key(q) not in have]
+                kept += unseen
+                settled = settled and not unseen
+        return _latest(rows + kept + fresh), settled
 
     def _settle(self, m: _Mirror, rel: str, was: RemoteEntry) -> list[RemoteEntry] | None:
         """What is now at ``rel`` (and under it), which a listing did not show: one
