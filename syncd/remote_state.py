@@ -35,6 +35,13 @@ Re-reading is priced from hints (a delete or a move source is one stat; a
 folder, known or moved in, is a stat plus a subtree listing) and compared with
 ``ceil((rows + 1) / 100)`` for a full listing.
 
+Listings are paged by offset over a live tree, so a change during the paging
+can make a listing skip untouched items. A synced item (base and old snapshot) a
+listing lacks is therefore confirmed before the snapshot drops it (``_confirm``):
+a stat of each outermost missing path (a folder found is listed; one not found is
+looked up by id, in case it was moved), or a second listing when that is cheaper.
+A listing that lacks nothing costs nothing more (docs/sync.md has the prices).
+
 Guards. A missing remote root is reported (``root_missing``); the snapshot is
 kept and the mirror is listed again next time, unless the mirror has no base
 rows (never synced), where a missing root is just an empty tree the engine will
@@ -94,6 +101,7 @@ class _Mirror:
     result: RefreshResult = field(default_factory=RefreshResult)
     dirty: set[str] = field(default_factory=set)
     hints: dict[str, str] = field(default_factory=dict)  # rel -> "dir" / "file" / "gone"
+    moved_out: set[str] = field(default_factory=set)  # rel sources of moves and renames
 
     @property
     def scope(self) -> str:
@@ -159,6 +167,37 @@ def _outermost(paths: Iterable[str]) -> list[str]:
             kept.append(p)
             inside.add(p)
     return kept
+
+
+def _latest(entries: Iterable[RemoteEntry]) -> list[RemoteEntry]:
+    """The rows of a listing, in the order its pages were read, reduced to each item's
+    latest place. Offset paging reads a live tree: an item moved meanwhile can show
+    at its old path (an earlier page) and at its new one (a later page: the newer
+    view), and an insertion pushes a row read already into the next page. An id seen
+    again at another path drops the earlier path and what was read under it; a path
+    read twice keeps its later row."""
+    rows: dict[str, RemoteEntry] = {}
+    at: dict[str, str] = {}  # id -> path it was last seen at
+    for e in entries:
+        old = at.get(e.id) if e.id else None
+        if old is not None and old != e.path and old in rows:
+            inside = old + "/"
+            for p in [p for p in rows if p == old or p.startswith(inside)]:
+                del rows[p]
+        rows[e.path] = e
+        if e.id:
+            at[e.id] = e.path
+    return list(rows.values())
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder + "/")
+
+
+def _inside(path: str, folders: set[str] | dict) -> bool:
+    """True if ``path`` or one of its ancestors is in ``folders``."""
+    parts = path.split("/")
+    return any("/".join(parts[:i]) in folders for i in range(1, len(parts) + 1))
 
 
 class RemoteTracker:
@@ -318,6 +357,7 @@ class RemoteTracker:
         source = m.rel(ch.source) if ch.source and ch.op in ("move", "rename") else None
         if source:
             m.hints[source] = "gone"
+            m.moved_out.add(source)
         target = m.rel(ch.path)
         if not target:
             return
@@ -346,6 +386,7 @@ class RemoteTracker:
         """Re-read each outermost dirty path (a stat; for a folder also its subtree)
         and store the answers together with the mirror's new cursor."""
         found: dict[str, list[RemoteEntry]] = {}  # rel path -> rows now there ([] = gone)
+        listed: dict[str, str] = {}  # rel -> absolute path of each folder listed
         for rel in _outermost(m.dirty):
             if rel and model.unsafe(rel):  # ("" is the mirror root itself)
                 continue  # a hostile name in the feed: nothing to read back (and the
@@ -361,10 +402,18 @@ class RemoteTracker:
                 continue
             except InvalidParameterError:
                 continue  # the server refuses to read that name back: skip it
-            entries = self._entries(m, items)
+            entries = self._entries(m, items[:1])
+            if item.kind == "dir" and entries:
+                # A subtree listing is paged too: confirm what it misses.
+                sub, _ = self._confirm(m, entries[0].path, self._entries(m, items[1:]),
+                                       lambda: self._entries(m, self._list(abs_path)))
+                entries += sub
+                listed[rel] = abs_path
             found[rel] = entries
             if entries and entries[0].path != rel:  # the server spells it differently
                 found.setdefault(entries[0].path, [])
+        if listed and m.moved_out:
+            self._moved_in_full(m, found, listed)
         with self.index.batch():
             for rel in found:
                 self.index.drop_remote(m.name, rel)
@@ -376,6 +425,27 @@ class RemoteTracker:
             m.result.paths = _diff(m.rows, self.index.remote(m.name))
             m.result.changed = len(m.result.paths)
 
+    def _moved_in_full(self, m: _Mirror, found: dict[str, list[RemoteEntry]],
+                       listed: dict[str, str]) -> None:
+        """Synced items under a path the feed says was moved away are expected where
+        it went, which a subtree listing just read. One such item the listings do
+        not show (by its id) may have been skipped by a change during that paging
+        (or deleted since): the listed folders are read once more, and what neither
+        read shows is gone."""
+        new_ids = {e.id for rows in found.values() for e in rows if e.id}
+        new_ids |= {e.id for p, e in m.rows.items() if e.id and not _inside(p, found)}
+        base = self.index.base(m.name)
+        synced = set(base) | {model.key(b.remote_path) for b in base.values()}
+        if not any(e.id and e.id not in new_ids and model.key(p) in synced
+                   for p, e in m.rows.items() if _inside(p, m.moved_out)):
+            return
+        for rel, abs_path in listed.items():
+            try:
+                again = self._entries(m, self._list(abs_path))
+            except NotFoundError:
+                continue  # gone meanwhile: the feed will say so
+            found[rel] = found[rel][:1] + _latest(found[rel][1:] + again)
+
     # --- full listing --------------------------------------------------------------------
 
     def _full(self, m: _Mirror, feed: str | None, changes: list[Change] | None,
@@ -384,7 +454,8 @@ class RemoteTracker:
         root = m.abs("")
         missing = False
         try:
-            entries = self._entries(m, self._list(root))
+            listed = self._entries(m, self._list(root))
+            entries = listed
         except NotFoundError:
             missing, entries = True, []
         except InvalidParameterError:  # e.g. the root is a file
@@ -404,15 +475,132 @@ class RemoteTracker:
             # engine refuses deletions and the next refresh looks again.
             m.result.empty_listing = True
             return
+        settled = True
+        if not missing:
+            entries, settled = self._confirm(
+                m, "", listed, lambda: self._entries(m, self._list(root)))
         # A missing root of a mirror never synced is simply an empty tree (the
         # engine creates it): remembered as listed, so the next refresh uses the feed.
+        # A listing that left an item unconfirmed (kept as it was) is not
+        # remembered as done: the next refresh lists again.
         with self.index.batch():
             self.index.put_remote(m.name, entries, replace_all=True)
-            self.index.set_state(m.scope, "listed_at", self.now())
+            if settled:
+                self.index.set_state(m.scope, "listed_at", self.now())
             if feed == "yes":
                 self._advance(m, changes, feed_time)
         m.result.paths = _diff(m.rows, {e.path: e for e in entries})
         m.result.changed = len(m.result.paths)
+
+    # --- confirming what a listing did not show --------------------------------------
+
+    def _confirm(self, m: _Mirror, under: str, listed: list[RemoteEntry],
+                 relist: Callable[[], list[RemoteEntry]]) -> tuple[list[RemoteEntry], bool]:
+        """Check a listing of ``under`` (relative; ``""`` = the whole mirror) read
+        page by page, before the snapshot takes it.
+
+        Offset paging reads a live tree: when someone deletes or moves an item on a
+        page already read, every later item shifts back and one (or a whole folder)
+        is never seen. So a synced item (in the base and in the old snapshot) that
+        the listing lacks is not taken as deleted on its word alone. Each outermost
+        such path gets one stat (a folder found there is listed again; a folder gone
+        from there is looked up by id, to find it if it was moved) unless that would
+        cost more than the listing itself; then the listing is read once more and
+        what both listings lack is gone. An item the listing shows at another path
+        (same id) was moved, which explains its absence. Nothing missing, or only
+        moved items: no request at all.
+
+        Returns the rows to store under ``under`` and whether every missing item was
+        settled (``False``: some old rows were kept unconfirmed)."""
+        rows = _latest(listed)
+        old = m.rows
+        if not old and not under and self.index.base_count(m.name):
+            old = {b.remote_path: RemoteEntry(b.remote_path, b.kind, b.remote_id,
+                                              b.remote_size, b.remote_updated)
+                   for b in self.index.base(m.name).values()}
+        paths = {e.path for e in rows}
+        lost = {p: e for p, e in old.items()
+                if p not in paths and (not under or p.startswith(under + "/"))}
+        if lost:  # compare by pairing key (NFC) only the few that differ
+            seen = {model.key(e.path) for e in rows}
+            lost = {p: e for p, e in lost.items() if model.key(p) not in seen}
+        if not lost:
+            return rows, True
+        base = self.index.base(m.name)
+        synced = set(base) | {model.key(b.remote_path) for b in base.values()}
+        moved = {e.id for e in rows if e.id}  # seen elsewhere: its move explains it
+        doubt = {p: e for p, e in lost.items()
+                 if model.key(p) in synced and not (e.id and e.id in moved)}
+        if not doubt:
+            return rows, True
+        outer = _outermost(doubt)
+        inside = dict.fromkeys(outer, 0)  # rows lost under each outermost folder
+        for p in lost:
+            parts = p.split("/")
+            for i in range(1, len(parts)):
+                if (a := "/".join(parts[:i])) in inside:
+                    inside[a] += 1
+                    break
+        stats = sum(1 + max(1, math.ceil(inside[p] / PAGE)) if doubt[p].kind == "dir" else 1
+                    for p in outer)
+        if stats > max(1, math.ceil(len(listed) / PAGE)):
+            # Cheaper to read it all again: what neither listing shows is gone.
+            try:
+                again = relist()
+            except NotFoundError:
+                return rows + list(doubt.values()), False  # gone meanwhile: decide later
+            return _latest(rows + again), True
+        settled = True
+        kept: list[RemoteEntry] = []  # old rows nothing confirmed either way
+        fresh: list[RemoteEntry] = []  # what the stats and listings found
+        for p in outer:
+            now = self._settle(m, p, doubt[p])
+            if now is None:  # the server would not say: keep what we had
+                kept += [e for q, e in doubt.items() if _under(q, p)]
+                settled = False
+                continue
+            fresh += now
+            if now and now[0].path == p and now[0].kind == "dir":  # all of it there?
+                have = {model.key(e.path) for e in now}
+                unseen = [e for q, e in doubt.items()
+                          if _under(q, p) and model.key(q) not in have]
+                kept += unseen
+                settled = settled and not unseen
+        return _latest(rows + kept + fresh), settled
+
+    def _settle(self, m: _Mirror, rel: str, was: RemoteEntry) -> list[RemoteEntry] | None:
+        """What is now at ``rel`` (and under it), which a listing did not show: one
+        stat, plus a subtree listing for a folder. A folder no longer there is
+        looked up by its id (one more request): if it was moved within the mirror,
+        it is returned at its new place. ``[]`` = gone; ``None`` = the server refused
+        to say (a name it will not read back)."""
+        try:
+            item = self._stat(m.abs(rel))
+        except NotFoundError:
+            item = self._stat_id(was) if was.kind == "dir" else None
+            if item is None or item.kind != "dir":
+                return []
+        except InvalidParameterError:
+            return None
+        now = self._entries(m, [item])
+        if not now:
+            return []  # moved out of the mirror
+        if item.kind == "dir":
+            try:
+                now += self._entries(m, self._list(item.path))
+            except NotFoundError:
+                return []  # gone meanwhile
+        return now
+
+    def _stat_id(self, was: RemoteEntry) -> RemoteItem | None:
+        """The item with ``was``'s id wherever it is now, if the backend can tell."""
+        lookup = getattr(self.backend, "stat_id", None)
+        if lookup is None or not was.id.isdigit():
+            return None
+        try:
+            return self._call(lambda: lookup(was.id))
+        except (NotFoundError, InvalidParameterError):
+            return None
 
     def _root_is_folder(self, root: str) -> bool:
         try:

@@ -3,7 +3,7 @@
 Imports nothing from the rest of syncd.
 """
 
-from .app import Emulator, RequestRecord
+from .app import Emulator, ListPage, RequestRecord
 from .store import Invalid, NotFound
 
-__all__ = ["Emulator", "RequestRecord", "NotFound", "Invalid"]
+__all__ = ["Emulator", "ListPage", "RequestRecord", "NotFound", "Invalid"]

@@ -133,8 +133,10 @@ def _list(ctx: Ctx, folder: Row, allow_search: bool) -> Reply:
         if rtype is not None and rtype not in ("file", "dir"):
             return Reply.json(render.collection([], 0, included=[]))
         rows, total = ctx.emu.store.list_children(folder, rtype, order, offset, limit)
-    return Reply.json(render.collection([_res(ctx, r) for r in rows], total,
-                                        included=_included(ctx, rows)))
+    reply = Reply.json(render.collection([_res(ctx, r) for r in rows], total,
+                                         included=_included(ctx, rows)))
+    ctx.emu._list_page_served(folder.path, offset, limit, len(rows), total, name or None)
+    return reply
 
 
 def list_resources(ctx: Ctx) -> Reply:

@@ -6,6 +6,7 @@ import ipaddress
 import socket
 import threading
 import time
+import traceback
 from collections import namedtuple
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,6 +19,8 @@ from .store import Store
 from .webhooks import DEFAULT_RETRY_DELAYS, FORMATS, WebhookSender, event_codes
 
 RequestRecord = namedtuple("RequestRecord", ("method", "path", "query", "status"))
+# One page of a folder listing or search, as handed to the on_list_page callback.
+ListPage = namedtuple("ListPage", ("folder", "offset", "limit", "returned", "total", "name"))
 # The request log keeps the most recent records only, so a long-running emulator
 # (a daemon polling it for days, a soak test) does not grow without bound.
 REQUEST_LOG_LIMIT = 100_000
@@ -83,6 +86,9 @@ class Emulator:
         # Test-only: rewrite(endpoint, records) -> records, applied to the ``data`` of
         # every JSON answer that is not faulted (see set_rewrite).
         self.rewrite = None
+        # Test-only: called with a ListPage after each listing page was read (see on_list_page).
+        self._list_page_hook = None
+        self.list_page_errors: list[BaseException] = []
         self.notice_settings = {"noticeEnabled": False, "noticeThreshold": 90,
                                 "transactionsNoticeEnabled": False,
                                 "transactionsNoticeThreshold": 90}
@@ -220,6 +226,29 @@ class Emulator:
         ...). Records may be changed, dropped or added (a single-resource answer sends
         the first). ``None`` switches it off."""
         self.rewrite = fn
+
+    def on_list_page(self, callback=None) -> None:
+        """Test-only: call ``callback(page)`` after each page of ``GET /resources/list``
+        (plain or search) was read from the store and before it is sent, so the
+        client's next page request sees whatever the callback changed (e.g. through
+        ``emu.other``): a "remote user" acting while a listing is paged. ``page`` is a
+        ``ListPage(folder, offset, limit, returned, total, name)`` (``name`` the search
+        pattern, ``None`` for a plain listing). The callback runs on the request's
+        thread; an exception it raises is kept in ``emu.list_page_errors`` and the page
+        is still sent. ``None`` switches it off."""
+        self._list_page_hook = callback
+
+    def _list_page_served(self, folder: str, offset: int, limit: int, returned: int,
+                          total: int, name: str | None) -> None:
+        hook = self._list_page_hook
+        if hook is None:
+            return
+        try:
+            hook(ListPage(folder, offset, limit, returned, total, name))
+        except Exception as exc:  # a test's callback: record it, keep serving
+            self.list_page_errors.append(exc)
+            if self.verbose:
+                traceback.print_exc()
 
     def set_latency(self, ms: int) -> None:
         self.latency_ms = max(0, int(ms))

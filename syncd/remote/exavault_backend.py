@@ -128,6 +128,12 @@ class ExaVaultBackend:
     def stat(self, path: str) -> RemoteItem:
         return item_of(self.client.info(norm(path)))
 
+    def stat_id(self, id: str) -> RemoteItem:
+        """The item with server id ``id`` wherever it is now (``GET /resources/{id}``,
+        one request); ``NotFoundError`` if there is none. Used to find a folder that
+        was moved while a listing was paged (not part of the minimal ``Backend``)."""
+        return item_of(self.client.info_by_id(int(id)))
+
     def changes(self, since: datetime) -> list[Change]:
         try:
             entries = self.client.session_activity(since)
