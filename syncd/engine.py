@@ -47,7 +47,7 @@ from syncd.worker import Cancelled, MirrorRun, Throttle, Worker
 MAX_CYCLES = 3
 # What a mirror forgets besides its base, snapshot, queue and failures when its
 # local or remote root changed in the config (it starts over as a first meeting).
-NEW_ROOT_FORGETS = ("cursor", "listed_at", "device", "root_inode")
+NEW_ROOT_FORGETS = ("cursor", "listed_at", "device", "root_inode", "empty_listing")
 DEFERRING = (BudgetExhausted, RateLimitedError, TransportError, ServerError)
 
 
@@ -217,14 +217,18 @@ class SyncEngine:
                 refreshed = tracker.refresh(specs(ready), force_full=force_full, hints=hints,
                                             accept_empty=force)
                 crashpoints.hit("pass.refreshed")
-            else:
-                refreshed = {m.name: RefreshResult() for m in ready}
+                for m in ready:  # an empty listing stays distrusted until the next refresh
+                    _remember_empty_listing(index, m.name, refreshed[m.name].empty_listing)
+            else:  # (a pass without a refresh trusts the snapshot no more than the last one)
+                refreshed = {m.name: RefreshResult(empty_listing=bool(index.get_state(
+                    "mirror:" + m.name, "empty_listing"))) for m in ready}
             for m in ready:
                 focus = _focus(m.name, None if m.name in restarted else local,
                                refreshed[m.name], refresh)
                 if refresh:
                     looked.add(m.name)
-                if focus is not None and not focus and not refreshed[m.name].root_missing:
+                if focus is not None and not focus and not refreshed[m.name].root_missing \
+                        and not refreshed[m.name].empty_listing:
                     reports[m.name].finished = True  # nothing changed on either side
                     continue
                 looked.add(m.name)
@@ -535,6 +539,12 @@ class SyncEngine:
         report.error = (f"{reason}; {done} ({fix}, run `syncd sync --force "
                         f"--mirror {m.name}`)")
         return True
+
+
+def _remember_empty_listing(index: Index, name: str, empty: bool) -> None:
+    scope = "mirror:" + name
+    if bool(index.get_state(scope, "empty_listing")) != empty:
+        index.set_state(scope, "empty_listing", empty)
 
 
 def _unfinished(result: SyncResult, why: str) -> None:

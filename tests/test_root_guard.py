@@ -227,3 +227,72 @@ def test_empty_remote_listing_stops_uploads_and_downloads(s):
     assert r.exit_code == 0, (r.message, s.output)
     assert s.local_tree() == s.remote_tree()
     assert set(s.local_tree()) == {"a.txt", "d.txt"}  # an edit beats a delete
+
+
+# ------------------------------------------------------------ the daemon's passes
+
+def daemon_pass(s, local, *, refresh: bool):
+    """One pass as the daemon runs it: ``engine.sync_pass`` on a kept session,
+    focused on the watcher's paths, with or without a remote refresh."""
+    import io
+
+    from syncd.config import load_config
+    from syncd.engine import SyncEngine, SyncResult
+    from syncd.index import Index
+    from syncd.report import Reporter
+
+    config = load_config(s.config_path)
+    engine = SyncEngine(config, reporter=Reporter(io.StringIO(), fancy=False), host="t")
+    index = Index(s.state / "index.sqlite3")
+    session = engine.open_session(index, list(config.mirrors))
+    result = SyncResult()
+    try:
+        engine.sync_pass(session, list(config.mirrors), result, local=local,
+                         refresh=refresh, readback=False)
+    finally:
+        session.close()
+        index.close()
+    return result
+
+
+def test_daemon_watcher_pass_on_an_unmounted_root_changes_nothing(s, tmp_path):
+    start(s)
+    real_device = os.stat(s.local()).st_dev
+    disk = unmount(s, tmp_path, stale=True)
+    set_state(s, "device", real_device + 1)
+    colleague_works(s)
+    before = synced_state(s)
+    n = len(s.emu.request_log)
+    for refresh in (True, False):
+        r = daemon_pass(s, {"docs": {"a.txt"}}, refresh=refresh)
+        assert not acting(s, n), acting(s, n)
+        assert synced_state(s) == before
+        assert "different device" in (r.mirrors[0].error or ""), r.mirrors
+    remount(s, disk)
+    set_state(s, "device", real_device)
+    assert s.sync().exit_code == 0, s.output
+    assert s.emu.other.read("/docs/a.txt") == EDIT
+    assert s.local_tree() == s.remote_tree()
+
+
+def test_daemon_local_pass_after_an_empty_listing_uploads_nothing(s):
+    """The daemon's local passes do not refresh the remote side: an empty listing
+    seen by the last refresh keeps the mirror stopped until a refresh trusts it."""
+    start(s)
+    for p in ("/docs/a.txt", "/docs/sub", "/docs/c.txt"):
+        s.emu.other.delete(p)
+    set_state(s, "listed_at", 0)
+    r = daemon_pass(s, {}, refresh=True)  # a poll: the listing is empty
+    assert "remote listing is empty" in (r.mirrors[0].error or ""), r.mirrors
+    write(s.local() / "d.txt", b"new locally")
+    os.utime(s.local() / "d.txt", (1e9, 1e9))  # settled: not "still changing"
+    n = len(s.emu.request_log)
+    r = daemon_pass(s, {"docs": {"d.txt"}}, refresh=False)  # a watcher event
+    assert not acting(s, n), acting(s, n)
+    assert "remote listing is empty" in (r.mirrors[0].error or ""), r.mirrors
+    # the files come back on the server (the listing had failed): business as usual
+    for rel in ("a.txt", "sub/b.txt", "c.txt"):
+        s.emu.other.write("/docs/" + rel, b"back")
+    r = s.sync()
+    assert "remote listing is empty" not in (r.message or ""), r.message
+    assert s.local_tree() == s.remote_tree()
