@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.sync_helpers import make_setup
+from tests.test_focused_pass import focused
 
 OLD = b"the version both sides agreed on"
 EDIT = b"the colleague's edit, longer than before"
@@ -234,25 +235,7 @@ def test_empty_remote_listing_stops_uploads_and_downloads(s):
 def daemon_pass(s, local, *, refresh: bool):
     """One pass as the daemon runs it: ``engine.sync_pass`` on a kept session,
     focused on the watcher's paths, with or without a remote refresh."""
-    import io
-
-    from syncd.config import load_config
-    from syncd.engine import SyncEngine, SyncResult
-    from syncd.index import Index
-    from syncd.report import Reporter
-
-    config = load_config(s.config_path)
-    engine = SyncEngine(config, reporter=Reporter(io.StringIO(), fancy=False), host="t")
-    index = Index(s.state / "index.sqlite3")
-    session = engine.open_session(index, list(config.mirrors))
-    result = SyncResult()
-    try:
-        engine.sync_pass(session, list(config.mirrors), result, local=local,
-                         refresh=refresh, readback=False)
-    finally:
-        session.close()
-        index.close()
-    return result
+    return focused(s, local, refresh=refresh)
 
 
 def test_daemon_watcher_pass_on_an_unmounted_root_changes_nothing(s, tmp_path):
