@@ -360,16 +360,17 @@ class SyncEngine:
             if st is not None and [st.st_dev, st.st_ino] == [
                     index.get_state(scope, "device"), index.get_state(scope, "root_inode")]:
                 changed = []  # the same folder, moved or reached by another path
-        if changed:
-            synced = index.base_count(m.name)
-            # Also the snapshot and the feed cursor: the new remote root is listed.
-            index.forget_trees(m.name, NEW_ROOT_FORGETS)
-            if synced:
-                what = " and ".join(f"{k} folder ({old} -> {new})" for k, old, new in changed)
-                self.reporter.line(f"{m.name}: the {what} changed since the last sync: the "
-                                   "mirror starts over as a first meeting (nothing is "
-                                   "deleted; differing files are kept as conflicted copies)")
-        index.set_state(scope, "roots", roots)
+        synced = index.base_count(m.name)
+        with index.batch():  # (a crash in between forgets again next time: harmless)
+            if changed:
+                # Also the snapshot and the feed cursor: the new remote root is listed.
+                index.forget_trees(m.name, NEW_ROOT_FORGETS)
+            index.set_state(scope, "roots", roots)
+        if changed and synced:
+            what = " and ".join(f"{k} folder ({old} -> {new})" for k, old, new in changed)
+            self.reporter.line(f"{m.name}: the {what} changed since the last sync: the "
+                               "mirror starts over as a first meeting (nothing is "
+                               "deleted; differing files are kept as conflicted copies)")
         return bool(changed)
 
     # ------------------------------------------------------------------ one mirror

@@ -183,3 +183,27 @@ def test_renamed_mirror_deletes_nothing(s):
     assert not removals(s, n) and not local_trash(s)
     assert s.local_tree("work") == s.remote_tree("work")
     assert {"only-x.txt", "from-colleague.txt"} <= set(s.local_tree("work"))
+
+
+def test_forget_trees_keeps_other_mirrors_and_the_mirrors_own_bookkeeping(tmp_path):
+    from syncd.index import Index
+    from syncd.model import BaseEntry, RemoteEntry, RecordBase
+
+    idx = Index(tmp_path / "index.sqlite3")
+    try:
+        for m in ("a", "b"):
+            idx.put_base(m, BaseEntry("x.txt", "x.txt", "file", 1))
+            idx.put_remote(m, [RemoteEntry("x.txt", "file", "1", 1)])
+            idx.set_queue(m, [RecordBase(BaseEntry("x.txt", "x.txt", "file", 1))])
+            idx.note_failure(m, "x.txt", "boom", 0.0)
+            for name in ("cursor", "listed_at", "status", "trash_purged_at"):
+                idx.set_state("mirror:" + m, name, 1)
+        idx.forget_trees("a", ("cursor", "listed_at"))
+        assert (idx.base("a"), idx.remote("a"), idx.queue("a"), idx.failures("a")) == (
+            {}, {}, [], {})
+        assert [idx.get_state("mirror:a", n) for n in ("cursor", "listed_at")] == [None, None]
+        assert [idx.get_state("mirror:a", n) for n in ("status", "trash_purged_at")] == [1, 1]
+        assert idx.base_count("b") == idx.remote_count("b") == idx.queue_count("b") == 1
+        assert idx.failures("b") and idx.get_state("mirror:b", "cursor") == 1
+    finally:
+        idx.close()
