@@ -45,6 +45,9 @@ from syncd.trash import LocalTrash, RemoteTrash
 from syncd.worker import Cancelled, MirrorRun, Throttle, Worker
 
 MAX_CYCLES = 3
+# What a mirror forgets besides its base, snapshot, queue and failures when its
+# local or remote root changed in the config (it starts over as a first meeting).
+NEW_ROOT_FORGETS = ("cursor", "listed_at", "device", "root_inode", "empty_listing")
 DEFERRING = (BudgetExhausted, RateLimitedError, TransportError, ServerError)
 
 
@@ -206,20 +209,26 @@ class SyncEngine:
                 index.prune_echoes(acct.url, float("inf"))
             index.set_state(scope, "pass_open", True)
         try:
+            restarted: set[str] = set()  # mirrors whose root changed in the config
             ready = [m for m in mirrors if self._prepare_local(index, m, reports[m.name],
-                                                               dry_run)]
+                                                               dry_run, restarted)]
             looked |= {m.name for m in mirrors if reports[m.name].error}
             if refresh and ready:
                 refreshed = tracker.refresh(specs(ready), force_full=force_full, hints=hints,
                                             accept_empty=force)
                 crashpoints.hit("pass.refreshed")
-            else:
-                refreshed = {m.name: RefreshResult() for m in ready}
+                for m in ready:  # an empty listing stays distrusted until the next refresh
+                    _remember_empty_listing(index, m.name, refreshed[m.name].empty_listing)
+            else:  # (a pass without a refresh trusts the snapshot no more than the last one)
+                refreshed = {m.name: RefreshResult(empty_listing=bool(index.get_state(
+                    "mirror:" + m.name, "empty_listing"))) for m in ready}
             for m in ready:
-                focus = _focus(m.name, local, refreshed[m.name], refresh)
+                focus = _focus(m.name, None if m.name in restarted else local,
+                               refreshed[m.name], refresh)
                 if refresh:
                     looked.add(m.name)
-                if focus is not None and not focus and not refreshed[m.name].root_missing:
+                if focus is not None and not focus and not refreshed[m.name].root_missing \
+                        and not refreshed[m.name].empty_listing:
                     reports[m.name].finished = True  # nothing changed on either side
                     continue
                 looked.add(m.name)
@@ -311,7 +320,9 @@ class SyncEngine:
                               "after errors); run again later")
 
     def _prepare_local(self, index: Index, m: MirrorConfig, report: MirrorReport,
-                       dry_run: bool) -> bool:
+                       dry_run: bool, restarted: set[str] | None = None) -> bool:
+        if self._check_roots(index, m) and restarted is not None:
+            restarted.add(m.name)  # a first meeting looks at every path
         root = Path(m.local)
         if root.is_dir():
             return True
@@ -325,6 +336,42 @@ class SyncEngine:
         if not dry_run:
             root.mkdir(parents=True, exist_ok=True)
         return True
+
+    def _check_roots(self, index: Index, m: MirrorConfig) -> bool:
+        """A mirror whose ``local:`` or ``remote:`` changed in the config since it
+        last synced starts over as a first meeting: its base rows, remote snapshot
+        (listed afresh), queue and failures belonged to the old folders and are
+        forgotten, so nothing is deleted and differing files become conflicted
+        copies. Kept: a ``local:`` that names the same folder as before (moved or
+        reached by another path: same device and inode), which is not a change.
+        An index from before roots were recorded just records them."""
+        scope = "mirror:" + m.name
+        roots = {"local": str(m.local), "remote": m.remote}
+        known = index.get_state(scope, "roots")
+        if known == roots:
+            return False
+        changed = [(k, known.get(k), roots[k]) for k in ("local", "remote")
+                   if isinstance(known, dict) and known.get(k) != roots[k]]
+        if [k for k, _, _ in changed] == ["local"]:
+            try:
+                st = os.stat(m.local)
+            except OSError:
+                st = None
+            if st is not None and [st.st_dev, st.st_ino] == [
+                    index.get_state(scope, "device"), index.get_state(scope, "root_inode")]:
+                changed = []  # the same folder, moved or reached by another path
+        synced = index.base_count(m.name)
+        with index.batch():  # (a crash in between forgets again next time: harmless)
+            if changed:
+                # Also the snapshot and the feed cursor: the new remote root is listed.
+                index.forget_trees(m.name, NEW_ROOT_FORGETS)
+            index.set_state(scope, "roots", roots)
+        if changed and synced:
+            what = " and ".join(f"{k} folder ({old} -> {new})" for k, old, new in changed)
+            self.reporter.line(f"{m.name}: the {what} changed since the last sync: the "
+                               "mirror starts over as a first meeting (nothing is "
+                               "deleted; differing files are kept as conflicted copies)")
+        return bool(changed)
 
     # ------------------------------------------------------------------ one mirror
 
@@ -353,6 +400,33 @@ class SyncEngine:
             return
         local_trash = LocalTrash(self.config.state_dir, m.name, self.now)
         remote_trash = RemoteTrash(backend, index, m.name, self.config.remote_trash, self.now)
+        try:
+            st = os.stat(root)
+        except OSError:  # gone since the pass began (unmounted?)
+            report.error = f"local folder {root} does not exist"
+            return
+        device, root_inode = st.st_dev, st.st_ino
+        known_device = index.get_state(scope, "device")
+        known_inode = index.get_state(scope, "root_inode")
+        # A view we cannot trust stops the whole mirror, before it touches anything
+        # (not even its temporary files or its trash): see guards.distrust.
+        view = guards.GuardInput(
+            base_count=index.base_count(m.name),
+            empty_listing=refreshed.empty_listing,
+            local_device_changed=known_device is not None and known_device != device,
+            local_replaced=(known_device == device and known_inode is not None
+                            and known_inode != root_inode))
+        if refreshed.root_missing and view.base_count:
+            report.error = (f"remote folder {m.remote} is missing (deleted or moved on the "
+                            "server?); nothing was changed")
+            return
+        if self._distrusted(m, report, view, force):
+            return
+        if force and not dry_run and (device, root_inode) != (known_device, known_inode):
+            # The user confirmed this folder: it is the one from now on, even if
+            # the pass is cut short.
+            index.set_state(scope, "device", device)
+            index.set_state(scope, "root_inode", root_inode)
         if not dry_run and focus is None:  # (a focused pass does not walk the tree)
             try:
                 clean_temp_files(Path(root), rules)
@@ -360,8 +434,6 @@ class SyncEngine:
                 report.error = str(exc)
                 return
             self.purge_trash(session, m)
-        device = os.stat(root).st_dev
-        known_device = index.get_state(scope, "device")
         run = MirrorRun(m.name, root, m.remote, backend, index, self.config.account.url,
                         self.host, transfers=m.transfers, direction=m.direction,
                         remote_delete=m.remote_delete,
@@ -371,10 +443,6 @@ class SyncEngine:
                         on_progress=lambda verb, path, size: self.reporter.event(
                             m.name, verb, path, size),
                         cancel=cancel, ignored=rules.ignored)
-        if refreshed.root_missing and index.base_count(m.name):
-            report.error = (f"remote folder {m.remote} is missing (deleted or moved on the "
-                            "server?); nothing was changed")
-            return
         wanted = _selector(focus)
         for cycle in range(MAX_CYCLES):
             base = {k: b for k, b in index.base(m.name).items()
@@ -400,6 +468,12 @@ class SyncEngine:
                 remote[path] = entry
             if refreshed.root_missing and not base:
                 remote = {}
+            # (A root that is empty now, or a listing of a later cycle that came
+            # back empty: the same rule as at the start.)
+            if self._distrusted(m, report, guards.GuardInput(
+                    base_count=base_count, empty_listing=refreshed.empty_listing,
+                    local_empty=focus is None and not local.entries), force, cycle):
+                return
             plan = planner.plan(local.entries, remote, base, model.PlanOptions(
                 m.direction, self.host, model.stamp(self.now())))
             if cycle == 0:
@@ -407,13 +481,8 @@ class SyncEngine:
                 report.notes.extend(plan.notes)
                 for path, why in report.notes:
                     self.reporter.line(f"{m.name}: skipped {path}: {why}")
-            reason = guards.check(plan, base, guards.GuardInput(
-                base_count=base_count,
-                empty_listing=refreshed.empty_listing,
-                remote_root_missing=refreshed.root_missing,
-                local_device_changed=known_device is not None and known_device != device,
-                local_empty=focus is None and not local.entries,
-                max_delete=m.max_delete))
+            reason = guards.check(plan, base, guards.GuardInput(  # (the views: above)
+                base_count=base_count, max_delete=m.max_delete))
             if reason and not force:
                 report.guard = reason
                 plan = guards.without_deletes(plan)
@@ -452,6 +521,31 @@ class SyncEngine:
         report.finished = True
         if not report.guard:
             index.set_state(scope, "device", device)
+            index.set_state(scope, "root_inode", root_inode)
+
+    def _distrusted(self, m: MirrorConfig, report: MirrorReport, view: guards.GuardInput,
+                    force: bool, cycle: int = 0) -> bool:
+        """True (and the mirror's one line in ``report.error``) when a side's view
+        of ``m`` cannot be trusted: the mirror then does nothing at all in this
+        pass, and its recorded device and root stay as they were, so the next
+        pass looks again. ``--force`` accepts the view as it is."""
+        reason = guards.distrust(view)
+        if reason is None or force:
+            return False
+        if view.empty_listing or view.remote_root_missing:
+            fix = "if everything was deleted on the server"
+        else:
+            fix = f"mount {m.local}, or if this folder is right"
+        done = "nothing was changed" if cycle == 0 else "the pass stopped there"
+        report.error = (f"{reason}; {done} ({fix}, run `syncd sync --force "
+                        f"--mirror {m.name}`)")
+        return True
+
+
+def _remember_empty_listing(index: Index, name: str, empty: bool) -> None:
+    scope = "mirror:" + name
+    if bool(index.get_state(scope, "empty_listing")) != empty:
+        index.set_state(scope, "empty_listing", empty)
 
 
 def _unfinished(result: SyncResult, why: str) -> None:

@@ -1,17 +1,27 @@
-"""Deletion safety guards: pure checks on a plan before anything is deleted.
+"""Safety guards: pure checks before a mirror acts.
 
-A cycle deletes nothing, and says why, when:
+Two kinds, both lifted by ``--force``:
 
-* it would delete more than ``max_delete`` entries (default: more than 50% of
-  the mirror's synced entries AND more than 10 entries; an int is a count, a
-  float a fraction of the mirror);
-* the remote listing came back empty (or the remote root is missing) while the
-  index knows synced files - a failed or partial listing must never read as
-  "everything was deleted";
-* the local root looks unmounted: it is on a different device than last time,
-  or it is empty while the index knows synced files.
+* **A distrusted view** (``distrust``): one side's picture of the mirror cannot be
+  believed, so nothing that relies on it may run - the engine stops the WHOLE
+  mirror (no download, upload, move, delete, record or queue) and says why:
 
-``--force`` lifts these guards. Everything that is not a deletion still runs.
+  - the remote listing came back empty (or the remote root is missing) while
+    the index knows synced entries: a failed or partial listing must never read
+    as "everything was deleted";
+  - the local root looks unmounted or replaced: it is on a different device
+    than last time, it is another folder than last time (another inode on the
+    same device: deleted and re-created, or another folder moved in), or it is
+    empty while the index knows synced entries.
+
+  Holding back only the deletions is not enough: a colleague's edit downloaded
+  into a bare mount point is recorded as synced, and after the remount the
+  stale local file goes up over it and the new files are "deleted" remotely.
+
+* **Too many deletions** (``check``): more than ``max_delete`` entries (default:
+  more than 50% of the mirror's synced entries AND more than 10 entries; an
+  int is a count, a float a fraction of the mirror). Only the deletions are
+  held back; everything else runs.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ class GuardInput:
     remote_root_missing: bool = False
     local_device_changed: bool = False
     local_empty: bool = False
+    local_replaced: bool = False
     max_delete: int | float | None = None
 
 
@@ -47,23 +58,35 @@ def deletion_count(plan: Plan, base: Mapping[str, model.BaseEntry]) -> int:
     return total
 
 
-def check(plan: Plan, base: Mapping[str, model.BaseEntry], g: GuardInput) -> str | None:
-    """The reason deletions must be held back, or ``None`` if they may proceed."""
-    empty = ("the remote listing is empty but the index knows "
-             f"{g.base_count} synced entries")
-    if g.base_count and g.empty_listing:
-        # Told even when this plan deletes nothing: the snapshot behind it is the
-        # old one (kept on purpose), so the deletions are hidden, not absent.
-        return empty
-    if not any(isinstance(a, (DeleteLocal, DeleteRemote)) for a in plan.actions):
+def distrust(g: GuardInput) -> str | None:
+    """Why one side's view of a mirror that synced before cannot be trusted (the
+    mirror must then do nothing at all), or ``None``. A mirror without synced
+    entries has nothing a wrong view could undo: it is never distrusted."""
+    if not g.base_count:
         return None
-    if g.base_count and g.remote_root_missing:
-        return empty
-    if g.base_count and g.local_device_changed:
+    if g.empty_listing or g.remote_root_missing:
+        # The snapshot behind an empty listing is the old one (kept on purpose).
+        return f"the remote listing is empty but the index knows {g.base_count} synced entries"
+    if g.local_device_changed:
         return "the local folder is on a different device than last time (unmounted?)"
-    if g.base_count and g.local_empty:
+    if g.local_replaced:
+        return ("the local folder is not the folder synced last time (deleted and "
+                "re-created, or replaced?)")
+    if g.local_empty:
         return (f"the local folder is empty but the index knows {g.base_count} synced "
                 "entries (unmounted?)")
+    return None
+
+
+def check(plan: Plan, base: Mapping[str, model.BaseEntry], g: GuardInput) -> str | None:
+    """The reason deletions must be held back, or ``None`` if they may proceed
+    (a distrusted view counts too, even for a plan without deletions: the engine
+    checks ``distrust`` first and then runs nothing at all)."""
+    reason = distrust(g)
+    if reason:
+        return reason
+    if not any(isinstance(a, (DeleteLocal, DeleteRemote)) for a in plan.actions):
+        return None
     n = deletion_count(plan, base)
     if g.max_delete is None:
         if n > DEFAULT_MIN and n > DEFAULT_FRACTION * max(1, g.base_count):

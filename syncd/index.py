@@ -800,6 +800,18 @@ class Index:
                 self._conn.execute(f"DELETE FROM {table} WHERE mirror = ?", (mirror,))
             self._conn.execute("DELETE FROM state WHERE scope = ?", (f"mirror:{mirror}",))
 
+    def forget_trees(self, mirror: str, state_names: Iterable[str] = ()) -> None:
+        """Drop what one mirror knows about its two trees - base, remote snapshot,
+        queue, failures - and the named values of its ``mirror:<name>`` state (a
+        feed cursor, ...), in one transaction; the rest of its state (status, trash
+        bookkeeping) stays. A mirror whose root changed so starts over as a first
+        meeting. Account-wide data (ledger, echoes) stays."""
+        with self._write():
+            for table in ("base", "remote", "queue", "failure"):
+                self._conn.execute(f"DELETE FROM {table} WHERE mirror = ?", (mirror,))
+            self._conn.executemany("DELETE FROM state WHERE scope = ? AND name = ?",
+                                   [(f"mirror:{mirror}", n) for n in state_names])
+
 
 # ----------------------------------------------------------------------------- files
 

@@ -429,8 +429,10 @@ class Sequence:
             self.stats.quiesce_syncs += 1
             result = self.sync(chaos=False, force=force)
             r = result.mirrors[0]
-            if r.guard:
-                force = True  # the user confirms the deletions (`syncd sync --force`)
+            if r.guard or "--force" in (r.error or ""):
+                # The user confirms the deletions, or that a folder emptied on one
+                # side (a distrusted view: the mirror did nothing) is right.
+                force = True  # (`syncd sync --force`)
                 self.stats.forced += 1
                 continue
             if result.exit_code == 0 and not r.counts and not r.failed:
