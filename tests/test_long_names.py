@@ -168,3 +168,21 @@ def test_a_250_byte_name_edited_on_both_sides_converges_in_one_sync(s):
     r = s.sync()
     assert r.exit_code == 0 and r.transactions == 1, (r.message, s.output)
     assert len(s.emu.request_log) == n + 1  # settled: nothing left to do
+
+
+def test_conflicts_command_finds_the_original_of_a_shortened_copy(s):
+    leaf = "R" * 246 + ".md"
+    (s.local() / leaf).write_bytes(b"v1")
+    (s.local() / "other.md").write_bytes(b"o")
+    assert s.sync().exit_code == 0
+    (s.local() / leaf).write_bytes(b"mine")
+    s.emu.other.write("/docs/" + leaf, b"theirs!")
+    assert s.sync().exit_code == 0
+    proc = s.cli("conflicts", "--json", "--config", str(s.config_path))
+    assert proc.returncode == 0, proc.stderr
+    (item,) = __import__("json").loads(proc.stdout)["conflicts"]
+    assert item["original"]["path"] == leaf
+    proc = s.cli("conflicts", "resolve", leaf, "--keep", "local", "--config",
+                 str(s.config_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert s.local_tree() == s.remote_tree() == {leaf: b"mine", "other.md": b"o"}
