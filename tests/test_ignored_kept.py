@@ -249,3 +249,34 @@ def test_a_server_side_folder_move_carries_local_ignored_items_along(s, made_on)
         assert "d: kept: holds ignored items" in s.output
     assert not list((s.state / "trash").rglob("*.env"))
     quiet(s)
+
+
+# ------------------------------------------------- kept.hide on its own
+
+def test_hide_keeps_what_a_focused_pass_did_not_look_at(tmp_path):
+    from syncd.index import Index
+    from syncd.model import DIR, LocalEntry, RemoteEntry
+
+    index = Index(tmp_path / "index.sqlite3")
+    kept.add(index, "m", kept.LOCAL, ["d", "d/sub"])
+    kept.add(index, "m", kept.REMOTE, ["r"])
+    local = {"d": LocalEntry("d", DIR), "d/sub": LocalEntry("d/sub", DIR),
+             "x": LocalEntry("x", DIR)}
+    remote = {"r": RemoteEntry("r", DIR, "1"), "y": RemoteEntry("y", DIR, "2")}
+    shown, rshown, notes = kept.hide(index, "m", local, remote, {}, complete=True)
+    assert sorted(shown) == ["x"] and sorted(rshown) == ["y"]
+    assert notes == [("d", kept.WHY[kept.LOCAL]), ("r", kept.WHY[kept.REMOTE])]
+    # a focused pass that did not look at d or r forgets neither
+    kept.hide(index, "m", {}, {}, {}, complete=False)
+    assert len(kept.load(index, "m")) == 3
+    # a synced item inside d makes d plain again (d/sub, still ignored-only, stays kept)
+    local["d/new.txt"] = LocalEntry("d/new.txt", "file", 1)
+    shown, _, _ = kept.hide(index, "m", local, remote, {}, complete=True)
+    assert sorted(shown) == ["d", "d/new.txt", "x"]
+    assert sorted(kept.load(index, "m")) == [(kept.LOCAL, "d/sub"), (kept.REMOTE, "r")]
+    # the other side has r again: r is synced again; d/sub is gone from its side
+    shown, rshown, notes = kept.hide(index, "m", {"r": LocalEntry("r", DIR)}, remote, {},
+                                     complete=True)
+    assert "r" in shown and "r" in rshown and notes == []
+    assert kept.load(index, "m") == []
+    index.close()
