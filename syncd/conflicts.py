@@ -7,6 +7,9 @@ machine that found the conflict) is renamed to a *conflicted copy*::
     dir/name (conflicted copy HOST YYYY-MM-DD HHMMSS).ext
 
 (``model.conflict_name``; planner rule C, and ``Compare`` at a first meeting).
+A copy's name is kept within 255 bytes: the stem of a long name is cut and
+ends in ``…``; its original is then the one item beside it whose name starts
+with that stem and has the extension.
 No extra state is kept: the list comes from the mirror's local tree (a scan,
 no request) and the index's snapshot of the server (for a copy not downloaded
 yet, and the server's times). A name is a copy only if ``conflict_name``
@@ -161,6 +164,8 @@ def find(config: Config, mirrors: list[MirrorConfig]) -> Listing:
                     continue
                 original, host, stamp = parsed
                 ok = model.key(original)
+                if ok not in local and ok not in remote:
+                    ok, original = _long_original(spelled, original, local, remote)
                 found.append(Conflict(
                     m.name, spelled, original, host, stamp,
                     _local_version(local.get(k)), _remote_version(remote.get(k)),
@@ -171,6 +176,26 @@ def find(config: Config, mirrors: list[MirrorConfig]) -> Listing:
         if index is not None:
             index.close()
     return out
+
+
+def _long_original(copy: str, original: str, local: dict, remote: dict) -> tuple[str, str]:
+    """The copy of a long name has a shortened stem (``model.fit_name``: it ends
+    in ``…``), so the name it gives is not the original's: find the one item
+    beside it (not a copy itself) whose name starts with that stem and has the
+    extension; none or several: the name as given."""
+    folder, leaf = model.parent(original), model.name(original)
+    kept, cut, _ = leaf.rpartition(model.CUT)
+    if not cut or not kept:
+        return model.key(original), original
+    ext = leaf[len(kept) + 1:]
+    found = {k: (local.get(k) or remote[k]).path for k in set(local) | set(remote)
+             if model.parent(k) == model.key(folder) and k != model.key(copy)}
+    matches = [p for k, p in found.items()
+               if model.name(k).startswith(model.key(kept)) and model.name(k).endswith(
+                   model.key(ext)) and parse_copy(p) is None]
+    if len(matches) == 1:
+        return model.key(matches[0]), matches[0]
+    return model.key(original), original
 
 
 def _local_version(e: model.LocalEntry | None) -> Version | None:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syncd import crashpoints, exitcodes, guards, model, planner, status
+from syncd import crashpoints, exitcodes, guards, kept, model, planner, status
 from syncd.backend import Change
 from syncd.budget import Budget, BudgetExhausted
 from syncd.config import Config, MirrorConfig
@@ -474,13 +474,17 @@ class SyncEngine:
                     base_count=base_count, empty_listing=refreshed.empty_listing,
                     local_empty=focus is None and not local.entries), force, cycle):
                 return
-            plan = planner.plan(local.entries, remote, base, model.PlanOptions(
+            # Folders kept for the ignored items they hold are not planned.
+            shown, remote, kept_notes = kept.hide(index, m.name, local.entries, remote, base,
+                                                  complete=focus is None, save=not dry_run)
+            plan = planner.plan(shown, remote, base, model.PlanOptions(
                 m.direction, self.host, model.stamp(self.now())))
             if cycle == 0:
                 report.notes.extend(local.notes)
                 report.notes.extend(plan.notes)
                 for path, why in report.notes:
                     self.reporter.line(f"{m.name}: skipped {path}: {why}")
+                report.keep(kept_notes, self.reporter, m.name)
             reason = guards.check(plan, base, guards.GuardInput(  # (the views: above)
                 base_count=base_count, max_delete=m.max_delete))
             if reason and not force:
@@ -507,6 +511,7 @@ class SyncEngine:
             report.bytes_down += out.bytes_down
             report.conflicts.extend(plan.conflicts)
             report.failed.extend(out.failed)
+            report.keep(out.kept, self.reporter, m.name)
             report.deferred = out.deferred
             report.stale = out.stale
             if out.stop is not None:

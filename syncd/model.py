@@ -296,19 +296,63 @@ def stamp(at: float) -> str:
     return time.strftime(STAMP, time.localtime(at))
 
 
+NAME_MAX = 255
+"""Bytes a name (one path component) may take in UTF-8: the local file systems'
+limit (ext4, XFS, btrfs, APFS). The ExaVault API documents no limit, so the local
+one is the stricter and names syncd makes are kept within it."""
+
+CUT = "\u2026"  # "…" marks where fit_name shortened a name
+
+
+def name_size(leaf: str) -> int:
+    """The UTF-8 size of a name in its longer Unicode spelling (NFD or NFC): the
+    local disk may keep either (macOS), the server gets NFC."""
+    if leaf.isascii():
+        return len(leaf)
+    return max(len(leaf.encode("utf-8", "surrogateescape")),
+               len(unicodedata.normalize("NFD", leaf).encode("utf-8", "surrogateescape")),
+               len(unicodedata.normalize("NFC", leaf).encode("utf-8", "surrogateescape")))
+
+
+def fit_name(stem: str, tail: str, limit: int = NAME_MAX) -> str:
+    """``stem + tail``, or, when that is longer than ``limit`` bytes (see
+    :func:`name_size`), ``stem`` cut at a character boundary (never before a
+    combining mark, which belongs to the character before it) followed by
+    ``…`` and ``tail``. ``tail`` is kept whole: the caller makes it fit."""
+    if name_size(stem + tail) <= limit:
+        return stem + tail
+    cut = len(stem)
+    while cut > 0 and name_size(stem[:cut] + CUT + tail) > limit:
+        cut -= 1
+    while 0 < cut < len(stem) and unicodedata.combining(stem[cut]):
+        cut -= 1
+    return stem[:cut] + CUT + tail
+
+
 def conflict_name(path: str, host: str, timestamp: str, taken: set[str] | frozenset = frozenset()
                   ) -> str:
     """``dir/name (conflicted copy HOST YYYY-MM-DD HHMMSS).ext``; the extension is the
     last suffix of the name (``a.tar.gz`` -> ``a.tar (…).gz``; dotfiles ``.bashrc`` and
     names without a dot get the tag at the end). If the result's key is in ``taken``,
-    `` 2``, `` 3`` … is added inside the parentheses."""
+    `` 2``, `` 3`` … is added inside the parentheses.
+
+    The name fits :data:`NAME_MAX` (a copy's name that does not can be written on
+    neither side, and the conflict would never settle): the stem is shortened,
+    ending in ``…``, and the tag and extension are kept. An extension too long to
+    leave room for a stem is treated as part of the stem. Numbering applies to
+    the shortened name, so two long names that share their start still get two
+    names."""
     folder, leaf = parent(path), name(path)
     dot = leaf.rfind(".")
     stem, ext = (leaf[:dot], leaf[dot:]) if dot > 0 else (leaf, "")
     n = 1
     while True:
         tag = f"conflicted copy {host} {timestamp}" + (f" {n}" if n > 1 else "")
-        candidate = join(folder, f"{stem} ({tag}){ext}")
+        tail = f" ({tag}){ext}"
+        if name_size("x" + CUT + tail) > NAME_MAX:  # a huge extension: cut it too
+            candidate = join(folder, fit_name(leaf, f" ({tag})"))
+        else:
+            candidate = join(folder, fit_name(stem, tail))
         if key(candidate) not in taken:
             return candidate
         n += 1

@@ -35,12 +35,25 @@ class MirrorReport:
     conflicts: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
+    kept: list[tuple[str, str]] = field(default_factory=list)  # folders kept for ignored items
     deferred: int = 0
     stale: int = 0
     guard: str | None = None
     error: str | None = None
     planned: list[str] = field(default_factory=list)  # dry-run lines
     finished: bool = False  # the mirror's pass ran to its end
+
+    def keep(self, notes: list[tuple[str, str]], reporter: Reporter | None = None,
+             mirror: str = "") -> None:
+        """Add (path, why) of folders a deletion left for the ignored items they
+        hold (once per path); ``reporter``: also say so in the log."""
+        known = {p for p, _ in self.kept}
+        for path, why in notes:
+            if path not in known:
+                known.add(path)
+                self.kept.append((path, why))
+                if reporter is not None:
+                    reporter.line(f"{mirror}: {path}: {why}")
 
     @property
     def converged(self) -> bool:
@@ -62,6 +75,10 @@ class MirrorReport:
             parts.append(f"{self.deferred} deferred")
         if self.notes:
             parts.append(f"{len(self.notes)} skipped (see above)")
+        if self.kept:
+            n = len(self.kept)
+            parts.append(f"{n} folder{'s' if n > 1 else ''} kept: "
+                         f"{'they hold' if n > 1 else 'it holds'} ignored items")
         state = "in sync" if self.converged else "NOT in sync"
         return f"{self.name}: {', '.join(parts) or 'no changes'}; {state}"
 

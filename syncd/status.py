@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from syncd import kept
 from syncd.config import Config
 from syncd.index import Index
 from syncd.report import MirrorReport
@@ -175,7 +176,18 @@ def _mirror(index: Index | None, m, running: bool, now: float) -> dict[str, Any]
                              for p, t in (status.get("conflicts") or [])[-10:]],
         "errors": errors[:MAX_ERRORS],
         "error_count": len(errors),
+        # folders a deletion left because they hold ignored items (syncd.kept)
+        "kept": _kept(index, m.name),
     }
+
+
+def _kept(index: Index | None, mirror: str) -> list[dict[str, str]]:
+    if index is None:
+        return []
+    entries = kept.load(index, mirror)
+    return [{"path": p, "why": kept.WHY[side]}
+            for side in (kept.LOCAL, kept.REMOTE)
+            for p in kept.tops(side, [p for s, p in entries if s == side])]
 
 
 # ---------------------------------------------------------------------- showing
@@ -248,4 +260,6 @@ def render(data: Mapping[str, Any], *, now: float | None = None, width: int | No
                           f"(attempt {e['attempts']}, retry {e['retry_at']})")
         for c in m["recent_conflicts"]:
             say(f"  {m['name']}: conflict kept both versions: {c['path']}")
+        for k in m.get("kept") or []:
+            say(f"  {m['name']}: {k['path']}: {k['why']}")
     return buf.getvalue()

@@ -28,7 +28,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from syncd.model import STAMP, stamp
+from syncd.model import STAMP, fit_name, join, parent, stamp
 from syncd.model import name as leaf_name
 from syncd.remote.errors import InvalidParameterError, NotFoundError, NotSupportedError
 
@@ -50,7 +50,7 @@ class LocalTrash:
         n = 1
         while os.path.lexists(target):  # same path deleted twice in one run
             n += 1
-            target = self.folder() / f"{rel} ({n})"
+            target = self.folder() / numbered(rel, n)
         _make_private_dirs(target.parent, self.root.parent)
         shutil.move(path, target)  # a rename when on one file system, else copy+delete
         return target
@@ -70,6 +70,13 @@ class LocalTrash:
             except (ValueError, OSError):
                 continue  # not ours, or in use: leave it
         return removed
+
+
+def numbered(rel: str, n: int) -> str:
+    """``rel`` with `` (n)`` after its name, the name shortened to fit
+    :data:`~syncd.model.NAME_MAX` (a name of 252 bytes or more would not take
+    the number otherwise)."""
+    return join(parent(rel), fit_name(leaf_name(rel), f" ({n})"))
 
 
 def _private(folder: Path) -> None:

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 
 from syncd import crashpoints, model, notify
+from syncd import kept as kept_mod
 from syncd.backend import Backend, RemoteItem
 from syncd.budget import BudgetExhausted
 from syncd.ignore import is_temp_name
@@ -262,6 +263,7 @@ class Outcome:
     deferred: int = 0         # not attempted (stopped early)
     stop: Exception | None = None
     done_items: list[int] = field(default_factory=list)
+    kept: list[tuple[str, str]] = field(default_factory=list)  # folders kept for ignored items
 
 
 @dataclass
@@ -301,6 +303,7 @@ class Worker:
         self._attempted: set[int] = set()
         self._troubled: set[str] = set()  # paths of actions that failed or were stale
         self._learnt: set[str] = set()  # ids whose remote row this run wrote
+        self._kept_roots: set[str] = set()  # keys of deletions that kept their folder
 
     # --- paths -------------------------------------------------------------------
 
@@ -463,7 +466,8 @@ class Worker:
         stale) does not run: it would fail, or, under another Unicode spelling of
         the same name, put a second item beside the old one. Planned again."""
         done = set(self.out.done_items)
-        uncleared = [model.key(_action_path(a)) for i, a in early if i not in done]
+        uncleared = [model.key(_action_path(a)) for i, a in early
+                     if i not in done or model.key(_action_path(a)) in self._kept_roots]
         if not uncleared:
             return
         for phase in ("move", "mkdir", "transfer"):
@@ -920,12 +924,57 @@ class Worker:
         if not self._same_local(st, a.local) or (a.local.kind == DIR
                                                   and self._new_inside(path, a.path)):
             raise Stale(a.path)
-        self.r.local_trash.put(path, a.path)
+        kept, doomed = self._split_ignored(path, a.path) if a.local.kind == DIR else ([], [])
+        if not kept:
+            self.r.local_trash.put(path, a.path)
+        else:  # never an ignored item: only the synced ones go, the folders stay
+            for rel in doomed:
+                self.r.local_trash.put(self.local_abs(rel), rel)
         crashpoints.hit("delete.local.done")
-        self.index.drop_base(self.mirror, model.key(a.path))
+        with self.index.batch():
+            self.index.drop_base(self.mirror, model.key(a.path))
+            if kept:
+                self._keep(a.path, kept_mod.LOCAL, kept)
         with self._lock:
             self.out.counts["deleted locally"] += 1
         self._progress("deleted", a.path, 0)
+
+    def _split_ignored(self, path: str, rel: str) -> tuple[list[str], list[str]]:
+        """Local folder ``rel`` (at ``path``), about to be deleted: the folders that
+        hold ignored items, at any depth (``rel`` first; none: delete it whole),
+        and the items beside them to delete, each with its subtree (which holds
+        nothing ignored)."""
+        kept: list[str] = []
+        doomed: list[str] = []
+
+        def visit(folder: str, folder_rel: str) -> bool:
+            holds, plain = False, []
+            with os.scandir(folder) as it:
+                children = sorted(it, key=lambda e: e.name)
+            for entry in children:
+                child = folder_rel + "/" + entry.name
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if self.r.ignored(child, is_dir) or (is_dir and visit(entry.path, child)):
+                    holds = True
+                else:
+                    plain.append(child)
+            if holds:
+                kept.append(folder_rel)
+                doomed.extend(plain)
+            return holds
+
+        visit(path, rel)
+        kept.reverse()  # parents first
+        return kept, doomed
+
+    def _keep(self, rel: str, side: str, folders: list[str]) -> None:
+        """``rel``'s deletion kept ``folders`` (``rel`` and folders inside it) for
+        the ignored items they hold: they are no longer synced, and the report
+        says why they remain."""
+        kept_mod.add(self.index, self.mirror, side, folders)
+        with self._lock:
+            self._kept_roots.add(model.key(rel))
+            self.out.kept.append((rel, kept_mod.WHY[side]))
 
     def _new_inside(self, path: str, rel: str) -> bool:
         """Did something the index does not know appear in local folder ``rel``
@@ -971,17 +1020,32 @@ class Worker:
                 return
         if not remote:
             return
-        paths = {self.remote_abs(a.remote_path): (i, a) for i, a in remote}
+        # A folder that holds ignored items on the server (the index's snapshot
+        # has them: only the plan leaves them out) is not deleted whole: the
+        # items beside them are, in the same batch, and the folder stays.
+        paths: dict[str, tuple[int, DeleteRemote]] = {}
+        partial: dict[int, tuple[DeleteRemote, list[str], set[str]]] = {}
+        for item_id, a in remote:
+            kept, doomed = self._remote_split(a) if a.remote.kind == DIR else ([], [])
+            if not kept:
+                paths[self.remote_abs(a.remote_path)] = (item_id, a)
+                continue
+            partial[item_id] = (a, kept, {self.remote_abs(e.path) for e in doomed})
+            for e in doomed:
+                paths[self.remote_abs(e.path)] = (item_id, DeleteRemote(e.path, e))
         landed: dict[str, RemoteItem] = {}
         try:
-            if self.r.remote_delete == "trash" and self.r.remote_trash is not None:
+            if not paths:
+                results = {}
+            elif self.r.remote_delete == "trash" and self.r.remote_trash is not None:
                 results = self.r.remote_trash.put(list(paths), landed=landed)
             else:
                 results = self.r.backend.delete(list(paths))
         except FATAL as exc:
             self.out.stop = exc
             return
-        crashpoints.hit("delete.remote.done")
+        if paths:
+            crashpoints.hit("delete.remote.done")
         for abs_path, (item_id, a) in paths.items():
             err = results.get(abs_path)
             self._attempted.add(item_id)
@@ -989,6 +1053,15 @@ class Worker:
                 err = None  # already gone (someone else deleted it): what we wanted
             if err is None and abs_path in landed and self._changed_meanwhile(
                     a, abs_path, landed[abs_path]):
+                continue
+            if item_id in partial:  # one item beside ignored ones
+                if err is None:
+                    with self.index.batch():
+                        self.index.drop_remote(self.mirror, a.remote_path)
+                        self.index.drop_base(self.mirror, model.key(a.remote_path))
+                    partial[item_id][2].discard(abs_path)
+                else:
+                    self._note_failure(a.remote_path, _describe(err))
                 continue
             if err is None:
                 with self.index.batch():
@@ -1000,6 +1073,38 @@ class Worker:
                 self._progress("deleted remotely", a.remote_path, 0)
             else:
                 self._note_failure(a.remote_path, _describe(err))
+        for item_id, (a, kept, left) in partial.items():
+            self._attempted.add(item_id)
+            if left:
+                continue  # not all went (failed, or changed meanwhile): planned again
+            with self.index.batch():
+                self.index.drop_base(self.mirror, model.key(a.remote_path))
+                self._keep(a.remote_path, kept_mod.REMOTE, kept)
+                self.index.finish(self.mirror, item_id)
+            self.out.done_items.append(item_id)
+            self.out.counts["deleted remotely"] += 1
+            self._progress("deleted remotely", a.remote_path, 0)
+
+    def _remote_split(self, a: DeleteRemote) -> tuple[list[str], list[RemoteEntry]]:
+        """Remote folder ``a`` as the index knows it: the folders that hold ignored
+        items, at any depth (``a``'s first; none: delete it whole), and the items
+        beside them to delete, each with its subtree (nothing ignored in it)."""
+        rel = a.remote_path
+        under = self.index.remote_under(self.mirror, rel)
+        ignored = {p for p, e in under.items() if self.r.ignored(p, e.kind == DIR)}
+        kept: set[str] = set()
+        for p in ignored:
+            q = model.parent(p)
+            while q not in kept and q not in ignored:
+                kept.add(q)
+                if q == rel:
+                    break
+                q = model.parent(q)
+        if not kept:
+            return [], []
+        doomed = [e for p, e in sorted(under.items()) if p not in kept and p not in ignored
+                  and model.parent(p) in kept]
+        return sorted(kept, key=len), doomed
 
     def _changed_meanwhile(self, a: DeleteRemote, abs_path: str, trashed: RemoteItem) -> bool:
         """A remote delete is a move into the trash, and the server's answer tells

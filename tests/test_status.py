@@ -433,7 +433,7 @@ def test_json_round_trips_with_the_documented_keys(config, index):
     for m in back["mirrors"]:
         assert set(m) == {"name", "local", "remote", "direction", "state", "since", "message",
                           "until", "last_sync", "queued", "conflicts", "recent_conflicts",
-                          "errors", "error_count"}
+                          "errors", "error_count", "kept"}
     assert set(mirror(back, "docs")["errors"][0]) == {"path", "error", "attempts", "retry_at"}
     assert set(mirror(back, "docs")["recent_conflicts"][0]) == {"path", "at"}
 

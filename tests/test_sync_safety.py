@@ -788,15 +788,18 @@ def test_seed_11502_a_file_created_in_a_folder_being_deleted_is_kept(s):
     assert_same(s)
 
 
-def test_an_ignored_file_does_not_keep_a_deleted_folder(s):
+def test_an_ignored_file_does_not_stop_a_folder_deletion_and_is_never_trashed(s):
+    """An ignored file does not make a deletion wait (it never syncs), and it
+    is never trashed either (issue 16, item 5): the synced items go, the
+    folder stays with the ignored file (tests/test_ignored_kept.py)."""
     s.set_options(ignore=["*.tmp"])
     synced(s, {"f/old.txt": "old", "keep.txt": "k"})
     write(s.local() / "f" / "scratch.tmp", "never synced")
     s.emu.other.delete("/docs/f")
     r = converge(s)
     assert r.exit_code == 0, (r.message, s.output)
-    assert not (s.local() / "f").exists()
-    assert list((s.state / "trash" / "docs").rglob("scratch.tmp"))  # recoverable
+    assert sorted(os.listdir(s.local() / "f")) == ["scratch.tmp"]
+    assert list((s.state / "trash" / "docs").rglob("old.txt"))  # recoverable
 
 
 def test_seed_11513_a_download_never_puts_a_second_spelling_beside_a_new_file(s):
