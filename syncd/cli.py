@@ -83,7 +83,11 @@ def _space_problem(folder) -> str | None:
 def _state_error(exc: BaseException, config) -> CommandError:
     """A failure of the index (the state directory) as one line and exit code:
     73 when its disk is full or read-only (free space, run again: nothing was
-    lost), 70 otherwise."""
+    lost), 70 otherwise; a damaged index file (found at open or at any later
+    query) names the file and what to do."""
+    from syncd.index import FILENAME, as_corrupt
+
+    exc = as_corrupt(config.state_dir / FILENAME, exc) or exc
     text = " ".join(str(exc).split()) or type(exc).__name__
     space = _space_problem(config.state_dir)
     if space and "No space left on device" not in text:

@@ -47,7 +47,7 @@ from syncd.backend import Change
 from syncd.config import Config, ConfigError, MirrorConfig, load_config
 from syncd.engine import AccountSession, SyncEngine, SyncResult, host_name
 from syncd.ignore import IgnoreFileError, IgnoreRules, is_temp_name
-from syncd.index import Index
+from syncd.index import FILENAME, Index, as_corrupt
 from syncd.logs import set_level
 from syncd.notify import HEARTBEAT, Heartbeat, Notifier
 from syncd.report import Reporter, when
@@ -472,7 +472,11 @@ class Daemon:
                     continue
                 if work.local or work.poll:
                     self._pass(work)
-        except Exception:
+        except Exception as exc:
+            corrupt = as_corrupt(self.config.state_dir / FILENAME, exc)
+            if corrupt is not None:  # a damaged index page found mid-run: one line
+                self.fatal = StartError(str(corrupt), exitcodes.SOFTWARE)
+                return
             log.exception("internal error in the sync thread")
             self.fatal = StartError("internal error (see the log above)", exitcodes.SOFTWARE)
         finally:

@@ -28,7 +28,7 @@ from syncd.budget import Budget, BudgetExhausted
 from syncd.config import Config, MirrorConfig
 from syncd.ignore import IgnoreFileError, IgnoreRules
 from syncd.index import Index
-from syncd.local_scan import LocalRootMissing, clean_temp_files, scan
+from syncd.local_scan import LocalRootMissing, clean_temp_files, scan, temp_key
 from syncd.remote import (
     AuthError,
     ExaVaultClient,
@@ -429,7 +429,7 @@ class SyncEngine:
             index.set_state(scope, "root_inode", root_inode)
         if not dry_run and focus is None:  # (a focused pass does not walk the tree)
             try:
-                clean_temp_files(Path(root), rules)
+                clean_temp_files(Path(root), rules, key=temp_key(index, m.name))
             except LocalRootMissing as exc:  # gone since the pass began (unmounted?)
                 report.error = str(exc)
                 return

@@ -26,8 +26,13 @@ Semantics worth knowing:
 
 Always ignored, whatever the patterns say (a negation cannot re-include them):
 
-* atomic-download temp files, ``.syncd-<anything>.part`` (at any depth): they
-  belong to a running download or were left behind by a crash;
+* atomic-download temp files, ``.syncd-<32 hex digits>.part`` (at any depth):
+  they belong to a running download or were left behind by a crash. Only that
+  exact shape: a user's ``.syncd-notes.part`` is synced like any other file.
+  The digits are a random nonce and a keyed MAC of it (the key is kept in the
+  index, per mirror), so the cleaner deletes only names syncd made itself
+  (:func:`is_own_temp_name`); a user's file that merely has the shape is
+  ignored but never deleted;
 * ``.syncdignore`` at the mirror root: **the rules file is local to each machine and
   is never synced** (neither uploaded nor downloaded). Each machine syncing the
   same remote folder keeps its own ``.syncdignore``. A ``.syncdignore`` in a
@@ -38,6 +43,9 @@ There are no other built-in ignores: nothing is left out unless a rule says so.
 
 from __future__ import annotations
 
+import hmac
+import re
+import secrets
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,13 +63,37 @@ __all__ = [
     "IgnoreFileError",
     "IgnorePatternError",
     "IgnoreRules",
+    "is_own_temp_name",
     "is_temp_name",
+    "new_temp_name",
 ]
+
+_TEMP_NAME = re.compile(r"\.syncd-([0-9a-f]{16})([0-9a-f]{16})\.part\Z")
 
 
 def is_temp_name(name: str) -> bool:
-    """True for an atomic-download temp file name: ``.syncd-<anything>.part``."""
-    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+    """True for a name of the shape of syncd's download temp files,
+    ``.syncd-<32 lowercase hex digits>.part``: never synced (whoever made it)."""
+    return name.startswith(TEMP_PREFIX) and _TEMP_NAME.match(name) is not None
+
+
+def _mac(key: bytes, nonce: str) -> str:
+    return hmac.new(key, nonce.encode("ascii"), "sha256").hexdigest()[:16]
+
+
+def new_temp_name(key: bytes) -> str:
+    """A fresh download temp file name: a random nonce and its MAC under ``key``
+    (the mirror's temp key), so that :func:`is_own_temp_name` can tell it from a
+    user's file of the same shape."""
+    nonce = secrets.token_hex(8)
+    return f"{TEMP_PREFIX}{nonce}{_mac(key, nonce)}{TEMP_SUFFIX}"
+
+
+def is_own_temp_name(name: str, key: bytes) -> bool:
+    """True only for a name :func:`new_temp_name` made with ``key``: a temp file
+    syncd created (the only kind it ever deletes on sight)."""
+    m = _TEMP_NAME.match(name)
+    return m is not None and hmac.compare_digest(m[2], _mac(key, m[1]))
 
 
 class IgnoreFileError(Exception):

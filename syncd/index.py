@@ -61,6 +61,41 @@ class IndexCorruptError(IndexError_):
     """The index file is not a (readable) SQLite database, or holds undecodable data."""
 
 
+def corrupt_message(path: Path | str, error: BaseException | str) -> str:
+    """The one line for an unusable index file (docs/operations.md, "Recovering
+    from a lost or corrupt index"): which file, and what to do."""
+    return (f"{path} is not a usable syncd index (SQLite: {error}); move it aside "
+            f"to start from an empty index")
+
+
+def as_corrupt(path: Path | str, exc: BaseException) -> IndexCorruptError | None:
+    """``exc`` as the documented error naming index file ``path``, when it says
+    the file is damaged (see :func:`is_corrupt`); None for any other error."""
+    if isinstance(exc, IndexCorruptError):
+        return exc
+    if not is_corrupt(exc):
+        return None
+    return IndexCorruptError(corrupt_message(path, " ".join(str(exc).split())))
+
+
+def is_corrupt(exc: BaseException) -> bool:
+    """Does ``exc`` say the index file is damaged or not a database? SQLite may
+    notice a damaged page only at the first query that reads it ("database disk
+    image is malformed"), long after the file was opened."""
+    if isinstance(exc, IndexCorruptError):
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        # Python's own error for a text cell that is not UTF-8: damaged bytes
+        return str(exc).startswith("Could not decode to UTF-8")
+    if not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, sqlite3.InterfaceError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    text = str(exc)
+    return "malformed" in text or "not a database" in text
+
+
 # ----------------------------------------------------------------------------- schema
 
 
@@ -346,9 +381,7 @@ class Index:
         except sqlite3.OperationalError as e:
             raise IndexError_(f"cannot open index {self.path}: {e}") from e
         except sqlite3.DatabaseError as e:
-            raise IndexCorruptError(
-                f"{self.path} is not a usable syncd index (SQLite: {e}); move it aside "
-                f"to start from an empty index") from e
+            raise IndexCorruptError(corrupt_message(self.path, e)) from e
         for suffix in ("-wal", "-shm"):
             side = self.path.with_name(self.path.name + suffix)
             with contextlib.suppress(OSError):
@@ -660,7 +693,13 @@ class Index:
         with self._lock:
             row = self._conn.execute("SELECT value FROM state WHERE scope = ? AND name = ?",
                                      (scope, name)).fetchone()
-        return default if row is None else json.loads(row[0])
+        if row is None:
+            return default
+        try:
+            return json.loads(row[0])
+        except ValueError as e:  # damaged bytes that still decode as text
+            raise IndexCorruptError(corrupt_message(
+                self.path, f"state {scope} {name}: undecodable value")) from e
 
     def set_state(self, scope: str, name: str, value: Any) -> None:
         """Store a JSON-serialisable value (tuples come back as lists)."""
@@ -690,8 +729,8 @@ class Index:
             try:
                 out.append((item_id, decode_action(text)))
             except ValueError as e:
-                raise IndexCorruptError(
-                    f"{self.path}: queue item {item_id} of mirror {mirror!r}: {e}") from None
+                raise IndexCorruptError(corrupt_message(
+                    self.path, f"queue item {item_id} of mirror {mirror!r}: {e}")) from None
         return out
 
     def finish(self, mirror: str, item_id: int) -> None:

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import operator
 import os
+import secrets
 import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,13 +27,14 @@ from pathlib import Path
 from syncd.ignore import (
     IGNORE_FILE,
     TEMP_PREFIX,
-    TEMP_SUFFIX,
     IgnoreRules,
+    is_own_temp_name,
     is_temp_name,
 )
 from syncd.model import DIR, FILE, BaseEntry, LocalEntry, ancestors, key
 
-__all__ = ["LocalRootMissing", "ScanResult", "clean_temp_files", "hash_file", "scan"]
+__all__ = ["LocalRootMissing", "ScanResult", "clean_temp_files", "hash_file", "scan",
+           "temp_key"]
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +246,7 @@ def _scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules,
         subdirs: list[tuple[str, str, str, bool]] = []
         for item in items:
             name = item.name
-            if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+            if name.startswith(TEMP_PREFIX) and is_temp_name(name):
                 continue
             ascii_name = name.isascii()
             all_of_it = whole
@@ -323,15 +325,33 @@ def _scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules,
     return result
 
 
-def clean_temp_files(root: Path, rules: IgnoreRules | None = None) -> list[str]:
-    """Delete leftover atomic-download temp files (``.syncd-*.part``) anywhere under
-    ``root``, without following symbolic links, and return their relative paths.
+TEMP_KEY = "temp_key"
+
+
+def temp_key(index, mirror: str) -> bytes:
+    """The mirror's key for download temp names (made once, kept in the index's
+    state): only names made with it are syncd's (:func:`~syncd.ignore.new_temp_name`)."""
+    scope = "mirror:" + mirror
+    value = index.get_state(scope, TEMP_KEY)
+    if not isinstance(value, str) or len(value) != 32:
+        value = secrets.token_hex(16)
+        index.set_state(scope, TEMP_KEY, value)
+    return bytes.fromhex(value)
+
+
+def clean_temp_files(root: Path, rules: IgnoreRules | None = None, *,
+                     key: bytes) -> list[str]:
+    """Delete leftover download temp files that syncd made (names signed with the
+    mirror's temp ``key``, see :func:`~syncd.ignore.is_own_temp_name`) anywhere
+    under ``root`` - also in a folder the user renamed while a download ran -
+    without following symbolic links, and return their relative paths. A user's
+    file is never deleted, whatever its name: one of the temp files' shape that
+    syncd did not make stays where it is.
 
     Only regular files are removed. Folders that cannot be listed are passed over
     (logged). With ``rules``, ignored folders are not entered (syncd never downloads
-    into them, so any such file there is not ours); folders whose names are not
-    valid UTF-8 are not entered either, for the same reason. A missing root
-    raises :class:`LocalRootMissing`."""
+    into them); folders whose names are not valid UTF-8 are not entered either, for
+    the same reason. A missing root raises :class:`LocalRootMissing`."""
     top = _check_root(root)
     removed: list[str] = []
     stack: list[tuple[str, str]] = [(top, "")]
@@ -350,7 +370,7 @@ def clean_temp_files(root: Path, rules: IgnoreRules | None = None) -> list[str]:
             name = item.name
             rel = _join(rel_dir, name)
             try:
-                if is_temp_name(name):
+                if name.startswith(TEMP_PREFIX) and is_own_temp_name(name, key):
                     if item.is_file(follow_symlinks=False):
                         os.unlink(item.path)
                         removed.append(_printable(rel))

@@ -115,7 +115,10 @@ Rules per key, two-way (after moves; walked top-down, in sorted order)
                                  id (or local inode), or a re-rooted row
  5    M            S             ``Upload(replace=r)``
  5    S            M             ``Download(replace=l)``
- 6    M            M             rule C (even when the sizes are equal)
+ 6    M            M             equal size: ``Compare`` (the same edit on both
+                                 sides converges without a copy; different
+                                 content -> conflict, as in rule 3); different
+                                 size: rule C
  7    D            S             ``DeleteRemote`` -- for a folder only when the
                                  remote folder is neither dirty nor renewed;
                                  one delete for the top-most folder only
@@ -178,9 +181,9 @@ Directions
 * a lone remote move is a remote change: ignored, so the old place is
   re-uploaded and the new one left alone; when both sides moved an item to
   different places the local move wins (a ``MoveRemote``);
-* ``Compare`` (first sync, equal sizes) is still emitted: it only reads the
-  local file; on different content the worker must resolve it as a one-way
-  conflict (remote copy renamed aside, local uploaded).
+* ``Compare`` (first sync, or both sides modified, equal sizes) is still
+  emitted: it only reads the local file; on different content the worker must
+  resolve it as a one-way conflict (remote copy renamed aside, local uploaded).
 
 ``download-only`` is the exact mirror image: remote is the master; a local
 deletion of a remotely unchanged item is re-downloaded; a conflict renames the
@@ -782,7 +785,7 @@ class _Planner:
             self.same(k)
             return True
         if (ls, rs) == (MOD, MOD):
-            self.conflict(k)
+            self.both_changed(k)
             return True
         if (ls, rs) == (KIND, KIND):
             return self.first_sync(k)
@@ -819,6 +822,8 @@ class _Planner:
             return self.create(ms, k)
         if (a, b) in ((NEW, NEW), (KIND, KIND)):
             return self.first_sync(k)
+        if (a, b) == (MOD, MOD) and self.compare(k):
+            return True
         if (a, b) == (DELETED, DELETED):
             return self.forget(k)
         if (a, b) == (SAME, SAME):
@@ -921,15 +926,29 @@ class _Planner:
             nb = dataclasses.replace(nb, local_path=entry.path, remote_path=there.path)
             self.records[k] = RecordBase(nb)
 
+    def compare(self, k: str) -> bool:
+        """Two files of equal size at ``k``: the worker downloads the server's one
+        and compares (equal -> recorded, different -> a conflict). True if planned."""
+        entry, there = self.vl.items[k], self.vr.items[k]
+        if not (entry.kind == FILE and there.kind == FILE and entry.size == there.size):
+            return False
+        self.xfers.append(Compare(path=entry.path, remote_path=there.path, local=entry,
+                                  remote=there, conflict_path=self.cc(entry.path)))
+        return True
+
+    def both_changed(self, k: str) -> None:
+        """Rule 6: both sides edited the file since the base. The same edit (equal
+        size: maybe the same bytes) is compared first; otherwise rule C."""
+        if not self.compare(k):
+            self.conflict(k)
+
     def first_sync(self, k: str) -> bool:
         """Both sides have an item at ``k`` and no usable base."""
         entry, there = self.vl.items[k], self.vr.items[k]
         if entry.kind == DIR and there.kind == DIR:
             self.records[k] = RecordBase(base_of(entry, there))
             return True
-        if entry.kind == FILE and there.kind == FILE and entry.size == there.size:
-            self.xfers.append(Compare(path=entry.path, remote_path=there.path, local=entry,
-                                      remote=there, conflict_path=self.cc(entry.path)))
+        if self.compare(k):
             return True
         if self.master is not None:
             self.aside(self.other(self.master), k)

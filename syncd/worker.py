@@ -8,10 +8,14 @@ Every action re-checks, just before acting, that the world still looks as it
 did at planning time; if not it is *stale*: skipped, not recorded, and the
 engine plans again. Hence:
 
-* a download goes to ``.syncd-<random>.part`` beside its target, is size-checked
-  and fsynced, and only then ``os.replace``s the target - and only if the target
+* a download goes to ``.syncd-<nonce><mac>.part`` beside its target (a name only
+  syncd can make, see :func:`syncd.ignore.new_temp_name`), is size-checked and
+  fsynced, and only then ``os.replace``s the target - and only if the target
   is still exactly what was planned (else nothing is overwritten: the next plan
-  sees both sides changed, a conflict);
+  sees both sides changed, a conflict). The file under the name keeps its
+  permission bits (also when the old version was just renamed aside as a
+  conflicted copy); a new file follows the umask. On any other exit the temp
+  file is removed, wherever it is by then (:class:`_Part`);
 * an upload hashes the bytes as it streams them; if the file changed while
   being read, the base records what was really sent, so the next plan uploads
   again;
@@ -34,7 +38,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat as stat_mod
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -47,8 +50,8 @@ from syncd import crashpoints, model, notify
 from syncd import kept as kept_mod
 from syncd.backend import Backend, RemoteItem
 from syncd.budget import BudgetExhausted
-from syncd.ignore import is_temp_name
-from syncd.local_scan import hash_file
+from syncd.ignore import is_own_temp_name, is_temp_name, new_temp_name
+from syncd.local_scan import hash_file, temp_key
 from syncd.model import (
     DIR,
     FILE,
@@ -222,6 +225,73 @@ if _START_UMASK is None:
         _START_UMASK = 0o022
 
 
+class _Part:
+    """A download's temp file, created under a name only syncd makes (the
+    mirror's temp key signs it), kept open until it replaces its target or is
+    discarded. :meth:`discard` removes it wherever it is by then: where it was
+    made, or - when the user renamed its folder meanwhile - where its open
+    descriptor says it is (Linux ``/proc/self/fd``); it unlinks only a file that
+    is this very one (device and inode) and still has our temp name. Anything
+    left (a crash, another system) is removed by the next full scan, which finds
+    it by name anywhere in the tree (``clean_temp_files``)."""
+
+    def __init__(self, folder: str, key: bytes):
+        self._key = key
+        self.path = os.path.join(folder, new_temp_name(key))
+        self.fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL |
+                                      getattr(os, "O_CLOEXEC", 0), 0o600)
+        st = os.fstat(self.fd)
+        self._ident = (st.st_dev, st.st_ino)
+
+    def close(self) -> None:
+        """Done with the descriptor (after the rename into place: nothing to remove)."""
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
+
+    def _places(self) -> list[str]:
+        places = [self.path]
+        try:
+            now = os.readlink(f"/proc/self/fd/{self.fd}")
+        except OSError:  # not Linux, or no /proc
+            return places
+        if os.path.isabs(now) and not now.endswith(" (deleted)") and now != self.path:
+            places.append(now)
+        return places
+
+    def discard(self) -> None:
+        """Remove the temp file (no-op after :meth:`close`); never raises."""
+        if self.fd is None:
+            return
+        try:
+            for path in self._places():
+                try:
+                    st = os.lstat(path)
+                    if (st.st_dev, st.st_ino) == self._ident and \
+                            is_own_temp_name(os.path.basename(path), self._key):
+                        os.unlink(path)
+                        return
+                except OSError:
+                    continue
+        finally:
+            self.close()
+
+
+def _asides(items: Sequence[tuple[int, object]]) -> dict[str, MoveLocal]:
+    """The plan's local conflict renames by the key of the name they free (a
+    download into that name follows the renamed file's permission bits)."""
+    return {model.key(a.src): a for _, a in items
+            if isinstance(a, MoveLocal) and a.forget_base and a.local.kind == FILE}
+
+
+def _mode(st: os.stat_result | None) -> int | None:
+    """The permission bits a download replacing this file keeps (rwx only: never
+    set-user-id, set-group-id or sticky bits on bytes from the server)."""
+    if st is None or not stat_mod.S_ISREG(st.st_mode):
+        return None
+    return stat_mod.S_IMODE(st.st_mode) & 0o777
+
+
 def _umask() -> int:
     """The umask new files get, read without ever changing it (another thread may be
     creating a file right now)."""
@@ -304,6 +374,8 @@ class Worker:
         self._troubled: set[str] = set()  # paths of actions that failed or were stale
         self._learnt: set[str] = set()  # ids whose remote row this run wrote
         self._kept_roots: set[str] = set()  # keys of deletions that kept their folder
+        self._temp_key = temp_key(self.index, self.mirror)
+        self._aside: dict[str, MoveLocal] = {}
 
     # --- paths -------------------------------------------------------------------
 
@@ -406,6 +478,7 @@ class Worker:
     def run(self, items: Sequence[tuple[int, object]], skip: Callable[[str], bool] = lambda p: False
             ) -> Outcome:
         """Execute queue ``items`` ((id, action) pairs, in plan order)."""
+        self._aside = _asides(items)
         phases: dict[str, list] = {"move": [], "mkdir": [], "transfer": [], "record": [],
                                    "delete": []}
         total = 0
@@ -786,28 +859,50 @@ class Worker:
             self.out.refresh = True
             self.out.stale += 1
 
-    def _fetch(self, remote_path: str, remote: RemoteEntry, target: str) -> tuple[str, str]:
-        """Download into a temp file beside ``target``; returns (temp path, sha256)."""
-        folder = os.path.dirname(target)
-        fd, tmp = tempfile.mkstemp(prefix=".syncd-", suffix=".part", dir=folder)
+    def _fetch(self, remote_path: str, remote: RemoteEntry, target: str) -> tuple[_Part, str]:
+        """Download into a temp file beside ``target``; returns (temp file, sha256).
+        The caller puts it in place (then ``close()``s it) or ``discard()``s it."""
+        part = _Part(os.path.dirname(target), self._temp_key)
         try:
-            with os.fdopen(fd, "wb") as f:
+            with open(part.fd, "wb", closefd=False) as f:
                 writer = HashingWriter(f, self.r.down, self.r.cancel)
                 self.r.backend.download(self.remote_abs(remote_path), writer)
                 f.flush()
                 os.fsync(f.fileno())
             if writer.count != remote.size:
                 raise Stale(f"{remote_path}: got {writer.count} bytes, expected {remote.size}")
-            os.chmod(tmp, 0o666 & ~self._umask)
+            os.fchmod(part.fd, 0o666 & ~self._umask)
             if remote.updated:
-                os.utime(tmp, (time.time(), remote.updated))
+                os.utime(part.fd if os.utime in os.supports_fd else part.path,
+                         (time.time(), remote.updated))
             crashpoints.hit("download.fetched")
             with self._lock:
                 self.out.bytes_down += writer.count
-            return tmp, writer.sha.hexdigest()
+            return part, writer.sha.hexdigest()
         except BaseException:
-            _unlink(tmp)
+            part.discard()
             raise
+
+    def _keep_mode(self, part: _Part, mode: int | None) -> None:
+        """The download takes the permission bits of the file it replaces (a
+        private file stays private, a script stays executable)."""
+        if mode is not None:
+            os.fchmod(part.fd, mode)
+
+    def _mode_before(self, a: Download, target: str) -> int | None:
+        """The permission bits the download at ``target`` keeps: the replaced
+        file's, or, for a name this plan freed by renaming the old version aside
+        as a conflicted copy, that copy's; None (the umask) for a new file."""
+        if a.replace is not None:
+            return _mode(self._lstat(target))
+        aside = self._aside.get(model.key(a.path))
+        if aside is None:
+            return None
+        try:
+            st = self._lstat(self.local_abs(aside.dst))
+        except UnsafePath:
+            return None
+        return _mode(st) if st is not None and st.st_ino == aside.local.inode else None
 
     def _target_as_planned(self, target: str, a: Download) -> bool:
         """The download's target is as the plan saw it: the same file, or free (no
@@ -827,7 +922,7 @@ class Worker:
             # that renamed it aside): what we would fetch is not what the plan
             # recorded. Planned again with the version we know now.
             raise Stale(a.path)
-        tmp, sha = self._fetch(a.remote_path, a.remote, target)
+        part, sha = self._fetch(a.remote_path, a.remote, target)
         try:
             known = self.index.base_entry(self.mirror, model.key(a.path))
             if known is not None and known.sha256 and (known.remote_id, known.remote_size,
@@ -837,13 +932,16 @@ class Worker:
                 # version we synced before, whose SHA-256 we recorded.
                 raise CorruptDownload(f"{a.remote_path}: the downloaded bytes do not match "
                                       "the SHA-256 recorded for this version; not saved")
+            mode = self._mode_before(a, target)
             if not self._target_as_planned(target, a):
                 raise Stale(a.path)  # changed while we downloaded: never overwrite it
-            os.replace(tmp, target)
+            self._keep_mode(part, mode)
+            os.replace(part.path, target)
             _fsync_dir(os.path.dirname(target))  # (the file was fsynced in _fetch)
         except BaseException:
-            _unlink(tmp)
+            part.discard()
             raise
+        part.close()
         crashpoints.hit("download.replaced")
         st = os.lstat(target)
         self._record(self._local_entry(a.path, st, sha), a.remote)
@@ -855,7 +953,7 @@ class Worker:
         target = self.local_abs(a.path)
         if not self._same_local(self._lstat(target), a.local):
             raise Stale(a.path)
-        tmp, remote_sha = self._fetch(a.remote_path, a.remote, target)
+        part, remote_sha = self._fetch(a.remote_path, a.remote, target)
         try:
             local_sha = hash_file(target)
             st = os.lstat(target)
@@ -883,12 +981,14 @@ class Worker:
             cc = self.local_abs(a.conflict_path)
             if os.path.lexists(cc):
                 raise Stale(a.conflict_path)
-            os.rename(target, cc)
+            self._keep_mode(part, _mode(st))  # the name keeps its mode; the copy is the
+            os.rename(target, cc)             # old file itself and keeps its own
             crashpoints.hit("conflict.aside")
-            os.replace(tmp, target)
+            os.replace(part.path, target)
+            part.close()
             _fsync_dir(os.path.dirname(target), os.path.dirname(cc))
         finally:
-            _unlink(tmp)
+            part.discard()
         if self.r.direction == "download-only":
             st = os.lstat(target)
             self._record(self._local_entry(a.path, st, remote_sha), a.remote)

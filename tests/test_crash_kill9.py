@@ -21,8 +21,7 @@ printed, run with ``-s`` or see the failure message), asynchronous SIGKILLs
 during a bandwidth-limited sync, and SIGKILLs of the daemon (``syncd run``)
 mid-upload and at ``upload.aside`` (reachable only by the daemon's focused pass).
 
-Known bugs are pinned as strict xfails: FALSE_CONFLICT and
-test_seed_1019829610_... (see their comments).
+Known bugs are pinned as strict xfails: test_seed_1019829610_... (see its comment).
 """
 
 from __future__ import annotations
@@ -239,17 +238,11 @@ def _case_id(case) -> str:
 # change before the worker recorded the change; killed in between, the next refresh
 # skipped the change as "ours" (upload.sent, move.remote.done, upload.aside cases
 # and seed 830035069 below are its regression tests).
-# Killed after an overwrite reached its target (upload.sent / download.replaced) but
-# before the index recorded it, both sides differ from the base: the planner's rule 6
-# (M/M -> conflict "even when the sizes are equal") makes a conflicted copy holding
-# the very same bytes as the file itself. Nothing is lost, but the user gets a false
-# conflict for every such crash.
-FALSE_CONFLICT = ("BUG: after a kill between an overwrite and its record, the next run "
-                  "makes a false conflict (a conflicted copy with identical bytes)")
-XFAIL = {
-    "upload.sent-upload_overwrite": FALSE_CONFLICT,
-    "download.replaced-download_overwrite": FALSE_CONFLICT,
-}
+# Fixed in issue 16, item 8 (these were strict xfails): killed after an overwrite
+# reached its target (upload.sent / download.replaced) but before the index recorded
+# it, both sides differ from the base; rule 6 made a conflicted copy holding the very
+# same bytes as the file itself. Equal-size M/M is now compared first (one download).
+XFAIL: dict[str, str] = {}
 
 
 def _params():

@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 
 from syncd import cli, crashpoints
+from syncd.ignore import new_temp_name
+from syncd.local_scan import temp_key
 from tests.sync_helpers import make_setup
 
 MiB = 1 << 20
@@ -117,7 +119,9 @@ def test_download_that_does_not_fit_is_retried_once_space_is_back(make_emulator,
 
     # a crash would leave a temp file behind: the next run removes it, and (still
     # full, the backoff over) fails the same clean way
-    (local / ".syncd-crashed.part").write_bytes(b"x" * 1000)
+    with setup.index() as index:
+        crashed = new_temp_name(temp_key(index, "docs"))
+    (local / crashed).write_bytes(b"x" * 1000)
     result = setup.sync(now=lambda: time.time() + 120)
     assert result.exit_code == 1
     assert _names(local) == ["small.txt", "sub", "sub/note.txt"]

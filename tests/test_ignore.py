@@ -12,21 +12,39 @@ from syncd.ignore import (
     IgnoreFileError,
     IgnorePatternError,
     IgnoreRules,
+    is_own_temp_name,
     is_temp_name,
+    new_temp_name,
 )
+
+TEMP = ".syncd-0123456789abcdef0123456789abcdef.part"  # the shape of syncd's temp names
 
 NFC_E = unicodedata.normalize("NFC", "café")
 NFD_E = unicodedata.normalize("NFD", "café")
 
 
 def test_temp_names():
-    assert is_temp_name(".syncd-abc123.part")
-    assert is_temp_name(".syncd-.part")
-    assert is_temp_name(".syncd-report.pdf.x9.part")
+    assert is_temp_name(TEMP)
+    assert is_temp_name(new_temp_name(b"k"))
+    # a user's names that merely look alike are not temp names (issue 16, item 8)
+    assert not is_temp_name(".syncd-abc123.part")
+    assert not is_temp_name(".syncd-.part")
+    assert not is_temp_name(".syncd-report.pdf.x9.part")
+    assert not is_temp_name(TEMP.upper().replace(".PART", ".part"))
+    assert not is_temp_name(TEMP + "x")
     assert not is_temp_name("syncd-abc.part")
     assert not is_temp_name(".syncd-abc.partial")
     assert not is_temp_name(".syncd-abc")
     assert not is_temp_name("x.part")
+
+
+def test_only_names_made_with_the_key_are_our_own():
+    name = new_temp_name(b"key one")
+    assert name != new_temp_name(b"key one")  # random
+    assert is_own_temp_name(name, b"key one")
+    assert not is_own_temp_name(name, b"key two")
+    assert not is_own_temp_name(TEMP, b"key one")
+    assert not is_own_temp_name(".syncd-x.part", b"key one")
 
 
 def test_no_patterns_ignores_nothing_but_the_two_builtins():
@@ -36,7 +54,8 @@ def test_no_patterns_ignores_nothing_but_the_two_builtins():
         assert rules.ignored(path, False) is False
         assert rules.ignored(path, True) is False
     assert rules.ignored(".syncdignore", False) is True
-    assert rules.ignored(".syncd-1.part", False) is True
+    assert rules.ignored(TEMP, False) is True
+    assert rules.ignored(".syncd-1.part", False) is False  # a user's name
 
 
 def test_file_glob_matches_at_any_depth():
@@ -111,9 +130,9 @@ def test_slash_in_middle_anchors():
 
 def test_always_ignored_cannot_be_negated():
     rules = IgnoreRules(["!.syncd-*.part", "!.syncdignore", "!*"])
-    assert rules.ignored(".syncd-x.part", False)
-    assert rules.ignored("a/b/.syncd-x.part", False)
-    assert rules.ignored(".syncd-x.part/inner", False)  # inside a temp-named folder
+    assert rules.ignored(TEMP, False)
+    assert rules.ignored("a/b/" + TEMP, False)
+    assert rules.ignored(TEMP + "/inner", False)  # inside a temp-named folder
     assert rules.ignored(IGNORE_FILE, False)
     assert not rules.ignored("sub/.syncdignore", False)  # only the root's rules file
 
@@ -136,7 +155,7 @@ def test_ignored_entry_checks_only_the_path_itself():
     # The walker already knows build/ is ignored and never asks about build/keep.
     assert not rules.ignored_entry("build/keep", False)
     assert rules.ignored_entry("build", True)
-    assert rules.ignored_entry("a/.syncd-1.part", False)
+    assert rules.ignored_entry("a/" + TEMP, False)
     assert rules.ignored_entry(".syncdignore", False)
     assert not IgnoreRules().ignored_entry("a/b", False)
 

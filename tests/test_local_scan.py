@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from syncd import local_scan
-from syncd.ignore import IgnoreRules
+from syncd.ignore import IgnoreRules, new_temp_name
 from syncd.local_scan import (
     LocalRootMissing,
     ScanResult,
@@ -205,10 +205,11 @@ def test_nfd_name_keyed_by_nfc_with_disk_spelling(tmp_path):
 
 
 def test_temp_files_skipped_silently(tmp_path):
-    write(tmp_path, ".syncd-abc.part", b"partial")
-    write(tmp_path, "a/.syncd-def.part", b"partial")
+    write(tmp_path, new_temp_name(b"k"), b"partial")
+    write(tmp_path, "a/" + new_temp_name(b"k"), b"partial")
+    write(tmp_path, "b/.syncd-def.part", b"a user's file of a similar name")
     result = do_scan(tmp_path)
-    assert list(result.entries) == ["a"]
+    assert sorted(result.entries) == ["a", "b", "b/.syncd-def.part"]
     assert result.notes == []
 
 
@@ -597,41 +598,46 @@ def test_root_may_be_a_symlink_to_a_folder(tmp_path):
 # ---------------------------------------------------------------------- temp cleanup
 
 
+KEY = b"the mirror's temp key"
+
+
 def test_clean_temp_files(tmp_path):
     root = tmp_path / "root"
-    write(root, ".syncd-1.part", b"x")
-    write(root, "a/b/.syncd-2.part", b"x")
+    t1, t2, t5, t6, t7 = (new_temp_name(KEY) for _ in range(5))
+    write(root, t1, b"x")
+    write(root, f"a/b/{t2}", b"x")
     write(root, "a/keep.part", b"k")
     write(root, "a/.syncd-3.partial", b"k")
     write(root, "a/syncd-4.part", b"k")
-    (root / "dir" / ".syncd-5.part").mkdir(parents=True)  # a folder: not ours
+    (root / "dir" / t5).mkdir(parents=True)  # a folder: not ours
     outside = tmp_path / "outside"
-    write(outside, ".syncd-6.part", b"x")
+    write(outside, t6, b"x")
     os.symlink(outside, root / "link")
-    os.symlink(outside / ".syncd-6.part", root / ".syncd-7.part")
-    removed = clean_temp_files(root)
-    assert sorted(removed) == [".syncd-1.part", "a/b/.syncd-2.part"]
-    assert not (root / ".syncd-1.part").exists()
-    assert not (root / "a/b/.syncd-2.part").exists()
-    for kept in ("a/keep.part", "a/.syncd-3.partial", "a/syncd-4.part", "dir/.syncd-5.part"):
+    os.symlink(outside / t6, root / t7)
+    removed = clean_temp_files(root, key=KEY)
+    assert sorted(removed) == sorted([t1, f"a/b/{t2}"])
+    assert not (root / t1).exists()
+    assert not (root / f"a/b/{t2}").exists()
+    for kept in ("a/keep.part", "a/.syncd-3.partial", "a/syncd-4.part", f"dir/{t5}"):
         assert (root / kept).exists()
-    assert (outside / ".syncd-6.part").exists()
-    assert (root / ".syncd-7.part").is_symlink()
-    assert clean_temp_files(root) == []
+    assert (outside / t6).exists()
+    assert (root / t7).is_symlink()
+    assert clean_temp_files(root, key=KEY) == []
 
 
 def test_clean_temp_files_skips_ignored_folders(tmp_path):
-    write(tmp_path, "node_modules/.syncd-1.part", b"x")
-    write(tmp_path, "src/.syncd-2.part", b"x")
+    t1, t2 = new_temp_name(KEY), new_temp_name(KEY)
+    write(tmp_path, f"node_modules/{t1}", b"x")
+    write(tmp_path, f"src/{t2}", b"x")
     rules = IgnoreRules(["node_modules/"])
-    assert clean_temp_files(tmp_path, rules) == ["src/.syncd-2.part"]
-    assert (tmp_path / "node_modules/.syncd-1.part").exists()
-    assert clean_temp_files(tmp_path) == ["node_modules/.syncd-1.part"]
+    assert clean_temp_files(tmp_path, rules, key=KEY) == [f"src/{t2}"]
+    assert (tmp_path / f"node_modules/{t1}").exists()
+    assert clean_temp_files(tmp_path, key=KEY) == [f"node_modules/{t1}"]
 
 
 def test_clean_temp_files_missing_root(tmp_path):
     with pytest.raises(LocalRootMissing):
-        clean_temp_files(tmp_path / "nope")
+        clean_temp_files(tmp_path / "nope", key=KEY)
 
 
 def test_entry_that_cannot_be_stat_ed_simulated(tmp_path, monkeypatch):

@@ -121,7 +121,9 @@ class World:
 
     def redit(self, path: str, size: int | None = None) -> World:
         e = self.remote[path]
-        self.remote[path] = RemoteEntry(path, FILE, e.id, e.size + 1 if size is None else size,
+        # (+2: a local and a remote edit made with the defaults differ in size,
+        # a conflict; equal sizes are compared first, rule 6)
+        self.remote[path] = RemoteEntry(path, FILE, e.id, e.size + 2 if size is None else size,
                                         float(self.tick()))
         return self
 
@@ -313,7 +315,8 @@ def test_rule5_remote_replaced_with_new_id_is_a_remote_edit():
 
 
 def test_rule6_both_modified_is_a_conflict_keeping_both_versions_on_both_sides():
-    w = World().tree("dir/", "dir/report.pdf").ledit("dir/report.pdf").redit("dir/report.pdf")
+    w = World().tree("dir/", "dir/report.pdf").ledit("dir/report.pdf", size=20) \
+        .redit("dir/report.pdf", size=30)
     p = w.plan()
     local, remote = w.local["dir/report.pdf"], w.remote["dir/report.pdf"]
     cc = f"dir/report {CC}.pdf"
@@ -327,10 +330,16 @@ def test_rule6_both_modified_is_a_conflict_keeping_both_versions_on_both_sides()
     assert p.conflicts == ["dir/report.pdf"]
 
 
-def test_rule6_both_modified_to_equal_sizes_is_still_a_conflict():
+@pytest.mark.parametrize("direction", ["two-way", "upload-only", "download-only"])
+def test_rule6_both_modified_to_equal_sizes_is_compared_first(direction):
+    """Issue 16, item 8: the same edit on both sides (equal size) is compared (one
+    download) before it is called a conflict; different content still is one."""
     w = World().tree("a.txt").ledit("a.txt", size=50).redit("a.txt", size=50)
-    p = w.plan()
-    assert not of(p, Compare) and p.conflicts == ["a.txt"]
+    p = w.plan(direction=direction)
+    cmp = only(p, Compare)
+    assert (cmp.local, cmp.remote) == (w.local["a.txt"], w.remote["a.txt"])
+    assert cmp.conflict_path == f"a {CC}.txt"
+    assert len(p.actions) == 1 and p.conflicts == []
 
 
 @pytest.mark.parametrize("path, cc", [

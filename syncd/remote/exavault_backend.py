@@ -54,7 +54,10 @@ TEMP_PREFIX = ".syncd-rename-"
 
 
 def _temp_name() -> str:
-    """A name for an item between two steps of a rename (ours alone: random)."""
+    """A name for an item between two steps of a rename (ours alone: random).
+    Nothing is ever found, cleaned or deleted by this shape: an item left under
+    such a name (a failure between two steps) is an ordinary item and syncs as
+    one, and a user's item named like it is never touched."""
     return TEMP_PREFIX + secrets.token_hex(6)
 
 
