@@ -24,15 +24,21 @@ engine plans again. Hence:
   under another name, which we turn into a conflicted copy.
 
 Per-item failures (unreadable file, name refused by the server, ...) are put in
-the index's error backoff so one bad file never blocks the rest. Failures that
-concern everything (budget exhausted, 429, authentication refused, server
-unreachable) stop the worker; the unfinished actions stay in the queue.
+the index's error backoff so one bad file never blocks the rest. A transient
+failure (5xx, connection reset, timeout) is retried within the pass, with
+backoff, while the other items go on; only a sustained outage (``OUTAGE_AFTER``
+failures in a row with no success between) or a used-up retry allowance stops
+the worker, like failures that concern everything (budget exhausted, 429,
+authentication refused); the unfinished actions stay in the queue. See
+``Worker._transient`` for which actions are sent again and which are planned
+again instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import random
 import stat as stat_mod
 import tempfile
 import threading
@@ -81,7 +87,21 @@ class Cancelled(Exception):
     left behind: an upload is aborted mid-body, a download's temp file removed."""
 
 
-FATAL = (BudgetExhausted, AuthError, RateLimitedError, TransportError, ServerError, Cancelled)
+FATAL = (BudgetExhausted, AuthError, RateLimitedError, Cancelled)  # stop every transfer now
+TRANSIENT = (TransportError, ServerError)  # one item's trouble, unless it lasts
+
+# Retrying transient failures within a pass (module values so tests can shorten them).
+ITEM_ATTEMPTS = 4     # tries of one action in a pass, the first included ...
+RETRY_DELAY = 0.5     # ... the first retry after this many seconds, then doubling (0.5, 1, 2)
+OUTAGE_AFTER = 6      # transient failures in a row, across items, with no success: an outage
+RETRY_SHARE = 0.25    # retries one pass may spend: a quarter of its actions ...
+RETRY_MIN = 12        # ... and at least this many
+
+
+class Unsettled(Exception):
+    """A non-repeatable request failed and we cannot tell whether the server did
+    it (the check failed too, or it was a step after the server had acted): never
+    sent again blind. The item is planned again after a refresh."""
 
 
 def _check(cancel: threading.Event | None) -> None:
@@ -199,6 +219,7 @@ class Outcome:
     refresh: bool = False     # the remote snapshot is known to be behind: refresh it
     failed: list[tuple[str, str]] = field(default_factory=list)
     deferred: int = 0         # not attempted (stopped early)
+    retried: int = 0          # tries sent again after a transient failure
     stop: Exception | None = None
     done_items: list[int] = field(default_factory=list)
 
@@ -239,6 +260,8 @@ class Worker:
         self.out = Outcome()
         self._attempted: set[int] = set()
         self._troubled: set[str] = set()  # paths of actions that failed or were stale
+        self._streak = 0  # transient failures in a row (see _transient)
+        self._retries = RETRY_MIN  # in-pass retries left (run() sets it from the plan)
         self._learnt: set[str] = set()  # ids whose remote row this run wrote
 
     # --- paths -------------------------------------------------------------------
@@ -357,6 +380,7 @@ class Worker:
                 continue
             phases[_phase(action)].append((item_id, action))
             total += 1
+        self._retries = max(RETRY_MIN, int(total * RETRY_SHARE))
         # A deletion that clears the way for a creation (a file replaced by a folder
         # of the same name, or the reverse) must run first, not last.
         targets = _with_ancestors(model.key(p) for _, a in phases["move"] + phases["mkdir"] +
@@ -436,40 +460,115 @@ class Worker:
                 fut.result()
 
     def _do(self, item_id: int, action) -> bool:
-        """Run one action; False means stop everything (fatal error)."""
+        """Run one action; False means stop everything (fatal error or outage)."""
         path = _action_path(action)
-        try:
-            _check(self.r.cancel)
-            getattr(self, "_" + type(action).__name__)(action)
-            with self._lock:
-                self._attempted.add(item_id)
-        except Stale:
-            self._stale(item_id, action)
-            return True
-        except FATAL as exc:
-            if not (isinstance(exc, TransportError) and exc.status == 200):
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                _check(self.r.cancel)
+                getattr(self, "_" + type(action).__name__)(action)
+                with self._lock:
+                    self._attempted.add(item_id)
+            except Stale:
+                self._stale(item_id, action)
+                return True
+            except FATAL as exc:
                 with self._lock:
                     if self.out.stop is None:
                         self.out.stop = exc
                 return False
-            # The server answered and this one body broke off: a per-item
-            # failure (backed off), not a reason to stop every other transfer.
-            self._failed(item_id, path, exc, action)
-            return True
-        except NotFoundError:  # vanished on the server since the refresh
-            self._stale(item_id, action, refresh=True)
-            return True
-        except SourceChangedError:
-            self._stale(item_id, action)
-            return True
-        except Exception as exc:  # noqa: BLE001 - per item: back off, go on with the rest
-            self._failed(item_id, path, exc, action)
-            return True
+            except TRANSIENT + (Unsettled,) as exc:
+                verdict = self._transient(action, exc, attempt)
+                if verdict == "retry":
+                    continue
+                if verdict == "replan":
+                    self._stale(item_id, action, refresh=True)
+                elif verdict == "failed":
+                    self._failed(item_id, path, exc, action)
+                return verdict != "stop"
+            except NotFoundError:  # vanished on the server since the refresh
+                self._stale(item_id, action, refresh=True)
+                return True
+            except SourceChangedError:
+                self._stale(item_id, action)
+                return True
+            except Exception as exc:  # noqa: BLE001 - per item: back off, go on with the rest
+                self._failed(item_id, path, exc, action)
+                return True
+            break
+        if isinstance(action, _REMOTE):
+            with self._lock:
+                self._streak = 0  # the server answered: whatever failed before was no outage
         self.index.finish(self.mirror, item_id)
         self.index.clear_failure(self.mirror, path)
         with self._lock:
             self.out.done_items.append(item_id)
         return True
+
+    def _transient(self, action, exc: Exception, attempt: int) -> str:
+        """What to do after a transient failure of ``action``'s ``attempt``-th try:
+
+        * ``"stop"``: an outage (``OUTAGE_AFTER`` transient failures in a row across
+          items, no success between) or the pass's retry allowance is used up: the
+          pass ends as deferred, as before; this item stays queued (not attempted);
+        * ``"retry"``: sent again after a backoff (0.5 s, 1 s, 2 s). Only actions
+          whose repeat is safe: downloads and comparisons (GETs; the target is
+          checked again), folder creation (an existing folder is the answer), and
+          uploads, whose lost answer ``_landed_anyway`` has settled (it stored
+          nothing: else it would have been recorded). Each try re-checks that the
+          world is as planned;
+        * ``"replan"``: a move, or a request whose outcome nobody could tell
+          (``Unsettled``), is never repeated blind: stale, the engine refreshes its
+          snapshot and plans it again (up to ``engine.MAX_CYCLES`` per pass);
+        * ``"failed"``: it failed ``ITEM_ATTEMPTS`` times: backed off in the index
+          like any failing item, so it cannot hold up the pass (or the next ones)."""
+        with self._lock:
+            if self.out.stop is not None:
+                return "stop"  # another item found the outage meanwhile
+            if self._outage(exc):
+                return "stop"
+            if isinstance(exc, Unsettled) or not isinstance(action, _REPEATABLE):
+                return "replan"
+            if attempt >= ITEM_ATTEMPTS:
+                return "failed"
+            if self._retries <= 0:
+                self.out.stop = exc  # the server fails too often: run again later
+                return "stop"
+            self._retries -= 1
+            self.out.retried += 1
+        delay = RETRY_DELAY * 2 ** (attempt - 1)
+        delay += random.uniform(0, delay / 4)  # parallel transfers do not come back in step
+        if self.r.cancel is not None:
+            self.r.cancel.wait(delay)
+        elif delay > 0:
+            time.sleep(delay)
+        with self._lock:
+            return "stop" if self.out.stop is not None else "retry"
+
+    def _outage(self, exc: Exception) -> bool:
+        """Count one transient failure (lock held); True, with the pass stopped,
+        when it makes ``OUTAGE_AFTER`` in a row."""
+        if isinstance(exc, Unsettled):
+            exc = exc.__cause__
+            if not isinstance(exc, TRANSIENT):
+                return False  # the server answered (wrongly): no sign of an outage
+        self._streak += 1
+        if self._streak < OUTAGE_AFTER:
+            return False
+        if self.out.stop is None:
+            self.out.stop = exc  # the engine ends the pass as deferred (server unavailable)
+        return True
+
+    def _unsettled(self, items: list, exc: Exception) -> None:
+        """A batched request (moves, deletions) failed transiently: which of its
+        items the server did is unknown, so none is sent again blind; they are
+        planned again after a refresh (unless this failure makes an outage)."""
+        with self._lock:
+            if self.out.stop is not None or self._outage(exc):
+                return
+        for item_id, action in items:
+            self._stale(item_id, action, refresh=True)
 
     def _stale(self, item_id: int, action, *, refresh: bool = False) -> None:
         """The action did not happen because the world moved: planned again."""
@@ -550,6 +649,9 @@ class Worker:
             results = self.r.backend.move_many(list(srcs), self.remote_abs(parent))
         except FATAL as exc:
             self.out.stop = exc
+            return
+        except TRANSIENT as exc:
+            self._unsettled(group, exc)
             return
         crashpoints.hit("move.remote.done")
         for abs_src, (item_id, a) in srcs.items():
@@ -633,7 +735,10 @@ class Worker:
             # Someone created the name meanwhile; ours was stored under another name.
             # Make that our conflicted copy on both sides, leave theirs for the next plan.
             self._put_remote(entry)
-            self._landed_elsewhere(a, sent, entry)
+            try:
+                self._landed_elsewhere(a, sent, entry)
+            except TRANSIENT as exc:  # stored: sending it again would store a third copy
+                raise Unsettled(f"{a.path}: stored as {entry.path}; {_describe(exc)}") from exc
             return
         with self.index.batch():
             self._put_remote(entry)
@@ -652,13 +757,18 @@ class Worker:
         Recording it now matters: if a user deletes the file on either side before
         the next pass, an unrecorded copy would look like a new version, beat the
         delete and come back (soak seed 6856). An overwrite counts as landed when
-        the file has our size and is no longer the version we replaced."""
+        the file has our size and is no longer the version we replaced. None: it
+        did not land (the upload may be sent again); ``Unsettled`` when the stat
+        fails too (sending it again could store a second copy)."""
         if reader.count != size:
             return None  # a partial body never lands
         try:
             item = self.r.backend.stat(self.remote_abs(a.remote_path))
-        except Exception:  # noqa: BLE001 - the original error is the one to report
+        except NotFoundError:
             return None
+        except Exception as exc:  # noqa: BLE001 - cannot tell: never sent again blind
+            raise Unsettled(f"{a.path}: the upload's answer was lost and checking whether "
+                            f"it was stored failed ({_describe(exc)})") from exc
         if item.kind != FILE or item.size != size:
             return None
         if a.replace is not None and _same_version(self._to_entry(item), a.replace):
@@ -884,6 +994,9 @@ class Worker:
         except FATAL as exc:
             self.out.stop = exc
             return
+        except TRANSIENT as exc:
+            self._unsettled(remote, exc)
+            return
         crashpoints.hit("delete.remote.done")
         for abs_path, (item_id, a) in paths.items():
             err = results.get(abs_path)
@@ -943,6 +1056,12 @@ class Worker:
         except Exception:  # noqa: BLE001 - unknown contents: put the folder back
             return True
         return False
+
+
+# Actions that reach the server, and those of them safe to send again after a
+# transient failure (see Worker._transient).
+_REMOTE = (Upload, Download, Compare, MakeRemoteDir, MoveRemote)
+_REPEATABLE = (Upload, Download, Compare, MakeRemoteDir)
 
 
 def _same_version(e: RemoteEntry, v: RemoteEntry) -> bool:
