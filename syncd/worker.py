@@ -521,8 +521,11 @@ class Worker:
         * ``"replan"``: a move, or a request whose outcome nobody could tell
           (``Unsettled``), is never repeated blind: stale, the engine refreshes its
           snapshot and plans it again (up to ``engine.MAX_CYCLES`` per pass);
-        * ``"failed"``: it failed ``ITEM_ATTEMPTS`` times: backed off in the index
-          like any failing item, so it cannot hold up the pass (or the next ones)."""
+        * ``"failed"``: it failed ``ITEM_ATTEMPTS`` times, or the client already
+          retried the request with its own backoff (GETs, overwriting uploads: see
+          ``exavault_api``; another round here would only multiply the requests):
+          backed off in the index like any failing item, so it cannot hold up the
+          pass (or the next ones)."""
         with self._lock:
             if self.out.stop is not None:
                 return "stop"  # another item found the outage meanwhile
@@ -530,7 +533,7 @@ class Worker:
                 return "stop"
             if isinstance(exc, Unsettled) or not isinstance(action, _REPEATABLE):
                 return "replan"
-            if attempt >= ITEM_ATTEMPTS:
+            if attempt >= ITEM_ATTEMPTS or _client_retried(exc):
                 return "failed"
             if self._retries <= 0:
                 self.out.stop = exc  # the server fails too often: run again later
@@ -553,6 +556,8 @@ class Worker:
             exc = exc.__cause__
             if not isinstance(exc, TRANSIENT):
                 return False  # the server answered (wrongly): no sign of an outage
+        if isinstance(exc, TransportError) and exc.status is not None:
+            return False  # it answered, then this one body broke off: the server is up
         self._streak += 1
         if self._streak < OUTAGE_AFTER:
             return False
@@ -1062,6 +1067,13 @@ class Worker:
 # transient failure (see Worker._transient).
 _REMOTE = (Upload, Download, Compare, MakeRemoteDir, MoveRemote)
 _REPEATABLE = (Upload, Download, Compare, MakeRemoteDir)
+
+
+def _client_retried(exc: Exception) -> bool:
+    """Did the client already send the failed request again, with its own backoff
+    (GETs, overwriting uploads; not a download whose body broke off after bytes
+    were saved, nor a non-repeatable change)? See ``ExaVaultClient._retrying``."""
+    return getattr(exc, "tries", 1) > 1
 
 
 def _same_version(e: RemoteEntry, v: RemoteEntry) -> bool:
