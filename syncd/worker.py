@@ -513,11 +513,12 @@ class Worker:
           items, no success between) or the pass's retry allowance is used up: the
           pass ends as deferred, as before; this item stays queued (not attempted);
         * ``"retry"``: sent again after a backoff (0.5 s, 1 s, 2 s). Only actions
-          whose repeat is safe: downloads and comparisons (GETs; the target is
-          checked again), folder creation (an existing folder is the answer), and
-          uploads, whose lost answer ``_landed_anyway`` has settled (it stored
-          nothing: else it would have been recorded). Each try re-checks that the
-          world is as planned;
+          whose repeat is safe, and only what the client could not repeat itself:
+          a download or comparison whose body broke off (the target is checked
+          again, a new temp file), a folder creation (an existing folder is the
+          answer), a new file's upload whose lost answer ``_landed_anyway`` has
+          settled (it stored nothing: else it would have been recorded). Each try
+          re-checks that the world is as planned;
         * ``"replan"``: a move, or a request whose outcome nobody could tell
           (``Unsettled``), is never repeated blind: stale, the engine refreshes its
           snapshot and plans it again (up to ``engine.MAX_CYCLES`` per pass);
