@@ -27,7 +27,7 @@ Per-item failures (unreadable file, name refused by the server, ...) are put in
 the index's error backoff so one bad file never blocks the rest. A transient
 failure (5xx, connection reset, timeout) is retried within the pass, with
 backoff, while the other items go on; only a sustained outage (``OUTAGE_AFTER``
-failures in a row with no success between) or a used-up retry allowance stops
+failed requests in a row with no success between) or a used-up retry allowance stops
 the worker, like failures that concern everything (budget exhausted, 429,
 authentication refused); the unfinished actions stay in the queue. See
 ``Worker._transient`` for which actions are sent again and which are planned
@@ -93,7 +93,7 @@ TRANSIENT = (TransportError, ServerError)  # one item's trouble, unless it lasts
 # Retrying transient failures within a pass (module values so tests can shorten them).
 ITEM_ATTEMPTS = 4     # tries of one action in a pass, the first included ...
 RETRY_DELAY = 0.5     # ... the first retry after this many seconds, then doubling (0.5, 1, 2)
-OUTAGE_AFTER = 6      # transient failures in a row, across items, with no success: an outage
+OUTAGE_AFTER = 6      # failed requests in a row, across items, with no success: an outage
 RETRY_SHARE = 0.25    # retries one pass may spend: a quarter of its actions ...
 RETRY_MIN = 12        # ... and at least this many
 
@@ -509,7 +509,7 @@ class Worker:
     def _transient(self, action, exc: Exception, attempt: int) -> str:
         """What to do after a transient failure of ``action``'s ``attempt``-th try:
 
-        * ``"stop"``: an outage (``OUTAGE_AFTER`` transient failures in a row across
+        * ``"stop"``: an outage (``OUTAGE_AFTER`` failed requests in a row across
           items, no success between) or the pass's retry allowance is used up: the
           pass ends as deferred, as before; this item stays queued (not attempted);
         * ``"retry"``: sent again after a backoff (0.5 s, 1 s, 2 s). Only actions
@@ -551,15 +551,19 @@ class Worker:
             return "stop" if self.out.stop is not None else "retry"
 
     def _outage(self, exc: Exception) -> bool:
-        """Count one transient failure (lock held); True, with the pass stopped,
-        when it makes ``OUTAGE_AFTER`` in a row."""
+        """Count the failed requests a transient failure stands for (lock held):
+        the client's tries of it, and for ``Unsettled`` the failed request before
+        its check. True, with the pass stopped, when that makes ``OUTAGE_AFTER``
+        in a row: a server that failed a GET and its 4 retries (~8 s) and the
+        request before is down, for every item alike."""
+        failed = 0
         if isinstance(exc, Unsettled):
-            exc = exc.__cause__
+            exc, failed = exc.__cause__, 1
             if not isinstance(exc, TRANSIENT):
                 return False  # the server answered (wrongly): no sign of an outage
         if isinstance(exc, TransportError) and exc.status is not None:
             return False  # it answered, then this one body broke off: the server is up
-        self._streak += 1
+        self._streak += failed + getattr(exc, "tries", 1)
         if self._streak < OUTAGE_AFTER:
             return False
         if self.out.stop is None:
