@@ -224,3 +224,53 @@ def test_the_daemon_pauses_on_an_outage_and_resumes_without_loss(make_emulator, 
     remote = setup.remote_tree()
     assert {p: b for p, b in remote.items() if b is not None} == expected
     assert duplicates(remote) == []
+
+
+def test_retries_of_one_pass_are_bounded(s):
+    """Every upload fails once, then works: each failure is retried (and succeeds,
+    so no outage is seen), but a pass spends at most max(RETRY_MIN, a quarter of
+    its actions) retries; then it ends as deferred, and the next run goes on."""
+    expected = write_files(s.local(), 40)
+    failed_once: set[str] = set()
+
+    def first_try_fails(method, path, query):
+        if not path.startswith("/resources/upload"):
+            return None
+        target = query.get("path", [""])[0]
+        if target in failed_once:
+            return None
+        failed_once.add(target)
+        return Fault("503", "before")
+    s.emu.faults.decide = first_try_fails
+    allowance = max(worker.RETRY_MIN, int(40 * worker.RETRY_SHARE))
+    r = s.sync()
+    assert r.exit_code == 75 and "server unavailable" in r.message, r.message
+    assert r.mirrors[0].counts["uploaded"] == allowance
+    assert len(failed_once) == allowance + 1  # the one that found the allowance spent
+    runs = 1
+    while r.exit_code == 75 and runs < 5:  # each run has its own allowance
+        r, runs = s.sync(), runs + 1
+    assert r.exit_code == 0 and runs == 4, (runs, r.message)  # 12 + 13 + 13 + 2 files
+    assert {p: d for p, d in s.remote_tree().items() if d is not None} == expected
+    assert duplicates(s.remote_tree()) == []
+
+
+@pytest.mark.parametrize("phase", ["before", "after"])
+def test_a_folder_creation_whose_answer_was_lost_is_settled_in_the_pass(s, phase):
+    """``after``: the server made the folder and the answer was lost; sent again,
+    the server says it exists, and that folder is the answer (no second folder)."""
+    (s.local() / "empty").mkdir()
+    (s.local() / "also empty").mkdir()
+    faulted = []
+
+    def first_mkdir_fails(method, path, query):
+        if method == "POST" and path.rstrip("/") == "/resources" and not faulted:
+            faulted.append(path)
+            return Fault("503", phase)
+        return None
+    s.emu.faults.decide = first_mkdir_fails
+    r = s.sync()
+    assert faulted and r.exit_code == 0, r.message
+    assert r.mirrors[0].counts["folders"] == 2
+    assert s.remote_tree() == {"empty": None, "also empty": None}
+    assert s.sync().exit_code == 0 and not s.sync().mirrors[0].counts
