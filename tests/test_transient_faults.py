@@ -199,7 +199,7 @@ def test_the_daemon_moves_every_file_in_one_pass_despite_random_faults(make_emul
     assert duplicates(setup.remote_tree()) == []
 
 
-def test_the_daemon_pauses_on_an_outage_and_resumes_without_loss(make_emulator, tmp_path,
+def test_the_daemon_pauses_on_an_outage_and_loses_nothing(make_emulator, tmp_path,
                                                                  start):
     """The server goes down while the daemon has 50 files to upload: the pass ends
     after a few failures (default retry delays), the daemon shows `paused` (server
