@@ -28,15 +28,21 @@ engine plans again. Hence:
   under another name, which we turn into a conflicted copy.
 
 Per-item failures (unreadable file, name refused by the server, ...) are put in
-the index's error backoff so one bad file never blocks the rest. Failures that
-concern everything (budget exhausted, 429, authentication refused, server
-unreachable) stop the worker; the unfinished actions stay in the queue.
+the index's error backoff so one bad file never blocks the rest. A transient
+failure (5xx, connection reset, timeout) is retried within the pass, with
+backoff, while the other items go on; only a sustained outage (``OUTAGE_AFTER``
+failed requests in a row with no success between) or a used-up retry allowance stops
+the worker, like failures that concern everything (budget exhausted, 429,
+authentication refused); the unfinished actions stay in the queue. See
+``Worker._transient`` for which actions are sent again and which are planned
+again instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import random
 import stat as stat_mod
 import threading
 import time
@@ -85,7 +91,21 @@ class Cancelled(Exception):
     left behind: an upload is aborted mid-body, a download's temp file removed."""
 
 
-FATAL = (BudgetExhausted, AuthError, RateLimitedError, TransportError, ServerError, Cancelled)
+FATAL = (BudgetExhausted, AuthError, RateLimitedError, Cancelled)  # stop every transfer now
+TRANSIENT = (TransportError, ServerError)  # one item's trouble, unless it lasts
+
+# Retrying transient failures within a pass (module values so tests can shorten them).
+ITEM_ATTEMPTS = 4     # tries of one action in a pass, the first included ...
+RETRY_DELAY = 0.5     # ... the first retry after this many seconds, then doubling (0.5, 1, 2)
+OUTAGE_AFTER = 6      # failed requests in a row, across items, with no success: an outage
+RETRY_SHARE = 0.25    # retries one pass may spend: a quarter of its actions ...
+RETRY_MIN = 12        # ... and at least this many
+
+
+class Unsettled(Exception):
+    """A non-repeatable request failed and we cannot tell whether the server did
+    it (the check failed too, or it was a step after the server had acted): never
+    sent again blind. The item is planned again after a refresh."""
 
 
 def _check(cancel: threading.Event | None) -> None:
@@ -331,6 +351,7 @@ class Outcome:
     refresh: bool = False     # the remote snapshot is known to be behind: refresh it
     failed: list[tuple[str, str]] = field(default_factory=list)
     deferred: int = 0         # not attempted (stopped early)
+    retried: int = 0          # tries sent again after a transient failure
     stop: Exception | None = None
     done_items: list[int] = field(default_factory=list)
     kept: list[tuple[str, str]] = field(default_factory=list)  # folders kept for ignored items
@@ -372,6 +393,8 @@ class Worker:
         self.out = Outcome()
         self._attempted: set[int] = set()
         self._troubled: set[str] = set()  # paths of actions that failed or were stale
+        self._streak = 0  # transient failures in a row (see _transient)
+        self._retries = RETRY_MIN  # in-pass retries left (run() sets it from the plan)
         self._learnt: set[str] = set()  # ids whose remote row this run wrote
         self._kept_roots: set[str] = set()  # keys of deletions that kept their folder
         self._temp_key = temp_key(self.index, self.mirror)
@@ -494,6 +517,7 @@ class Worker:
                 continue
             phases[_phase(action)].append((item_id, action))
             total += 1
+        self._retries = max(RETRY_MIN, int(total * RETRY_SHARE))
         # A deletion that clears the way for a creation (a file replaced by a folder
         # of the same name, or the reverse) must run first, not last.
         targets = _with_ancestors(model.key(p) for _, a in phases["move"] + phases["mkdir"] +
@@ -574,40 +598,125 @@ class Worker:
                 fut.result()
 
     def _do(self, item_id: int, action) -> bool:
-        """Run one action; False means stop everything (fatal error)."""
+        """Run one action; False means stop everything (fatal error or outage)."""
         path = _action_path(action)
-        try:
-            _check(self.r.cancel)
-            getattr(self, "_" + type(action).__name__)(action)
-            with self._lock:
-                self._attempted.add(item_id)
-        except Stale:
-            self._stale(item_id, action)
-            return True
-        except FATAL as exc:
-            if not (isinstance(exc, TransportError) and exc.status == 200):
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                _check(self.r.cancel)
+                getattr(self, "_" + type(action).__name__)(action)
+                with self._lock:
+                    self._attempted.add(item_id)
+            except Stale:
+                self._stale(item_id, action)
+                return True
+            except FATAL as exc:
                 with self._lock:
                     if self.out.stop is None:
                         self.out.stop = exc
                 return False
-            # The server answered and this one body broke off: a per-item
-            # failure (backed off), not a reason to stop every other transfer.
-            self._failed(item_id, path, exc, action)
-            return True
-        except NotFoundError:  # vanished on the server since the refresh
-            self._stale(item_id, action, refresh=True)
-            return True
-        except SourceChangedError:
-            self._stale(item_id, action)
-            return True
-        except Exception as exc:  # noqa: BLE001 - per item: back off, go on with the rest
-            self._failed(item_id, path, exc, action)
-            return True
+            except TRANSIENT + (Unsettled,) as exc:
+                verdict = self._transient(action, exc, attempt)
+                if verdict == "retry":
+                    continue
+                if verdict == "replan":
+                    self._stale(item_id, action, refresh=True)
+                elif verdict == "failed":
+                    self._failed(item_id, path, exc, action)
+                return verdict != "stop"
+            except NotFoundError:  # vanished on the server since the refresh
+                self._stale(item_id, action, refresh=True)
+                return True
+            except SourceChangedError:
+                self._stale(item_id, action)
+                return True
+            except Exception as exc:  # noqa: BLE001 - per item: back off, go on with the rest
+                self._failed(item_id, path, exc, action)
+                return True
+            break
+        if isinstance(action, _REMOTE):
+            with self._lock:
+                self._streak = 0  # the server answered: whatever failed before was no outage
         self.index.finish(self.mirror, item_id)
         self.index.clear_failure(self.mirror, path)
         with self._lock:
             self.out.done_items.append(item_id)
         return True
+
+    def _transient(self, action, exc: Exception, attempt: int) -> str:
+        """What to do after a transient failure of ``action``'s ``attempt``-th try:
+
+        * ``"stop"``: an outage (``OUTAGE_AFTER`` failed requests in a row across
+          items, no success between) or the pass's retry allowance is used up: the
+          pass ends as deferred, as before; this item stays queued (not attempted);
+        * ``"retry"``: sent again after a backoff (0.5 s, 1 s, 2 s). Only actions
+          whose repeat is safe, and only what the client could not repeat itself:
+          a download or comparison whose body broke off (the target is checked
+          again, a new temp file), a folder creation (an existing folder is the
+          answer), a new file's upload whose lost answer ``_landed_anyway`` has
+          settled (it stored nothing: else it would have been recorded). Each try
+          re-checks that the world is as planned;
+        * ``"replan"``: a move, or a request whose outcome nobody could tell
+          (``Unsettled``), is never repeated blind: stale, the engine refreshes its
+          snapshot and plans it again (up to ``engine.MAX_CYCLES`` per pass);
+        * ``"failed"``: it failed ``ITEM_ATTEMPTS`` times, or the client already
+          retried the request with its own backoff (GETs, overwriting uploads: see
+          ``exavault_api``; another round here would only multiply the requests):
+          backed off in the index like any failing item, so it cannot hold up the
+          pass (or the next ones)."""
+        with self._lock:
+            if self.out.stop is not None:
+                return "stop"  # another item found the outage meanwhile
+            if self._outage(exc):
+                return "stop"
+            if isinstance(exc, Unsettled) or not isinstance(action, _REPEATABLE):
+                return "replan"
+            if attempt >= ITEM_ATTEMPTS or _client_retried(exc):
+                return "failed"
+            if self._retries <= 0:
+                self.out.stop = exc  # the server fails too often: run again later
+                return "stop"
+            self._retries -= 1
+            self.out.retried += 1
+        delay = RETRY_DELAY * 2 ** (attempt - 1)
+        delay += random.uniform(0, delay / 4)  # parallel transfers do not come back in step
+        if self.r.cancel is not None:
+            self.r.cancel.wait(delay)
+        elif delay > 0:
+            time.sleep(delay)
+        with self._lock:
+            return "stop" if self.out.stop is not None else "retry"
+
+    def _outage(self, exc: Exception) -> bool:
+        """Count the failed requests a transient failure stands for (lock held):
+        the client's tries of it, and for ``Unsettled`` the failed request before
+        its check. True, with the pass stopped, when that makes ``OUTAGE_AFTER``
+        in a row: a server that failed a GET and its 4 retries (~8 s) and the
+        request before is down, for every item alike."""
+        failed = 0
+        if isinstance(exc, Unsettled):
+            exc, failed = exc.__cause__, 1
+            if not isinstance(exc, TRANSIENT):
+                return False  # the server answered (wrongly): no sign of an outage
+        if isinstance(exc, TransportError) and exc.status is not None:
+            return False  # it answered, then this one body broke off: the server is up
+        self._streak += failed + getattr(exc, "tries", 1)
+        if self._streak < OUTAGE_AFTER:
+            return False
+        if self.out.stop is None:
+            self.out.stop = exc  # the engine ends the pass as deferred (server unavailable)
+        return True
+
+    def _unsettled(self, items: list, exc: Exception) -> None:
+        """A batched request (moves, deletions) failed transiently: which of its
+        items the server did is unknown, so none is sent again blind; they are
+        planned again after a refresh (unless this failure makes an outage)."""
+        with self._lock:
+            if self.out.stop is not None or self._outage(exc):
+                return
+        for item_id, action in items:
+            self._stale(item_id, action, refresh=True)
 
     def _stale(self, item_id: int, action, *, refresh: bool = False) -> None:
         """The action did not happen because the world moved: planned again."""
@@ -708,16 +817,18 @@ class Worker:
     def _move_batch(self, parent: str, group: list) -> None:
         """Several items moving into the same folder under their own names: one
         server request (``move_many``) instead of one each. A lost answer is
-        settled per item with one stat (``_moved_anyway``); if any item stays
-        unknown, the pass stops as for any server failure."""
+        settled per item with one stat (``_moved_anyway``); an item that stays
+        unknown is planned again after a refresh (``_unsettled``), never sent
+        again blind."""
         srcs = {self.remote_abs(a.src): (i, a) for i, a in group}
         try:
             results = self.r.backend.move_many(list(srcs), self.remote_abs(parent))
         except (ServerError, TransportError) as exc:
             results = {s: None if self._moved_anyway(a) is not None else exc
                        for s, (_, a) in srcs.items()}
-            if any(err is not None for err in results.values()):
-                self.out.stop = exc
+            unknown = [ia for s, ia in srcs.items() if results[s] is not None]
+            if unknown:  # never sent again blind: planned again after a refresh
+                self._unsettled(unknown, exc)
                 srcs = {s: ia for s, ia in srcs.items() if results[s] is None}
         except FATAL as exc:
             self.out.stop = exc
@@ -804,7 +915,10 @@ class Worker:
             # Someone created the name meanwhile; ours was stored under another name.
             # Make that our conflicted copy on both sides, leave theirs for the next plan.
             self._put_remote(entry)
-            self._landed_elsewhere(a, sent, entry)
+            try:
+                self._landed_elsewhere(a, sent, entry)
+            except TRANSIENT as exc:  # stored: sending it again would store a third copy
+                raise Unsettled(f"{a.path}: stored as {entry.path}; {_describe(exc)}") from exc
             return
         with self.index.batch():
             self._put_remote(entry)
@@ -823,13 +937,18 @@ class Worker:
         Recording it now matters: if a user deletes the file on either side before
         the next pass, an unrecorded copy would look like a new version, beat the
         delete and come back (soak seed 6856). An overwrite counts as landed when
-        the file has our size and is no longer the version we replaced."""
+        the file has our size and is no longer the version we replaced. None: it
+        did not land (the upload may be sent again); ``Unsettled`` when the stat
+        fails too (sending it again could store a second copy)."""
         if reader.count != size:
             return None  # a partial body never lands
         try:
             item = self.r.backend.stat(self.remote_abs(a.remote_path))
-        except Exception:  # noqa: BLE001 - the original error is the one to report
+        except NotFoundError:
             return None
+        except Exception as exc:  # noqa: BLE001 - cannot tell: never sent again blind
+            raise Unsettled(f"{a.path}: the upload's answer was lost and checking whether "
+                            f"it was stored failed ({_describe(exc)})") from exc
         if item.kind != FILE or item.size != size:
             return None
         if a.replace is not None and _same_version(self._to_entry(item), a.replace):
@@ -1144,6 +1263,9 @@ class Worker:
         except FATAL as exc:
             self.out.stop = exc
             return
+        except TRANSIENT as exc:
+            self._unsettled(remote, exc)
+            return
         if paths:
             crashpoints.hit("delete.remote.done")
         for abs_path, (item_id, a) in paths.items():
@@ -1245,6 +1367,19 @@ class Worker:
         except Exception:  # noqa: BLE001 - unknown contents: put the folder back
             return True
         return False
+
+
+# Actions that reach the server, and those of them safe to send again after a
+# transient failure (see Worker._transient).
+_REMOTE = (Upload, Download, Compare, MakeRemoteDir, MoveRemote)
+_REPEATABLE = (Upload, Download, Compare, MakeRemoteDir)
+
+
+def _client_retried(exc: Exception) -> bool:
+    """Did the client already send the failed request again, with its own backoff
+    (GETs, overwriting uploads; not a download whose body broke off after bytes
+    were saved, nor a non-repeatable change)? See ``ExaVaultClient._retrying``."""
+    return getattr(exc, "tries", 1) > 1
 
 
 def _same_version(e: RemoteEntry, v: RemoteEntry) -> bool:

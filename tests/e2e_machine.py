@@ -50,7 +50,7 @@ from pathlib import Path
 
 import yaml
 
-from syncd import crashpoints, engine as engine_mod, model
+from syncd import crashpoints, engine as engine_mod, model, worker as worker_mod
 from syncd.config import load_config
 from syncd.emulator import Emulator, Invalid, NotFound
 from syncd.engine import SyncEngine
@@ -521,6 +521,7 @@ def run_one(seed: int, *, verbose: bool = False, keep: bool = False) -> tuple[St
     """Run sequence ``seed``; returns (stats, None) or (stats, failure text)."""
     old = engine_mod.ExaVaultClient
     engine_mod.ExaVaultClient = functools.partial(ExaVaultClient, retry=FAST_RETRY)
+    old_delay, worker_mod.RETRY_DELAY = worker_mod.RETRY_DELAY, 0.001  # in-pass retries too
     tmp = tempfile.mkdtemp(prefix=f"syncd-e2e-{seed}-")
     seq = None
     try:
@@ -536,6 +537,7 @@ def run_one(seed: int, *, verbose: bool = False, keep: bool = False) -> tuple[St
             f"steps:\n{steps}")
     finally:
         engine_mod.ExaVaultClient = old
+        worker_mod.RETRY_DELAY = old_delay
         if seq is not None:
             seq.close()
         if not keep:

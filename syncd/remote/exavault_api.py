@@ -339,14 +339,27 @@ class ExaVaultClient:
         return self._retrying(attempt) if repeatable else attempt()
 
     def _retrying(self, attempt: Callable[[], Any], can_retry: Callable[[], bool] = lambda: True):
+        """Run ``attempt`` under the retry rule. An error that ends it carries
+        ``tries``, the number of attempts made (a caller need not retry again
+        what was already retried)."""
         p = self.retry
-        return Retrying(
-            stop=stop_after_attempt(max(1, p.attempts)) | stop_before_delay(p.total_seconds),
-            wait=lambda state: min(p.max_backoff, p.initial_backoff * 2 ** (
-                state.attempt_number - 1)) + random.uniform(0, p.jitter),
-            retry=retry_if_exception(lambda e: isinstance(e, _RETRYABLE) and can_retry()),
-            reraise=True,
-        )(attempt)
+        tries = 0
+
+        def counted():
+            nonlocal tries
+            tries += 1
+            return attempt()
+        try:
+            return Retrying(
+                stop=stop_after_attempt(max(1, p.attempts)) | stop_before_delay(p.total_seconds),
+                wait=lambda state: min(p.max_backoff, p.initial_backoff * 2 ** (
+                    state.attempt_number - 1)) + random.uniform(0, p.jitter),
+                retry=retry_if_exception(lambda e: isinstance(e, _RETRYABLE) and can_retry()),
+                reraise=True,
+            )(counted)
+        except RemoteError as exc:
+            exc.tries = tries
+            raise
 
     def _pages(self, fetch: Callable[[int, int], Page], limit: int) -> list:
         """Fetch every page. Continue while a page is full or ``totalResults`` says more
