@@ -422,6 +422,7 @@ def test_altered_restore_download_is_caught_by_the_known_sha256(s):
     s.set_options(direction="download-only")
     data = b"the master copy " * 200
     s.emu.other.write("/docs/master.bin", data)
+    s.emu.other.write("/docs/other.txt", b"keeps the folder from looking unmounted")
     assert s.sync().exit_code == 0
     known = base_sha(s, "master.bin")
     assert known == sha(data)
