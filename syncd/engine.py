@@ -444,6 +444,8 @@ class SyncEngine:
                             m.name, verb, path, size),
                         cancel=cancel, ignored=rules.ignored)
         wanted = _selector(focus)
+        if not dry_run:
+            _forget_ignored(index, m.name, rules)
         for cycle in range(MAX_CYCLES):
             base = {k: b for k, b in index.base(m.name).items()
                     if not rules.ignored(k, b.kind == model.DIR)}
@@ -545,6 +547,25 @@ class SyncEngine:
         report.error = (f"{reason}; {done} ({fix}, run `syncd sync --force "
                         f"--mirror {m.name}`)")
         return True
+
+
+def _forget_ignored(index: Index, name: str, rules: IgnoreRules) -> None:
+    """Synced items that the ignore rules now leave out stop being synced: their
+    base rows go. What happens to them while ignored (a local clean-up, a
+    colleague's deletion or edit) is nobody's sync action, so when the rule is
+    removed again they meet as for the first time (a copy where one side lacks
+    them, a conflict where both differ), never as a deletion to propagate."""
+    gone = sorted(k for k, b in index.base(name).items()
+                  if rules.ignored(k, b.kind == model.DIR))
+    if not gone:
+        return
+    with index.batch():
+        done: list[str] = []
+        for k in gone:  # (sorted: a folder comes before what is under it)
+            if done and k.startswith(done[-1] + "/"):
+                continue
+            index.drop_base(name, k)
+            done.append(k)
 
 
 def _remember_empty_listing(index: Index, name: str, empty: bool) -> None:

@@ -1,0 +1,546 @@
+"""Everyday scenarios (issue 16, the held-back set's classes): what careful users
+and their colleagues do every week, each run through the real sync engine against
+the emulator over HTTP with real temp folders, in both account modes (activity
+feed, and Files.com accounts with no feed where every pass lists).
+
+Each scenario asserts what a sync tool owes its users: no version lost, no edit
+silently reverted, no deletion resurrected, both sides equal within a few passes,
+and the exit codes of docs/sync.md."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from tests.sync_helpers import SyncSetup, make_setup
+
+MODES = [pytest.param(False, id="feed"), pytest.param(True, id="files_com")]
+
+
+@pytest.fixture(params=MODES)
+def s(request, make_emulator, tmp_path) -> SyncSetup:
+    return make_setup(make_emulator, tmp_path, emu_opts={"files_com": request.param})
+
+
+# ------------------------------------------------------------------ helpers
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def edit(path: Path, data: str) -> None:
+    """An edit in place (same inode)."""
+    with open(path, "w") as f:
+        f.write(data)
+
+
+def theirs(s: SyncSetup, path: str, data: bytes | str) -> None:
+    """A colleague writes a file on the server (a second later than anything before)."""
+    s.emu.advance_clock(2)
+    s.emu.other.write("/docs/" + path, data.encode() if isinstance(data, str) else data)
+
+
+def synced(s: SyncSetup, files: dict[str, str]) -> None:
+    for rel, data in files.items():
+        write(s.local() / rel, data)
+    r = s.sync()
+    assert r.exit_code == 0, (r.message, s.output)
+    assert s.local_tree() == s.remote_tree()
+    s.emu.advance_clock(2)
+
+
+def settle(s: SyncSetup, runs: int = 2) -> dict:
+    """Sync until a pass exits 0, at most ``runs`` passes; then one more pass must
+    change nothing (no flip-flop). Returns the (equal) tree."""
+    for i in range(runs):
+        r = s.sync()
+        if r.exit_code == 0:
+            break
+    assert r.exit_code == 0, (i, r.message, s.output)
+    tree = s.local_tree()
+    assert tree == s.remote_tree(), s.output
+    s.emu.advance_clock(2)
+    r = s.sync()
+    assert r.exit_code == 0, (r.message, s.output)
+    assert s.local_tree() == tree == s.remote_tree(), s.output
+    return tree
+
+
+def files(tree: dict) -> dict:
+    return {k: v for k, v in tree.items() if v is not None}
+
+
+def contents(tree: dict) -> list[bytes]:
+    return sorted(v for v in tree.values() if v is not None)
+
+
+def conflicted(tree: dict) -> list[str]:
+    return sorted(k for k in tree if "conflicted copy" in k)
+
+
+# ============================================================ editors saving files
+
+def test_editor_atomic_save_uploads_the_edit(s):
+    synced(s, {"notes.txt": "v1"})
+    write(s.local() / ".notes.txt.swp", "v2, saved atomically")
+    os.replace(s.local() / ".notes.txt.swp", s.local() / "notes.txt")
+    assert settle(s) == {"notes.txt": b"v2, saved atomically"}
+
+
+def test_vim_backup_rename_seen_mid_save(s):
+    """vim with backupcopy=no: rename notes.txt -> notes.txt~, write notes.txt,
+    delete notes.txt~. A pass runs while the backup still exists."""
+    synced(s, {"notes.txt": "v1"})
+    os.rename(s.local() / "notes.txt", s.local() / "notes.txt~")
+    write(s.local() / "notes.txt", "v2 by vim")
+    r = s.sync()
+    assert r.exit_code == 0, s.output
+    (s.local() / "notes.txt~").unlink()
+    tree = settle(s)
+    assert tree == {"notes.txt": b"v2 by vim"}, s.output
+
+
+def test_libreoffice_lock_file_comes_and_goes(s):
+    synced(s, {"report.odt": "v1"})
+    lock = write(s.local() / ".~lock.report.odt#", "user,host,2026")
+    assert s.sync().exit_code == 0, s.output
+    edit(s.local() / "report.odt", "v2, longer")
+    lock.unlink()
+    assert settle(s) == {"report.odt": b"v2, longer"}
+
+
+def test_touch_without_change_uploads_nothing(s):
+    synced(s, {"a.txt": "same"})
+    os.utime(s.local() / "a.txt", (1, 1))
+    n = len(s.emu.request_log)
+    assert settle(s) == {"a.txt": b"same"}
+    assert not [r for r in s.emu.request_log[n:] if r.path.endswith("/upload")]
+
+
+def test_empty_file_both_ways_and_emptied_file(s):
+    synced(s, {"empty.txt": "", "full.txt": "content"})
+    theirs(s, "their-empty.txt", b"")
+    edit(s.local() / "full.txt", "")
+    assert settle(s) == {"empty.txt": b"", "full.txt": b"", "their-empty.txt": b""}
+    theirs(s, "empty.txt", b"now it has text")
+    assert settle(s)["empty.txt"] == b"now it has text"
+
+
+# ============================================================ same file, same minute
+
+def test_colleague_and_user_edit_the_same_file(s):
+    synced(s, {"plan.txt": "v1"})
+    edit(s.local() / "plan.txt", "mine: v2")
+    theirs(s, "plan.txt", "theirs: version 2")
+    tree = settle(s)
+    assert tree["plan.txt"] == b"theirs: version 2"
+    assert contents(tree) == [b"mine: v2", b"theirs: version 2"]
+    assert len(conflicted(tree)) == 1
+
+
+def test_same_edit_on_both_sides_is_no_conflict(s):
+    synced(s, {"plan.txt": "v1"})
+    edit(s.local() / "plan.txt", "agreed v2")
+    theirs(s, "plan.txt", "agreed v2")
+    assert settle(s) == {"plan.txt": b"agreed v2"}
+
+
+def test_same_new_file_on_both_sides_is_no_conflict(s):
+    synced(s, {"keep.txt": "k"})
+    write(s.local() / "minutes.txt", "the minutes")
+    theirs(s, "minutes.txt", "the minutes")
+    assert settle(s) == {"keep.txt": b"k", "minutes.txt": b"the minutes"}
+
+
+def test_different_new_files_of_one_name_keep_both(s):
+    synced(s, {"keep.txt": "k"})
+    write(s.local() / "minutes.txt", "my minutes")
+    theirs(s, "minutes.txt", "their minutes!")
+    tree = settle(s)
+    assert contents(tree) == [b"k", b"my minutes", b"their minutes!"]
+
+
+# ============================================================ delete vs edit
+
+def test_local_delete_remote_edit_keeps_the_edit(s):
+    synced(s, {"a.txt": "v1", "b.txt": "b"})
+    (s.local() / "a.txt").unlink()
+    theirs(s, "a.txt", "their edit")
+    assert settle(s) == {"a.txt": b"their edit", "b.txt": b"b"}
+
+
+def test_remote_delete_local_edit_keeps_the_edit(s):
+    synced(s, {"a.txt": "v1", "b.txt": "b"})
+    s.emu.other.delete("/docs/a.txt")
+    edit(s.local() / "a.txt", "my edit")
+    assert settle(s) == {"a.txt": b"my edit", "b.txt": b"b"}
+
+
+def test_remote_folder_delete_local_new_file_inside_survives(s):
+    synced(s, {"proj/a.txt": "a", "other.txt": "o"})
+    s.emu.other.delete("/docs/proj")
+    write(s.local() / "proj/new.txt", "new work")
+    tree = settle(s)
+    assert tree.get("proj/new.txt") == b"new work", tree
+    assert "proj/a.txt" not in tree
+
+
+def test_local_folder_delete_remote_new_file_inside_survives(s):
+    synced(s, {"proj/a.txt": "a", "other.txt": "o"})
+    shutil.rmtree(s.local() / "proj")
+    theirs(s, "proj/new.txt", "their new work")
+    tree = settle(s)
+    assert tree.get("proj/new.txt") == b"their new work", tree
+    assert "proj/a.txt" not in tree
+
+
+def test_remote_folder_delete_local_edit_inside_survives(s):
+    synced(s, {"proj/a.txt": "a", "proj/b.txt": "b", "other.txt": "o"})
+    s.emu.other.delete("/docs/proj")
+    edit(s.local() / "proj/a.txt", "my edit of a")
+    tree = settle(s)
+    assert tree.get("proj/a.txt") == b"my edit of a", tree
+    assert "proj/b.txt" not in tree
+
+
+def test_local_folder_delete_remote_edit_inside_survives(s):
+    synced(s, {"proj/a.txt": "a", "proj/b.txt": "b", "other.txt": "o"})
+    shutil.rmtree(s.local() / "proj")
+    theirs(s, "proj/a.txt", "their edit of a")
+    tree = settle(s)
+    assert tree.get("proj/a.txt") == b"their edit of a", tree
+    assert "proj/b.txt" not in tree
+
+
+def test_deletion_is_not_resurrected(s):
+    synced(s, {"a.txt": "a", "b.txt": "b", "c.txt": "c"})
+    (s.local() / "a.txt").unlink()
+    s.emu.other.delete("/docs/b.txt")
+    tree = settle(s)
+    assert tree == {"c.txt": b"c"}
+    s.emu.advance_clock(3600)
+    assert settle(s) == {"c.txt": b"c"}
+
+
+def test_both_delete_the_same_file_and_folder(s):
+    synced(s, {"a.txt": "a", "d/x.txt": "x", "keep1": "1", "keep2": "2"})
+    (s.local() / "a.txt").unlink()
+    shutil.rmtree(s.local() / "d")
+    s.emu.other.delete("/docs/a.txt")
+    s.emu.other.delete("/docs/d")
+    assert settle(s) == {"keep1": b"1", "keep2": b"2"}
+
+
+# ============================================================ moves and renames
+
+def test_local_folder_rename_while_colleague_adds_inside(s):
+    synced(s, {"proj/a.txt": "a", "other.txt": "o"})
+    os.rename(s.local() / "proj", s.local() / "project")
+    theirs(s, "proj/new.txt", "their new file")
+    tree = settle(s)
+    assert contents(tree) == [b"a", b"o", b"their new file"], tree
+    assert tree.get("project/a.txt") == b"a"
+
+
+def test_remote_folder_rename_while_user_adds_inside(s):
+    synced(s, {"proj/a.txt": "a", "other.txt": "o"})
+    s.emu.advance_clock(2)
+    s.emu.other.rename("/docs/proj", "project")
+    write(s.local() / "proj/new.txt", "my new file")
+    tree = settle(s)
+    assert contents(tree) == [b"a", b"my new file", b"o"], tree
+    assert tree.get("project/a.txt") == b"a"
+
+
+def test_remote_folder_rename_while_user_edits_inside(s):
+    synced(s, {"proj/a.txt": "a", "other.txt": "o"})
+    s.emu.advance_clock(2)
+    s.emu.other.rename("/docs/proj", "project")
+    edit(s.local() / "proj/a.txt", "my edit of a")
+    tree = settle(s)
+    assert b"my edit of a" in contents(tree), tree
+    assert b"a" not in contents(tree) or tree.get("project/a.txt") != b"a", tree
+
+
+def test_local_folder_rename_while_colleague_edits_inside(s):
+    synced(s, {"proj/a.txt": "a", "other.txt": "o"})
+    os.rename(s.local() / "proj", s.local() / "project")
+    theirs(s, "proj/a.txt", "their edit of a")
+    tree = settle(s)
+    assert b"their edit of a" in contents(tree), tree
+
+
+def test_local_move_into_a_folder_the_colleague_deleted(s):
+    synced(s, {"inbox/x.txt": "x", "todo.txt": "do it", "k": "k"})
+    os.rename(s.local() / "todo.txt", s.local() / "inbox/todo.txt")
+    s.emu.other.delete("/docs/inbox")
+    tree = settle(s)
+    assert b"do it" in contents(tree), tree
+
+
+def test_remote_move_into_a_folder_the_user_deleted(s):
+    synced(s, {"inbox/x.txt": "x", "todo.txt": "do it", "k": "k"})
+    s.emu.advance_clock(2)
+    s.emu.other.move("/docs/todo.txt", "/docs/inbox")
+    shutil.rmtree(s.local() / "inbox")
+    tree = settle(s)
+    assert b"do it" in contents(tree), tree
+
+
+def test_local_move_remote_edit_of_the_moved_file(s):
+    synced(s, {"a.txt": "v1", "sub/k": "k"})
+    os.rename(s.local() / "a.txt", s.local() / "sub/a.txt")
+    theirs(s, "a.txt", "their v2")
+    tree = settle(s)
+    assert b"their v2" in contents(tree), tree
+    assert b"v1" not in contents(tree), tree
+
+
+def test_remote_move_local_edit_of_the_moved_file(s):
+    synced(s, {"a.txt": "v1", "sub/k": "k"})
+    s.emu.advance_clock(2)
+    s.emu.other.move("/docs/a.txt", "/docs/sub")
+    edit(s.local() / "a.txt", "my v2")
+    tree = settle(s)
+    assert b"my v2" in contents(tree), tree
+    assert b"v1" not in contents(tree), tree
+
+
+def test_case_only_rename_local(s):
+    synced(s, {"Report.txt": "r", "k": "k"})
+    os.rename(s.local() / "Report.txt", s.local() / "report.txt")
+    assert settle(s) == {"report.txt": b"r", "k": b"k"}
+
+
+def test_case_only_rename_remote(s):
+    synced(s, {"Report.txt": "r", "k": "k"})
+    s.emu.advance_clock(2)
+    s.emu.other.rename("/docs/Report.txt", "report.txt")
+    assert settle(s) == {"report.txt": b"r", "k": b"k"}
+
+
+def test_swap_two_names_locally(s):
+    synced(s, {"a.txt": "A", "b.txt": "BB"})
+    os.rename(s.local() / "a.txt", s.local() / "tmp")
+    os.rename(s.local() / "b.txt", s.local() / "a.txt")
+    os.rename(s.local() / "tmp", s.local() / "b.txt")
+    assert settle(s) == {"a.txt": b"BB", "b.txt": b"A"}
+
+
+def test_swap_two_names_remotely(s):
+    synced(s, {"a.txt": "A", "b.txt": "BB"})
+    s.emu.advance_clock(2)
+    s.emu.other.rename("/docs/a.txt", "tmp")
+    s.emu.other.rename("/docs/b.txt", "a.txt")
+    s.emu.other.rename("/docs/tmp", "b.txt")
+    assert settle(s) == {"a.txt": b"BB", "b.txt": b"A"}
+
+
+def test_same_rename_on_both_sides_with_remote_edit(s):
+    synced(s, {"a.txt": "v1", "k": "k"})
+    os.rename(s.local() / "a.txt", s.local() / "b.txt")
+    s.emu.advance_clock(2)
+    s.emu.other.rename("/docs/a.txt", "b.txt")
+    theirs(s, "b.txt", "their edit")
+    assert settle(s) == {"b.txt": b"their edit", "k": b"k"}
+
+
+def test_folder_moved_out_of_the_mirror_and_back(s, tmp_path):
+    synced(s, {"proj/a.txt": "a", "proj/b.txt": "b", "k1": "1", "k2": "2", "k3": "3"})
+    os.rename(s.local() / "proj", tmp_path / "proj-aside")
+    assert settle(s) == {"k1": b"1", "k2": b"2", "k3": b"3"}
+    os.rename(tmp_path / "proj-aside", s.local() / "proj")
+    tree = settle(s)
+    assert tree["proj/a.txt"] == b"a" and tree["proj/b.txt"] == b"b"
+
+
+def test_folder_moved_out_and_back_between_passes(s, tmp_path):
+    synced(s, {"proj/a.txt": "a", "k": "k"})
+    os.rename(s.local() / "proj", tmp_path / "proj-aside")
+    os.rename(tmp_path / "proj-aside", s.local() / "proj")
+    edit(s.local() / "proj/a.txt", "edited while away")
+    assert settle(s) == {"proj": None, "proj/a.txt": b"edited while away", "k": b"k"}
+
+
+# ============================================================ type changes
+
+def test_local_file_replaced_by_folder(s):
+    synced(s, {"data": "a file", "k": "k"})
+    (s.local() / "data").unlink()
+    write(s.local() / "data/inside.txt", "now a folder")
+    assert settle(s) == {"data": None, "data/inside.txt": b"now a folder", "k": b"k"}
+
+
+def test_remote_file_replaced_by_folder(s):
+    synced(s, {"data": "a file", "k": "k"})
+    s.emu.other.delete("/docs/data")
+    theirs(s, "data/inside.txt", "now a folder")
+    assert settle(s) == {"data": None, "data/inside.txt": b"now a folder", "k": b"k"}
+
+
+def test_remote_folder_replaced_by_file(s):
+    synced(s, {"data/inside.txt": "x", "k": "k"})
+    s.emu.other.delete("/docs/data")
+    theirs(s, "data", "now a file")
+    assert settle(s) == {"data": b"now a file", "k": b"k"}
+
+
+def test_local_folder_replaced_by_file(s):
+    synced(s, {"data/inside.txt": "x", "k": "k"})
+    shutil.rmtree(s.local() / "data")
+    write(s.local() / "data", "now a file")
+    assert settle(s) == {"data": b"now a file", "k": b"k"}
+
+
+# ============================================================ names
+
+def test_very_deep_path(s):
+    deep = "/".join(f"level{i:02}" for i in range(40)) + "/leaf.txt"
+    synced(s, {deep: "deep"})
+    theirs(s, deep, "their deep edit")
+    assert settle(s)[deep] == b"their deep edit"
+
+
+def test_nfd_local_and_nfc_remote_names_are_one_file(s):
+    nfc = unicodedata.normalize("NFC", "café.txt")
+    nfd = unicodedata.normalize("NFD", "café.txt")
+    write(s.local() / nfd, "same menu")
+    s.emu.other.write("/docs/" + nfc, b"same menu")
+    r = s.sync()
+    assert r.exit_code == 0, s.output
+    r = s.sync()
+    assert r.exit_code == 0, s.output
+    local = files(s.local_tree())
+    remote = files(s.remote_tree())
+    assert list(local.values()) == [b"same menu"] and list(remote.values()) == [b"same menu"]
+
+
+def test_long_name_conflict_converges(s):
+    name = "x" * 240 + ".txt"
+    synced(s, {name: "v1"})
+    edit(s.local() / name, "mine")
+    theirs(s, name, "theirs!")
+    tree = settle(s)
+    assert contents(tree) == [b"mine", b"theirs!"]
+
+
+# ============================================================ ignore / config changes
+
+def test_newly_ignored_synced_files_are_not_deleted_anywhere(s):
+    synced(s, {"build/out.bin": "o", "src/a.c": "a", "notes.log": "n"})
+    s.set_options(ignore=["build/", "*.log"])
+    r = s.sync()
+    assert r.exit_code == 0, s.output
+    assert (s.local() / "build/out.bin").read_bytes() == b"o"
+    assert (s.local() / "notes.log").read_bytes() == b"n"
+    remote = s.remote_tree()
+    assert remote.get("build/out.bin") == b"o" and remote.get("notes.log") == b"n", remote
+    # the ignored files live on separately; removing the rule again loses nothing
+    edit(s.local() / "notes.log", "local log, longer")
+    s.set_options(ignore=[])
+    tree = settle(s)
+    assert tree["notes.log"] == b"local log, longer" or b"local log, longer" in contents(tree)
+    assert tree["build/out.bin"] == b"o"
+
+
+def test_ignored_then_deleted_locally_is_not_deleted_remotely(s):
+    synced(s, {"cache/x": "x", "a.txt": "a"})
+    s.set_options(ignore=["cache/"])
+    assert s.sync().exit_code == 0
+    shutil.rmtree(s.local() / "cache")
+    assert s.sync().exit_code == 0, s.output
+    assert s.remote_tree().get("cache/x") == b"x"
+    s.set_options(ignore=[])
+    tree = settle(s)
+    assert tree.get("cache/x") == b"x", tree
+
+
+def test_ignored_then_deleted_by_colleague_is_not_deleted_locally(s):
+    synced(s, {"cache/x": "x", "a.txt": "a"})
+    s.set_options(ignore=["cache/"])
+    assert s.sync().exit_code == 0
+    s.emu.other.delete("/docs/cache")
+    assert s.sync().exit_code == 0, s.output
+    s.set_options(ignore=[])
+    tree = settle(s)
+    assert tree.get("cache/x") == b"x", tree
+
+
+def test_ignored_edits_on_both_sides_meet_as_a_conflict(s):
+    synced(s, {"notes.log": "v1", "a.txt": "a"})
+    s.set_options(ignore=["*.log"])
+    assert s.sync().exit_code == 0
+    edit(s.local() / "notes.log", "mine")
+    theirs(s, "notes.log", "theirs, longer")
+    assert s.sync().exit_code == 0, s.output
+    s.set_options(ignore=[])
+    tree = settle(s)
+    assert b"mine" in contents(tree) and b"theirs, longer" in contents(tree), tree
+
+
+def test_direction_changes_lose_nothing(s):
+    synced(s, {"a.txt": "a", "b.txt": "b"})
+    s.set_options(direction="upload-only")
+    theirs(s, "remote-new.txt", "theirs")
+    write(s.local() / "local-new.txt", "mine")
+    assert s.sync().exit_code == 0, s.output
+    assert s.remote_tree().get("local-new.txt") == b"mine"
+    assert s.remote_tree().get("remote-new.txt") == b"theirs"
+    s.set_options(direction="two-way")
+    tree = settle(s)
+    assert tree["remote-new.txt"] == b"theirs" and tree["local-new.txt"] == b"mine"
+
+
+def test_lost_state_dir_is_a_first_meeting(s):
+    synced(s, {"a.txt": "a", "b.txt": "b", "d/c.txt": "c"})
+    shutil.rmtree(s.state)
+    edit(s.local() / "a.txt", "my edit")
+    theirs(s, "b.txt", "their edit")
+    (s.local() / "d/c.txt").unlink()
+    tree = settle(s)
+    assert b"my edit" in contents(tree) and b"their edit" in contents(tree), tree
+    assert tree.get("d/c.txt") == b"c"  # a first meeting deletes nothing
+    assert b"a" in contents(tree)
+
+
+def test_restoring_a_file_from_the_local_trash(s):
+    synced(s, {"a.txt": "precious", "k1": "1", "k2": "2"})
+    s.emu.other.delete("/docs/a.txt")
+    assert settle(s) == {"k1": b"1", "k2": b"2"}
+    trashed = [p for p in (s.state / "trash").rglob("a.txt")]
+    assert trashed, list((s.state / "trash").rglob("*"))
+    shutil.copy2(trashed[0], s.local() / "a.txt")
+    assert settle(s)["a.txt"] == b"precious"
+
+
+def test_restoring_a_file_from_the_remote_trash(s):
+    synced(s, {"a.txt": "precious", "k1": "1", "k2": "2"})
+    (s.local() / "a.txt").unlink()
+    assert settle(s) == {"k1": b"1", "k2": b"2"}
+    in_trash = [p for p in s.emu.other.tree() if p.startswith("/.syncd-trash/")
+                and p.endswith("/a.txt")]
+    assert in_trash, list(s.emu.other.tree())
+    s.emu.advance_clock(2)
+    s.emu.other.move(in_trash[0], "/docs")
+    assert settle(s)["a.txt"] == b"precious"
+
+
+def test_two_mirrors_moving_a_file_between_them(make_emulator, tmp_path):
+    s = make_setup(make_emulator, tmp_path, mirrors=("docs", "pics"))
+    write(s.local("docs") / "photo.jpg", "jpeg")
+    write(s.local("docs") / "keep.txt", "k")
+    write(s.local("pics") / "old.jpg", "old")
+    assert s.sync().exit_code == 0, s.output
+    os.rename(s.local("docs") / "photo.jpg", s.local("pics") / "photo.jpg")
+    for _ in range(2):
+        r = s.sync()
+    assert r.exit_code == 0, s.output
+    assert s.local_tree("docs") == s.remote_tree("docs") == {"keep.txt": b"k"}
+    assert s.local_tree("pics") == s.remote_tree("pics") == {"old.jpg": b"old",
+                                                             "photo.jpg": b"jpeg"}
