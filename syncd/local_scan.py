@@ -196,6 +196,7 @@ def _scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules,
     entries = result.entries
     notes = result.notes
     base_index = _BaseIndex(base)
+    base_held: set[str] = set()  # keys of synced items now links (held as the base knows)
     ignored = rules.ignored_entry
 
     def carry_over(rel: str, k: str, e: OSError) -> None:
@@ -286,6 +287,16 @@ def _scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules,
                 continue
             if not is_dir and not S_ISREG(mode):
                 notes.append((rel, NOTE_SYMLINK if stat.S_ISLNK(mode) else NOTE_SPECIAL))
+                # A synced item the user replaced by a link (a folder moved to
+                # another disk and linked back) is not deleted: it is held as the
+                # base knows it, like an unreadable one, and nothing is written
+                # through the link.
+                k = key_prefix + (name if ascii_name else key(name))
+                if k not in entries and k not in base_held:
+                    base_held.add(k)
+                    for b in base_index.at_or_under(k):
+                        entries[b.key] = LocalEntry(b.local_path, b.kind, b.size, b.mtime_ns,
+                                                    b.inode, b.sha256)
                 continue
             nk = name if ascii_name else key(name)
             first = seen.get(nk)

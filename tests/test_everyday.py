@@ -544,3 +544,622 @@ def test_two_mirrors_moving_a_file_between_them(make_emulator, tmp_path):
     assert s.local_tree("docs") == s.remote_tree("docs") == {"keep.txt": b"k"}
     assert s.local_tree("pics") == s.remote_tree("pics") == {"old.jpg": b"old",
                                                              "photo.jpg": b"jpeg"}
+
+
+# ============================================================ several hosts, one folder
+
+def second_host(s: SyncSetup, tmp_path: Path, name: str = "laptop") -> SyncSetup:
+    """Another syncd (its own local folder and state dir) on the same remote folder
+    and account."""
+    base = tmp_path / name
+    base.mkdir()
+    other = SyncSetup(s.emu, base / "home", base / "state", base / "config.yaml", host=name)
+    (base / "home").mkdir()
+    local = base / "home" / "docs"
+    local.mkdir()
+    other.mirrors["docs"] = (local, "/docs")
+    other.write_config()
+    return other
+
+
+def settle_hosts(hosts: list[SyncSetup], rounds: int = 3) -> dict:
+    for _ in range(rounds):
+        codes = []
+        for h in hosts:
+            r = h.sync()
+            codes.append(r.exit_code)
+            h.emu.advance_clock(2)
+        if all(c == 0 for c in codes):
+            trees = [h.local_tree() for h in hosts]
+            if all(t == hosts[0].remote_tree() for t in trees):
+                break
+    tree = hosts[0].remote_tree()
+    for h in hosts:
+        assert h.local_tree() == tree, (h.host, h.output)
+    return tree
+
+
+def test_two_hosts_rename_and_add_inside(s, tmp_path):
+    b = second_host(s, tmp_path)
+    synced(s, {"proj/a.txt": "a", "k": "k"})
+    assert b.sync().exit_code == 0
+    os.rename(s.local() / "proj", s.local() / "project")
+    write(b.local() / "proj/new.txt", "from the laptop")
+    tree = settle_hosts([s, b])
+    assert contents(tree) == [b"a", b"from the laptop", b"k"], tree
+
+
+def test_two_hosts_edit_and_delete(s, tmp_path):
+    b = second_host(s, tmp_path)
+    synced(s, {"a.txt": "v1", "b.txt": "b", "k": "k"})
+    assert b.sync().exit_code == 0
+    edit(s.local() / "a.txt", "edited on the server host")
+    (b.local() / "a.txt").unlink()
+    (b.local() / "b.txt").unlink()
+    tree = settle_hosts([b, s])
+    assert tree == {"a.txt": b"edited on the server host", "k": b"k"}, tree
+
+
+def test_two_hosts_edit_the_same_file(s, tmp_path):
+    b = second_host(s, tmp_path)
+    synced(s, {"a.txt": "v1", "k": "k"})
+    assert b.sync().exit_code == 0
+    edit(s.local() / "a.txt", "host one")
+    edit(b.local() / "a.txt", "laptop, longer")
+    tree = settle_hosts([s, b])
+    assert contents(tree) == [b"host one", b"k", b"laptop, longer"], tree
+
+
+def test_two_hosts_same_folder_move(s, tmp_path):
+    b = second_host(s, tmp_path)
+    synced(s, {"proj/a.txt": "a", "proj/b.txt": "b", "k": "k"})
+    assert b.sync().exit_code == 0
+    os.rename(s.local() / "proj", s.local() / "archive")
+    os.rename(b.local() / "proj", b.local() / "archive")
+    edit(b.local() / "archive/a.txt", "edited after the move")
+    tree = settle_hosts([s, b])
+    assert tree == {"archive": None, "archive/a.txt": b"edited after the move",
+                    "archive/b.txt": b"b", "k": b"k"}, tree
+
+
+# ============================================================ config changes
+
+def test_remote_changed_to_a_new_folder_uploads_all_and_deletes_nothing(s):
+    synced(s, {"a.txt": "a", "d/b.txt": "b"})
+    s.emu.other.write("/docs2/theirs.txt", b"theirs")
+    s.mirrors["docs"] = (s.local(), "/docs2")
+    s.write_config()
+    tree = settle(s)
+    assert tree == {"a.txt": b"a", "d": None, "d/b.txt": b"b", "theirs.txt": b"theirs"}
+    s.mirrors["docs"] = (s.local(), "/docs")
+    assert s.emu.other.read("/docs/a.txt") == b"a"
+
+
+def test_local_changed_to_a_new_folder_downloads_all_and_deletes_nothing(s, tmp_path):
+    synced(s, {"a.txt": "a", "d/b.txt": "b"})
+    old = s.local()
+    new = s.home / "docs-new"
+    write(new / "mine.txt", "mine")
+    s.mirrors["docs"] = (new, "/docs")
+    s.write_config()
+    tree = settle(s)
+    assert tree == {"a.txt": b"a", "d": None, "d/b.txt": b"b", "mine.txt": b"mine"}
+    assert (old / "a.txt").read_bytes() == b"a"
+
+
+# ============================================================ budget, faults, concurrency
+
+class Clock:
+    def __init__(self):
+        import time
+        self.time = time.time
+        self.shift = 0.0
+
+    def __call__(self) -> float:
+        return self.time() + self.shift
+
+
+def test_budget_runs_out_mid_pass_and_resumes_the_next_day(s):
+    synced(s, {f"old{i:02}.txt": f"old {i}" for i in range(12)})
+    for i in range(20):
+        write(s.local() / f"new{i:02}.txt", f"new {i}")
+    for i in range(4):
+        theirs(s, f"old{i:02}.txt", f"their edit {i}")
+    (s.local() / "old10.txt").unlink()
+    s.emu.set_transaction_limit(s.emu.transactions_used + 15)
+    clock = Clock()
+    r = s.sync(now=clock)
+    assert r.exit_code == 75, (r.message, s.output)
+    assert "deferred" in r.message and "budget back at" in r.message, r.message
+    # the next day: the window rolled over on both clocks
+    s.emu.advance_clock(86400 + 60)
+    clock.shift += 86400 + 60
+    for _ in range(2):
+        r = s.sync(now=clock)
+        if r.exit_code == 0:
+            break
+    assert r.exit_code == 0, (r.message, s.output)
+    tree = s.local_tree()
+    assert tree == s.remote_tree()
+    assert "old10.txt" not in tree
+    for i in range(4):
+        assert tree[f"old{i:02}.txt"] == f"their edit {i}".encode()
+    for i in range(20):
+        assert tree[f"new{i:02}.txt"] == f"new {i}".encode()
+
+
+def test_occasional_server_errors_converge(s):
+    synced(s, {f"f{i:02}.txt": f"v1 {i}" for i in range(10)})
+    for i in range(10):
+        write(s.local() / f"n{i:02}.txt", f"new {i}")
+    for i in range(0, 10, 2):
+        edit(s.local() / f"f{i:02}.txt", f"my v2 {i}")
+    for i in range(1, 10, 2):
+        theirs(s, f"f{i:02}.txt", f"their v2 {i}")
+    s.emu.set_faults(0.08, seed=7)
+    tree = None
+    for _ in range(3):
+        r = s.sync()
+        if r.exit_code == 0:
+            break
+        assert r.exit_code == 75, (r.message, s.output)
+    s.emu.set_faults(0.0)
+    tree = settle(s)
+    for i in range(10):
+        assert tree[f"n{i:02}.txt"] == f"new {i}".encode()
+        want = f"my v2 {i}" if i % 2 == 0 else f"their v2 {i}"
+        assert tree[f"f{i:02}.txt"] == want.encode(), (i, tree)
+    assert not conflicted(tree)
+
+
+def test_two_syncs_at_once_one_waits_its_turn(s):
+    import subprocess
+    import sys
+    for i in range(30):
+        write(s.local() / f"f{i:02}.txt", f"{i}")
+    s.emu.set_latency(150)
+    args = [sys.executable, "-m", "syncd", "sync", "--config", str(s.config_path)]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import time
+    deadline = time.time() + 10
+    while time.time() < deadline and not s.emu.request_log:
+        time.sleep(0.01)
+    second = s.cli("sync", "--config", str(s.config_path))
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert second.returncode == 75, (second.stdout, second.stderr)
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and "another syncd" in lines[0], lines
+    s.emu.set_latency(0)
+    assert settle(s) == {f"f{i:02}.txt": f"{i}".encode() for i in range(30)}
+
+
+def test_file_growing_while_uploaded_ends_with_its_last_version(s):
+    import threading
+    synced(s, {"k": "k"})
+    big = s.local() / "video.bin"
+    write(big, b"a" * 3_000_000)
+    s.emu.set_bandwidth(6_000_000)
+
+    def append():
+        import time
+        time.sleep(0.15)
+        with open(big, "ab") as f:
+            f.write(b"b" * 1000)
+
+    t = threading.Thread(target=append)
+    t.start()
+    s.sync()
+    t.join()
+    s.emu.set_bandwidth(None)
+    tree = settle(s, runs=3)
+    assert tree["video.bin"] == b"a" * 3_000_000 + b"b" * 1000
+
+
+# ============================================================ a colleague acting while syncd lists
+
+from tests.test_listing_shift import after_page, flat, listing_pass  # noqa: E402
+from tests.test_listing_shift import start as listed_start  # noqa: E402
+
+
+@pytest.fixture(params=MODES)
+def files_com(request):
+    return request.param
+
+
+def test_colleague_renames_a_folder_while_listed(make_emulator, tmp_path, files_com):
+    files = flat(150)
+    files |= {f"b/f{i:02}.txt": b"b%d" % i for i in range(10)}
+    s, clock = listed_start(make_emulator, tmp_path, files_com, files)
+    fired = after_page(s, 0, lambda: s.emu.other.rename("/docs/b", "zz"))
+    r, _ = listing_pass(s, clock, files_com)
+    assert fired
+    for _ in range(2):
+        if r.exit_code == 0:
+            break
+        r = s.sync(now=clock)
+    s.emu.on_list_page(None)
+    r = s.sync(now=clock)
+    assert r.exit_code == 0, s.output
+    tree = s.local_tree()
+    assert tree == s.remote_tree()
+    assert all(tree.get(f"zz/f{i:02}.txt") == b"b%d" % i for i in range(10)), tree.keys()
+    assert not any(k.startswith("b/") or k == "b" for k in tree)
+
+
+def test_colleague_adds_files_on_a_read_page_while_listed(make_emulator, tmp_path, files_com):
+    s, clock = listed_start(make_emulator, tmp_path, files_com, flat(150))
+
+    def add():
+        for i in range(5):
+            s.emu.other.write(f"/docs/a{i}.txt", b"new %d" % i)
+    fired = after_page(s, 0, add)
+    r, _ = listing_pass(s, clock, files_com)
+    assert fired and r.exit_code == 0, s.output
+    s.emu.on_list_page(None)
+    r = s.sync(now=clock)
+    assert r.exit_code == 0, s.output
+    tree = s.local_tree()
+    assert tree == s.remote_tree()
+    assert len(tree) == 155 and not conflicted(tree)
+
+
+def test_colleague_edits_while_listed_and_user_deletes(make_emulator, tmp_path, files_com):
+    s, clock = listed_start(make_emulator, tmp_path, files_com, flat(150))
+    (s.local() / "f005.txt").unlink()
+
+    def act():
+        s.emu.other.delete("/docs/f001.txt")
+        s.emu.other.write("/docs/f120.txt", b"their edit of 120, longer")
+        s.emu.other.write("/docs/f005.txt", b"their edit of 5, longer")
+    fired = after_page(s, 0, act)
+    r, _ = listing_pass(s, clock, files_com)
+    assert fired, s.output
+    s.emu.on_list_page(None)
+    for _ in range(2):
+        r = s.sync(now=clock)
+        if r.exit_code == 0:
+            break
+    assert r.exit_code == 0, s.output
+    tree = s.local_tree()
+    assert tree == s.remote_tree()
+    assert "f001.txt" not in tree
+    assert tree["f120.txt"] == b"their edit of 120, longer"
+    assert tree["f005.txt"] == b"their edit of 5, longer"  # an edit beats a deletion
+    assert len(tree) == 149
+
+
+# ============================================================ more moves
+
+def test_folders_moved_into_each_other_on_both_sides(s):
+    """The user moves A into B while the colleague moves B into A: a cycle. Nothing
+    may be lost, and the two sides must agree."""
+    synced(s, {"A/a.txt": "a", "B/b.txt": "b", "k": "k"})
+    os.rename(s.local() / "A", s.local() / "B/A")
+    s.emu.advance_clock(2)
+    s.emu.other.move("/docs/B", "/docs/A")
+    tree = settle(s, runs=3)
+    assert contents(tree) == [b"a", b"b", b"k"], tree
+
+
+def test_same_folder_renamed_differently_on_both_sides(s):
+    synced(s, {"X/a.txt": "a", "X/b.txt": "b", "k": "k"})
+    os.rename(s.local() / "X", s.local() / "Mine")
+    s.emu.advance_clock(2)
+    s.emu.other.rename("/docs/X", "Theirs")
+    tree = settle(s)
+    assert b"a" in contents(tree) and b"b" in contents(tree), tree
+    assert "X" not in tree
+
+
+def test_local_rename_remote_delete_keeps_the_file(s):
+    synced(s, {"a.txt": "precious", "k1": "1", "k2": "2"})
+    os.rename(s.local() / "a.txt", s.local() / "b.txt")
+    s.emu.other.delete("/docs/a.txt")
+    tree = settle(s)
+    assert b"precious" in contents(tree), tree
+
+
+def test_remote_rename_local_delete_keeps_the_file(s):
+    synced(s, {"a.txt": "precious", "k1": "1", "k2": "2"})
+    s.emu.advance_clock(2)
+    s.emu.other.rename("/docs/a.txt", "b.txt")
+    (s.local() / "a.txt").unlink()
+    tree = settle(s)
+    assert b"precious" in contents(tree), tree
+
+
+def test_file_moved_out_of_a_folder_the_other_side_deletes_local(s):
+    synced(s, {"old/keep.txt": "keep me", "old/junk.txt": "junk", "k1": "1", "k2": "2"})
+    os.rename(s.local() / "old/keep.txt", s.local() / "keep.txt")
+    s.emu.other.delete("/docs/old")
+    tree = settle(s)
+    assert tree.get("keep.txt") == b"keep me", tree
+
+
+def test_file_moved_out_of_a_folder_the_other_side_deletes_remote(s):
+    synced(s, {"old/keep.txt": "keep me", "old/junk.txt": "junk", "k1": "1", "k2": "2"})
+    s.emu.advance_clock(2)
+    s.emu.other.move("/docs/old/keep.txt", "/docs")
+    shutil.rmtree(s.local() / "old")
+    tree = settle(s)
+    assert tree.get("keep.txt") == b"keep me", tree
+
+
+def test_log_rotation_locally(s):
+    synced(s, {"app.log": "day 1", "k": "k"})
+    os.rename(s.local() / "app.log", s.local() / "app.log.1")
+    write(s.local() / "app.log", "day 2")
+    assert settle(s) == {"app.log": b"day 2", "app.log.1": b"day 1", "k": b"k"}
+
+
+def test_log_rotation_remotely(s):
+    synced(s, {"app.log": "day 1", "k": "k"})
+    s.emu.advance_clock(2)
+    s.emu.other.rename("/docs/app.log", "app.log.1")
+    theirs(s, "app.log", "day 2")
+    assert settle(s) == {"app.log": b"day 2", "app.log.1": b"day 1", "k": b"k"}
+
+
+def test_rotation_locally_while_colleague_edits(s):
+    synced(s, {"app.log": "day 1", "k": "k"})
+    os.rename(s.local() / "app.log", s.local() / "app.log.1")
+    write(s.local() / "app.log", "day 2")
+    theirs(s, "app.log", "day 1 + their note")
+    tree = settle(s)
+    assert b"day 1 + their note" in contents(tree) and b"day 2" in contents(tree), tree
+
+
+def test_hard_link_is_not_a_move(s):
+    synced(s, {"a.txt": "linked", "k": "k"})
+    os.link(s.local() / "a.txt", s.local() / "b.txt")
+    assert settle(s) == {"a.txt": b"linked", "b.txt": b"linked", "k": b"k"}
+    edit(s.local() / "a.txt", "both change")
+    assert settle(s) == {"a.txt": b"both change", "b.txt": b"both change", "k": b"k"}
+
+
+def test_local_folder_copy(s):
+    synced(s, {"proj/a.txt": "a", "proj/sub/b.txt": "b"})
+    shutil.copytree(s.local() / "proj", s.local() / "proj copy")
+    tree = settle(s)
+    assert tree["proj copy/a.txt"] == b"a" and tree["proj copy/sub/b.txt"] == b"b"
+    assert tree["proj/a.txt"] == b"a"
+
+
+def test_remote_folder_copy(s):
+    synced(s, {"proj/a.txt": "a", "proj/sub/b.txt": "b", "dst/k": "k"})
+    s.emu.advance_clock(2)
+    s.emu.other.copy("/docs/proj", "/docs/dst")
+    tree = settle(s)
+    assert tree["dst/proj/a.txt"] == b"a" and tree["dst/proj/sub/b.txt"] == b"b"
+    assert tree["proj/a.txt"] == b"a"
+
+
+def test_case_only_rename_of_a_folder(s):
+    synced(s, {"Photos/a.jpg": "a", "k": "k"})
+    os.rename(s.local() / "Photos", s.local() / "photos")
+    assert settle(s) == {"photos": None, "photos/a.jpg": b"a", "k": b"k"}
+    s.emu.advance_clock(2)
+    s.emu.other.rename("/docs/photos", "PHOTOS")
+    assert settle(s) == {"PHOTOS": None, "PHOTOS/a.jpg": b"a", "k": b"k"}
+
+
+# ============================================================ names people use
+
+ODD_NAMES = ["Q&A notes.txt", "100% done.txt", "C++ #1.txt", "what?.txt", "a+b=c.txt",
+             "semi;colon.txt", "spaces  twice .txt", " leading.txt", "trailing .txt",
+             "id:5", "hash:abc", "back\\slash.txt", "日本語.txt", "emoji 🎉.txt",
+             "quote'n\"dbl.txt", "~tilde", "-dash.txt", "%2F.txt", "a..b.txt", "...txt"]
+
+
+def test_odd_names_both_ways(s):
+    for i, name in enumerate(ODD_NAMES):
+        write(s.local() / "mine" / name, f"mine {i}")
+        s.emu.other.write(f"/docs/theirs/{name}", b"theirs %d" % i)
+    tree = settle(s)
+    for i, name in enumerate(ODD_NAMES):
+        assert tree.get(f"mine/{name}") == f"mine {i}".encode(), name
+        assert tree.get(f"theirs/{name}") == b"theirs %d" % i, name
+    # renamed and edited afterwards, on both sides
+    edit(s.local() / "theirs" / "Q&A notes.txt", "my answer")
+    theirs(s, "mine/100% done.txt", "their edit")
+    os.rename(s.local() / "mine" / "C++ #1.txt", s.local() / "mine" / "C# #2.txt")
+    tree = settle(s)
+    assert tree["theirs/Q&A notes.txt"] == b"my answer"
+    assert tree["mine/100% done.txt"] == b"their edit"
+    assert tree["mine/C# #2.txt"] == b"mine 2" and "mine/C++ #1.txt" not in tree
+
+
+def test_undecodable_local_name_is_one_clear_line(s):
+    """An old archive unpacked with Latin-1 names: not valid UTF-8."""
+    synced(s, {"k": "k"})
+    bad = os.path.join(os.fsencode(s.local()), b"caf\xe9.txt")
+    with open(bad, "wb") as f:
+        f.write(b"latin-1")
+    write(s.local() / "good.txt", "good")
+    r = s.sync()
+    assert r.exit_code in (0, 1), (r.message, s.output)
+    assert "Traceback" not in s.output
+    remote = s.remote_tree()
+    assert remote.get("good.txt") == b"good"
+    assert os.path.exists(bad)
+    r2 = s.sync()
+    assert r2.exit_code == r.exit_code, s.output
+    assert os.path.exists(bad)
+
+
+def test_symlinked_mirror_root(make_emulator, tmp_path, files_com):
+    s = make_setup(make_emulator, tmp_path, emu_opts={"files_com": files_com})
+    real = tmp_path / "data" / "docs"
+    real.mkdir(parents=True)
+    (s.local()).rmdir()
+    os.symlink(real, s.local())
+    write(real / "a.txt", "a")
+    s.emu.other.write("/docs/b.txt", b"b")
+    tree = settle(s)
+    assert tree == {"a.txt": b"a", "b.txt": b"b"}
+    assert (real / "b.txt").read_bytes() == b"b"
+
+
+def test_file_replaced_by_a_symlink_keeps_the_remote_file(s, tmp_path):
+    """A dotfile manager moves a file elsewhere and leaves a symlink to it."""
+    synced(s, {"config.ini": "settings", "k1": "1", "k2": "2"})
+    target = tmp_path / "elsewhere.ini"
+    os.rename(s.local() / "config.ini", target)
+    os.symlink(target, s.local() / "config.ini")
+    r = s.sync()
+    assert r.exit_code == 0, s.output
+    assert "skipped config.ini: symbolic link" in s.output
+    assert os.path.islink(s.local() / "config.ini")
+    assert target.read_bytes() == b"settings"
+    assert s.remote_tree().get("config.ini") == b"settings", s.output
+    # a colleague's edit is not written through the link, and stays on the server
+    theirs(s, "config.ini", "their settings")
+    r = s.sync()
+    assert "Traceback" not in s.output
+    assert target.read_bytes() == b"settings" and os.path.islink(s.local() / "config.ini")
+    assert s.remote_tree().get("config.ini") == b"their settings", s.output
+
+
+def test_folder_moved_to_another_disk_and_symlinked_back(s, tmp_path):
+    """Disk full: the user moves Photos/ elsewhere and leaves a symlink in its place.
+    syncd does not follow the link, but the photos are not deleted either: the
+    server keeps them."""
+    synced(s, {**{f"Photos/p{i}.jpg": f"photo {i}" for i in range(3)},
+               **{f"doc{i}.txt": f"doc {i}" for i in range(6)}})
+    moved = tmp_path / "bigdisk" / "Photos"
+    moved.parent.mkdir()
+    shutil.move(s.local() / "Photos", moved)
+    os.symlink(moved, s.local() / "Photos")
+    r = s.sync()
+    assert r.exit_code in (0, 1), s.output
+    assert "symbolic link" in s.output
+    remote = s.remote_tree()
+    assert all(remote.get(f"Photos/p{i}.jpg") == f"photo {i}".encode() for i in range(3)), \
+        (remote, s.output)
+    assert os.path.islink(s.local() / "Photos")
+    assert sorted(p.name for p in moved.iterdir()) == ["p0.jpg", "p1.jpg", "p2.jpg"]
+    # a colleague adds a photo meanwhile: nothing is written through the link
+    theirs(s, "Photos/p9.jpg", "their photo")
+    r = s.sync()
+    assert r.exit_code == 1 and "Photos/p9.jpg: Photos is not a folder" in r.message, \
+        (r.message, s.output)
+    assert sorted(p.name for p in moved.iterdir()) == ["p0.jpg", "p1.jpg", "p2.jpg"]
+    remote = s.remote_tree()
+    assert remote.get("Photos/p0.jpg") == b"photo 0" and remote.get("Photos/p9.jpg")
+
+
+# ============================================================ guards, modes, one-way
+
+def test_held_back_deletions_are_not_undone(s):
+    synced(s, {f"f{i:02}.txt": f"{i}" for i in range(30)})
+    for i in range(20):
+        (s.local() / f"f{i:02}.txt").unlink()
+    for _ in range(2):
+        r = s.sync()
+        assert r.exit_code == 1 and "deletions held back" in r.message, (r.message, s.output)
+        assert len(files(s.local_tree())) == 10  # nothing downloaded back
+        assert len(files(s.remote_tree())) == 30  # nothing deleted
+    r = s.sync(force=True)
+    assert r.exit_code == 0, (r.message, s.output)
+    assert settle(s) == {f"f{i:02}.txt": f"{i}".encode() for i in range(20, 30)}
+
+
+def test_held_back_remote_deletions_are_not_undone(s):
+    synced(s, {f"f{i:02}.txt": f"{i}" for i in range(30)})
+    for i in range(20):
+        s.emu.other.delete(f"/docs/f{i:02}.txt")
+    for _ in range(2):
+        r = s.sync()
+        assert r.exit_code == 1 and "deletions held back" in r.message, (r.message, s.output)
+        assert len(files(s.remote_tree())) == 10  # nothing uploaded back
+        assert len(files(s.local_tree())) == 30
+    r = s.sync(force=True)
+    assert r.exit_code == 0, (r.message, s.output)
+    assert settle(s) == {f"f{i:02}.txt": f"{i}".encode() for i in range(20, 30)}
+
+
+def test_download_keeps_private_and_executable_modes(s):
+    synced(s, {"secret.txt": "s", "run.sh": "#!/bin/sh"})
+    os.chmod(s.local() / "secret.txt", 0o600)
+    os.chmod(s.local() / "run.sh", 0o755)
+    theirs(s, "secret.txt", "new secret")
+    theirs(s, "run.sh", "#!/bin/sh\necho hi")
+    settle(s)
+    assert (s.local() / "secret.txt").stat().st_mode & 0o777 == 0o600
+    assert (s.local() / "run.sh").stat().st_mode & 0o777 == 0o755
+
+
+def test_download_only_never_reverts_a_local_edit_silently(s):
+    synced(s, {"a.txt": "v1", "k": "k"})
+    s.set_options(direction="download-only")
+    edit(s.local() / "a.txt", "my local edit")
+    r = s.sync()
+    assert r.exit_code == 0, s.output
+    local = s.local_tree()
+    assert b"my local edit" in contents(local), local  # kept (in place or as a copy)
+    theirs(s, "a.txt", "their v2")
+    r = s.sync()
+    assert r.exit_code == 0, s.output
+    local = s.local_tree()
+    assert local["a.txt"] == b"their v2"
+    assert b"my local edit" in contents(local), local
+
+
+def test_upload_only_never_reverts_a_remote_edit_silently(s):
+    synced(s, {"a.txt": "v1", "k": "k"})
+    s.set_options(direction="upload-only")
+    theirs(s, "a.txt", "their edit")
+    assert s.sync().exit_code == 0, s.output
+    remote = s.remote_tree()
+    assert b"their edit" in contents(remote), remote
+    edit(s.local() / "a.txt", "my v2")
+    assert s.sync().exit_code == 0, s.output
+    remote = s.remote_tree()
+    assert remote["a.txt"] == b"my v2"
+    assert b"their edit" in contents(remote), remote
+
+
+def test_user_file_shaped_like_a_temp_name_syncs(s):
+    synced(s, {".syncd-notes.part": "mine", "k": "k"})
+    assert s.remote_tree()[".syncd-notes.part"] == b"mine"
+
+
+# ============================================================ a colleague's burst between passes
+
+def test_colleague_creates_and_deletes_between_passes(s):
+    synced(s, {"k": "k"})
+    theirs(s, "draft.txt", "draft")
+    s.emu.other.delete("/docs/draft.txt")
+    assert settle(s) == {"k": b"k"}
+
+
+def test_colleague_creates_then_renames_folder_between_passes(s):
+    synced(s, {"k": "k"})
+    theirs(s, "new/x.txt", "x")
+    s.emu.advance_clock(1)
+    s.emu.other.rename("/docs/new", "final")
+    theirs(s, "final/y.txt", "y")
+    assert settle(s) == {"k": b"k", "final": None, "final/x.txt": b"x", "final/y.txt": b"y"}
+
+
+def test_colleague_recreates_a_folder_while_user_edits_in_it(s):
+    synced(s, {"build/a.txt": "a", "build/b.txt": "b", "k1": "1", "k2": "2"})
+    s.emu.other.delete("/docs/build")
+    theirs(s, "build/a.txt", "new a")
+    theirs(s, "build/c.txt", "c")
+    edit(s.local() / "build/b.txt", "my edit of b")
+    tree = settle(s)
+    assert tree["build/a.txt"] == b"new a" and tree["build/c.txt"] == b"c"
+    assert tree.get("build/b.txt") == b"my edit of b", tree
+
+
+def test_user_recreates_a_folder_rm_rf_and_make(s):
+    synced(s, {"out/a.o": "a1", "out/b.o": "b", "k": "k"})
+    shutil.rmtree(s.local() / "out")
+    write(s.local() / "out/a.o", "a2, rebuilt")
+    write(s.local() / "out/b.o", "b")
+    write(s.local() / "out/c.o", "c")
+    assert settle(s) == {"k": b"k", "out": None, "out/a.o": b"a2, rebuilt", "out/b.o": b"b",
+                         "out/c.o": b"c"}
+    assert not conflicted(s.remote_tree())
