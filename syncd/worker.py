@@ -117,6 +117,10 @@ class Stale(Exception):
     """The world changed since planning: skip this action and plan again."""
 
 
+class Obstructed(Exception):
+    """An item syncd never replaces (an ignored one) occupies an action's target."""
+
+
 class CorruptDownload(Exception):
     """A downloaded body is not the content we know that version has."""
 
@@ -750,6 +754,7 @@ class Worker:
         dst_st = self._lstat(dst)
         if dst_st is not None and (dst_st.st_ino, dst_st.st_dev) != (src_st.st_ino,
                                                                      src_st.st_dev):
+            self._in_the_way(dst, a.dst)
             raise Stale(a.dst)  # never replace another file (only the same one, in
             # another case or Unicode spelling, on a case-insensitive file system)
         if dst_st is None and _twin(dst, besides=src):
@@ -863,6 +868,7 @@ class Worker:
             crashpoints.hit("mkdir.local.done")
         elif not stat_mod.S_ISDIR(st.st_mode):
             if stat_mod.S_ISREG(st.st_mode):
+                self._in_the_way(path, a.path)
                 raise Stale(a.path)  # a file appeared: the next plan sees the conflict
             raise UnsafePath(f"{a.path}: a symbolic link or special file is in the way")
         self._record(LocalEntry(a.path, DIR, 0, st.st_mtime_ns, st.st_ino), a.remote)
@@ -1029,9 +1035,26 @@ class Worker:
         return self._same_local(self._lstat(target), a.replace) and not (
             a.replace is None and _twin(target))
 
+    def _in_the_way(self, target: str, rel: str) -> None:
+        """Raise a per-item error (one line, backed off) when what occupies
+        ``target`` is something no scan shows and no pass will clear: a symbolic
+        link or special file, or an item the ignore rules leave out. It stays as it
+        is. (Planning again would find it in the way again, forever.)"""
+        st = self._lstat(target)
+        if st is None:
+            return
+        mode = st.st_mode
+        is_dir = stat_mod.S_ISDIR(mode)
+        if not (is_dir or stat_mod.S_ISREG(mode)):
+            raise UnsafePath(f"{rel}: a symbolic link or special file is in the way")
+        if self.r.ignored(rel, is_dir):
+            raise Obstructed(f"{rel}: an ignored {'folder' if is_dir else 'file'} is in "
+                             "the way (it is never replaced)")
+
     def _Download(self, a: Download) -> None:
         target = self.local_abs(a.path, create_parents=True)
         if not self._target_as_planned(target, a):
+            self._in_the_way(target, a.path)
             raise Stale(a.path)
         known = (self.index.remote_by_id(self.mirror, a.remote.id)
                  if a.remote.id and a.remote.id in self._learnt else None)
