@@ -533,6 +533,11 @@ class RemoteTracker:
                  if model.key(p) in synced and not (e.id and e.id in moved)}
         if not doubt:
             return rows, True
+        # A folder the listing shows elsewhere (same id) was moved with what it
+        # holds: what is missing under its old path is looked for under its new one.
+        went = {e.id: e.path for e in rows if e.id}
+        relocate = {q: went[e.id] for q, e in old.items()
+                    if e.kind == model.DIR and e.id and went.get(e.id, q) != q}
         outer = _outermost(doubt)
         inside = dict.fromkeys(outer, 0)  # rows lost under each outermost folder
         for p in lost:
@@ -554,16 +559,17 @@ class RemoteTracker:
         kept: list[RemoteEntry] = []  # old rows nothing confirmed either way
         fresh: list[RemoteEntry] = []  # what the stats and listings found
         for p in outer:
-            now = self._settle(m, p, doubt[p])
+            at = _relocated(p, relocate)
+            now = self._settle(m, at, doubt[p])
             if now is None:  # the server would not say: keep what we had
                 kept += [e for q, e in doubt.items() if _under(q, p)]
                 settled = False
                 continue
             fresh += now
-            if now and now[0].path == p and now[0].kind == "dir":  # all of it there?
+            if now and now[0].path == at and now[0].kind == "dir":  # all of it there?
                 have = {model.key(e.path) for e in now}
                 unseen = [e for q, e in doubt.items()
-                          if _under(q, p) and model.key(q) not in have]
+                          if _under(q, p) and model.key(_relocated(q, relocate)) not in have]
                 kept += unseen
                 settled = settled and not unseen
         return _latest(rows + kept + fresh), settled
@@ -643,6 +649,18 @@ class RemoteTracker:
         value: dict[str, Any] = {"at": _iso(at), "ids": sorted(ids)}
         if value != m.cursor:
             self.index.set_state(m.scope, "cursor", value)
+
+
+def _relocated(path: str, moved: dict[str, str]) -> str:
+    """``path`` under the new place of its innermost ancestor in ``moved`` (old
+    folder path -> new path), or ``path`` itself."""
+    if moved:
+        parts = path.split("/")
+        for i in range(len(parts) - 1, 0, -1):
+            new = moved.get("/".join(parts[:i]))
+            if new is not None:
+                return new + "/" + "/".join(parts[i:])
+    return path
 
 
 def _known_dir(mirrors: list[_Mirror], path: str) -> bool:

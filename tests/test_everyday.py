@@ -1348,33 +1348,104 @@ def test_colleague_reuploads_unchanged_file_while_user_edits(s):
     assert tree == {"a.txt": b"my edit, longer", "k": b"k"}, tree
 
 
-def test_feed_folder_move_listed_while_colleague_deletes_in_it(make_emulator, tmp_path):
-    """Feed mode: a colleague renames big/ (150 files); syncd lists the new place
-    (2 pages) and, between the pages, the colleague deletes a file of page 1."""
-    files = {f"big/f{i:03}.txt": b"%d" % i for i in range(150)}
-    files |= {"k1": b"1", "k2": b"2"}
-    s, clock = listed_start(make_emulator, tmp_path, False, files)
+def test_folder_renamed_then_listed_while_colleague_deletes_in_it(make_emulator, tmp_path,
+                                                                  files_com):
+    """A colleague renames big/ (150 files); syncd's next listing of it (a full
+    listing: in feed mode it is cheaper than the moved folder's stat and pages) is
+    paged while the colleague deletes a file of page 1. The file pushed out of
+    page 2 (f099) was moved with its folder, not deleted: it must be looked for
+    where its folder went, not at its old path (which answers 404)."""
+    layout = {f"big/f{i:03}.txt": b"%d" % i for i in range(150)}
+    layout |= {"k1": b"1", "k2": b"2"}
+    s, clock = listed_start(make_emulator, tmp_path, files_com, layout)
     s.emu.other.rename("/docs/big", "big2")
     fired: list = []
-    pages: list = []
 
     def hook(page):
-        pages.append(page)
-        if not fired and page.folder == "/docs/big2" and page.offset == 0:
+        if not fired and page.folder in ("/docs", "/docs/big2") and page.offset == 0:
             fired.append(page)
             s.emu.other.delete("/docs/big2/f005.txt")
     s.emu.on_list_page(hook)
     r = s.sync(now=clock)
     s.emu.on_list_page(None)
-    for _ in range(2):
-        if r.exit_code == 0:
-            break
-        r = s.sync(now=clock)
-    assert r.exit_code == 0, (r.message, s.output)
+    assert fired and r.exit_code == 0, (r.message, s.output)
+    assert "f099" not in s.output, s.output
     r = s.sync(now=clock)
     assert r.exit_code == 0, (r.message, s.output)
     tree = s.local_tree()
     assert tree == s.remote_tree()
-    assert fired, pages
     assert "big2/f005.txt" not in tree and len(files(tree)) == 151, sorted(tree)[:5]
     assert not any(k.startswith("big/") for k in tree)
+    assert [p.name for p in (s.state / "trash").rglob("*.txt")] == ["f005.txt"]
+
+def test_two_local_spellings_of_one_name(s):
+    """Linux keeps NFC and NFD spellings apart; the server pairs them as one name.
+    One of them syncs, the other is noted and left alone, never deleted."""
+    nfc = unicodedata.normalize("NFC", "résumé.txt")
+    nfd = unicodedata.normalize("NFD", "résumé.txt")
+    synced(s, {"k": "k"})
+    write(s.local() / nfc, "typed on Linux")
+    write(s.local() / nfd, "copied from a Mac")
+    r = s.sync()
+    assert r.exit_code in (0, 1), (r.message, s.output)
+    assert "Traceback" not in s.output
+    remote = files(s.remote_tree())
+    assert len(remote) == 2, remote
+    theirs(s, nfc, "their edit")
+    for _ in range(2):
+        r = s.sync()
+    assert "Traceback" not in s.output
+    assert r.exit_code == 0, (r.message, s.output)
+    local = sorted(files(s.local_tree()).values())
+    assert local in ([b"copied from a Mac", b"k", b"their edit"],
+                     [b"k", b"their edit", b"typed on Linux"]), local
+
+
+def test_both_rename_a_folder_alike_and_add_different_files(s):
+    synced(s, {"x/a.txt": "a", "k": "k"})
+    os.rename(s.local() / "x", s.local() / "y")
+    write(s.local() / "y/mine.txt", "mine")
+    s.emu.advance_clock(2)
+    s.emu.other.rename("/docs/x", "y")
+    theirs(s, "y/theirs.txt", "theirs")
+    assert settle(s) == {"k": b"k", "y": None, "y/a.txt": b"a", "y/mine.txt": b"mine",
+                         "y/theirs.txt": b"theirs"}
+
+
+def test_atomic_save_while_colleague_edits(s):
+    synced(s, {"doc.txt": "v1", "k": "k"})
+    write(s.local() / ".doc.txt.tmp", "my atomic save")
+    os.replace(s.local() / ".doc.txt.tmp", s.local() / "doc.txt")
+    theirs(s, "doc.txt", "their edit!")
+    tree = settle(s)
+    assert contents(tree) == [b"k", b"my atomic save", b"their edit!"], tree
+
+
+def test_colleague_deletes_a_folder_the_user_replaced_by_a_symlink(s, tmp_path):
+    """Nothing outside the mirror is touched: the photos on the other disk stay."""
+    synced(s, {**{f"Photos/p{i}.jpg": f"photo {i}" for i in range(3)},
+               **{f"doc{i}.txt": f"doc {i}" for i in range(6)}})
+    moved = tmp_path / "bigdisk" / "Photos"
+    moved.parent.mkdir()
+    shutil.move(s.local() / "Photos", moved)
+    os.symlink(moved, s.local() / "Photos")
+    assert s.sync().exit_code == 0, s.output
+    s.emu.other.delete("/docs/Photos")
+    for _ in range(2):
+        r = s.sync()
+    assert "Traceback" not in s.output
+    assert sorted(p.name for p in moved.iterdir()) == ["p0.jpg", "p1.jpg", "p2.jpg"], s.output
+    assert all((moved / f"p{i}.jpg").read_bytes() == f"photo {i}".encode() for i in range(3))
+
+
+def test_colleague_edits_a_file_the_user_replaced_by_a_symlink_to_a_copy(s, tmp_path):
+    synced(s, {"config.ini": "settings", "k1": "1", "k2": "2"})
+    target = tmp_path / "elsewhere.ini"
+    os.rename(s.local() / "config.ini", target)
+    os.symlink(target, s.local() / "config.ini")
+    assert s.sync().exit_code == 0, s.output
+    s.emu.other.delete("/docs/config.ini")
+    for _ in range(2):
+        r = s.sync()
+    assert "Traceback" not in s.output
+    assert target.read_bytes() == b"settings"
