@@ -445,7 +445,7 @@ class SyncEngine:
                         cancel=cancel, ignored=rules.ignored)
         wanted = _selector(focus)
         if not dry_run:
-            _forget_ignored(index, m.name, rules)
+            _reinclude(index, m.name, root, rules)
         for cycle in range(MAX_CYCLES):
             base = {k: b for k, b in index.base(m.name).items()
                     if not rules.ignored(k, b.kind == model.DIR)}
@@ -549,23 +549,33 @@ class SyncEngine:
         return True
 
 
-def _forget_ignored(index: Index, name: str, rules: IgnoreRules) -> None:
-    """Synced items that the ignore rules now leave out stop being synced: their
-    base rows go. What happens to them while ignored (a local clean-up, a
-    colleague's deletion or edit) is nobody's sync action, so when the rule is
-    removed again they meet as for the first time (a copy where one side lacks
-    them, a conflict where both differ), never as a deletion to propagate."""
-    gone = sorted(k for k, b in index.base(name).items()
-                  if rules.ignored(k, b.kind == model.DIR))
-    if not gone:
+def _reinclude(index: Index, name: str, root: str, rules: IgnoreRules) -> None:
+    """Synced items that the ignore rules left out until now and no longer do were
+    not synced meanwhile: what happened to them then (a clean-up here, a
+    colleague's deletion there) is nobody's sync action. Those missing on one
+    side lose their base row, so they meet as for the first time (the side that
+    lacks them gets a copy) instead of the deletion going over. Those on both
+    sides keep it: an edit made meanwhile goes over as an edit (two: a conflict).
+    The rules are remembered per mirror to tell."""
+    scope = "mirror:" + name
+    lines = list(rules.lines)
+    before = index.get_state(scope, "ignore_lines")
+    if before == lines:
         return
-    with index.batch():
-        done: list[str] = []
-        for k in gone:  # (sorted: a folder comes before what is under it)
-            if done and k.startswith(done[-1] + "/"):
-                continue
-            index.drop_base(name, k)
-            done.append(k)
+    try:
+        old = IgnoreRules(before) if before is not None else None
+    except (TypeError, ValueError):  # (an unreadable old value: nothing to compare)
+        old = None
+    if old is not None:
+        remote = {model.key(p) for p in index.remote(name)}
+        back = [b for k, b in index.base(name).items()
+                if old.ignored(k, b.kind == model.DIR) and not rules.ignored(k, b.kind == model.DIR)
+                and (model.key(b.remote_path) not in remote
+                     or not os.path.lexists(os.path.join(root, b.local_path)))]
+        with index.batch():
+            for b in back:
+                index.drop_base(name, b.key, subtree=False)
+    index.set_state(scope, "ignore_lines", lines)
 
 
 def _remember_empty_listing(index: Index, name: str, empty: bool) -> None:

@@ -1449,3 +1449,115 @@ def test_colleague_edits_a_file_the_user_replaced_by_a_symlink_to_a_copy(s, tmp_
         r = s.sync()
     assert "Traceback" not in s.output
     assert target.read_bytes() == b"settings"
+
+
+def test_an_ignore_everything_rule_undone_costs_nothing(s):
+    """A typo (``*``) in the rules for one pass, then fixed: nothing is deleted,
+    and the synced files are not compared again (no download each)."""
+    synced(s, {f"f{i}.txt": f"{i}" for i in range(8)})
+    s.set_options(ignore=["*"])
+    assert s.sync().exit_code == 0, s.output
+    s.set_options(ignore=[])
+    n = len(s.emu.request_log)
+    assert settle(s) == {f"f{i}.txt": f"{i}".encode() for i in range(8)}
+    assert not [r for r in s.emu.request_log[n:] if r.path.endswith("/download")]
+
+
+# ============================================================ the same user, elsewhere
+
+class ActReporter:
+    """A plain Reporter that runs ``act`` once, right after the worker reports
+    ``verb`` for ``path`` (the pass goes on afterwards)."""
+
+    def __new__(cls, verb: str, path: str, act):
+        import io
+
+        from syncd.report import Reporter
+
+        class _R(Reporter):
+            fired = False
+
+            def event(self, mirror, v, p, size=0):
+                super().event(mirror, v, p, size)
+                if not self.fired and v == verb and p == path:
+                    self.fired = True
+                    act()
+        return _R(io.StringIO(), fancy=False)
+
+
+def run_with(s: SyncSetup, reporter):
+    from syncd.config import load_config
+    from syncd.engine import SyncEngine
+    engine = SyncEngine(load_config(s.config_path), host=s.host, reporter=reporter)
+    r = engine.run()
+    s.output = reporter.stream.getvalue()
+    return r
+
+
+def test_same_account_in_the_browser_right_after_our_upload(s):
+    """The user, logged in to the web interface with syncd's own account, uploads
+    a newer a.txt just after syncd uploaded it (before the pass reads its own
+    changes back from the feed). The newer version must come down, not be taken
+    as syncd's own echo."""
+    from tests.emulator_helpers import Api
+    api = Api(s.emu)
+    synced(s, {"k": "k"})
+    write(s.local() / "a.txt", "from the laptop")
+
+    def browser():
+        s.emu.advance_clock(1)
+        assert api.upload("/docs/a.txt", b"newer, from the browser", overwrite=True) \
+            .status_code in (200, 201)
+
+    rep = ActReporter("uploaded", "a.txt", browser)
+    r = run_with(s, rep)
+    assert rep.fired and r.exit_code == 0, (r.message, s.output)
+    tree = settle(s)
+    assert tree["a.txt"] == b"newer, from the browser", tree
+
+
+def test_same_account_renames_in_the_browser_right_after_our_rename(s):
+    from tests.emulator_helpers import Api
+    api = Api(s.emu)
+    synced(s, {"a.txt": "a", "k": "k"})
+    os.rename(s.local() / "a.txt", s.local() / "b.txt")
+
+    def browser():
+        s.emu.advance_clock(1)
+        rid = api.info("/docs/b.txt").json()["data"]["id"]
+        resp = api.patch(f"/resources/{rid}", json={"name": "c.txt"})
+        assert resp.status_code == 200, resp.text
+    rep = ActReporter("moved", "a.txt -> b.txt", browser)
+    r = run_with(s, rep)
+    assert r.exit_code == 0, (r.message, s.output)
+    tree = settle(s)
+    assert tree == {"c.txt": b"a", "k": b"k"}, (rep.fired, tree)
+
+
+# ============================================================ lost answers to our writes
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_lost_answers_to_writes_revert_nothing(s, seed):
+    """A day of ordinary work on both sides while a quarter of our writes lose
+    their answer (the server did it, or did not). Nothing may be lost, reverted,
+    duplicated or resurrected."""
+    synced(s, {"proj/a.txt": "a", "proj/b.txt": "b", "old/x.txt": "x", "notes.txt": "n1",
+               "k1": "1", "k2": "2", "k3": "3", "k4": "4"})
+    os.rename(s.local() / "proj", s.local() / "project")
+    edit(s.local() / "project/a.txt", "a edited")
+    shutil.rmtree(s.local() / "old")
+    write(s.local() / "new/fresh.txt", "fresh")
+    os.rename(s.local() / "k1", s.local() / "k1.renamed")
+    theirs(s, "notes.txt", "their notes v2")
+    s.emu.set_faults(0.25, kinds=["500", "reset"], seed=seed,
+                     only=lambda method, path, query: method != "GET")
+    for _ in range(4):
+        r = s.sync()
+        if r.exit_code == 0:
+            break
+        assert r.exit_code in (1, 75), (r.message, s.output)
+    s.emu.set_faults(0.0)
+    tree = settle(s, runs=3)
+    assert tree == {"project": None, "project/a.txt": b"a edited", "project/b.txt": b"b",
+                    "new": None, "new/fresh.txt": b"fresh", "notes.txt": b"their notes v2",
+                    "k1.renamed": b"1", "k2": b"2", "k3": b"3", "k4": b"4"}, (tree, s.output)
