@@ -1561,3 +1561,108 @@ def test_lost_answers_to_writes_revert_nothing(s, seed):
     assert tree == {"project": None, "project/a.txt": b"a edited", "project/b.txt": b"b",
                     "new": None, "new/fresh.txt": b"fresh", "notes.txt": b"their notes v2",
                     "k1.renamed": b"1", "k2": b"2", "k3": b"3", "k4": b"4"}, (tree, s.output)
+
+
+# ============================================================ rename over an existing file
+
+def test_local_rename_over_an_existing_file(s):
+    synced(s, {"a.txt": "old a", "b.txt": "the new a", "k": "k"})
+    os.replace(s.local() / "b.txt", s.local() / "a.txt")
+    assert settle(s) == {"a.txt": b"the new a", "k": b"k"}
+
+
+def test_remote_rename_over_an_existing_file(s):
+    synced(s, {"a.txt": "old a", "b.txt": "the new a", "k": "k"})
+    s.emu.advance_clock(2)
+    s.emu.other.delete("/docs/a.txt")
+    s.emu.other.rename("/docs/b.txt", "a.txt")
+    assert settle(s) == {"a.txt": b"the new a", "k": b"k"}
+
+
+def test_local_rename_over_a_file_the_colleague_edits(s):
+    synced(s, {"a.txt": "old a", "b.txt": "the new a", "k": "k"})
+    os.replace(s.local() / "b.txt", s.local() / "a.txt")
+    theirs(s, "a.txt", "their edit of old a")
+    tree = settle(s)
+    assert b"their edit of old a" in contents(tree) and b"the new a" in contents(tree), tree
+    assert "b.txt" not in tree or tree["b.txt"] == b"the new a"
+
+
+def test_empty_folders_both_ways(s):
+    synced(s, {"k": "k"})
+    (s.local() / "empty-mine").mkdir()
+    s.emu.other.mkdir("/docs/empty-theirs")
+    assert settle(s) == {"k": b"k", "empty-mine": None, "empty-theirs": None}
+    (s.local() / "empty-theirs").rmdir()
+    s.emu.other.delete("/docs/empty-mine")
+    assert settle(s) == {"k": b"k"}
+
+
+def test_mac_colleague_long_accented_name(s):
+    """A colleague on a Mac uploads a name in NFD spelling that is over 255 bytes in
+    NFD but fits in NFC. It is noted or stored, never a traceback or a loop."""
+    name = unicodedata.normalize("NFD", "é" * 120 + ".txt")  # 364 bytes NFD, 244 NFC
+    synced(s, {"k": "k"})
+    theirs(s, name, "from the Mac")
+    r = s.sync()
+    assert r.exit_code in (0, 1), (r.message, s.output)
+    assert "Traceback" not in s.output
+    r = s.sync()
+    assert r.exit_code in (0, 1), (r.message, s.output)
+    assert "name longer than 255 bytes: not synced" in s.output or \
+        b"from the Mac" in contents(s.local_tree())
+    assert s.emu.other.read("/docs/" + name) == b"from the Mac"
+
+
+def test_file_moved_to_a_read_page_while_listed(make_emulator, tmp_path, files_com):
+    """During a full listing a colleague moves f120.txt (page 2, not read yet) into
+    a/ (page 1, read): no page shows it. It must be back locally, at its new place,
+    by the next pass at the latest: not gone for a day."""
+    layout = flat(150)
+    layout["a/keep.txt"] = b"k"
+    s, clock = listed_start(make_emulator, tmp_path, files_com, layout)
+    fired = after_page(s, 0, lambda: s.emu.other.move("/docs/f120.txt", "/docs/a"))
+    r, _ = listing_pass(s, clock, files_com)
+    s.emu.on_list_page(None)
+    assert fired and r.exit_code == 0, (r.message, s.output)
+    r = s.sync(now=clock)
+    assert r.exit_code == 0, (r.message, s.output)
+    tree = s.local_tree()
+    assert tree == s.remote_tree(), s.output
+    assert tree.get("a/f120.txt") == b"120" and "f120.txt" not in tree
+
+
+def test_two_hosts_and_a_colleague_edit_one_file(s, tmp_path):
+    b = second_host(s, tmp_path)
+    synced(s, {"plan.txt": "v1", "k": "k"})
+    assert b.sync().exit_code == 0
+    edit(s.local() / "plan.txt", "server host's edit")
+    edit(b.local() / "plan.txt", "laptop's edit, longer")
+    theirs(s, "plan.txt", "the colleague's edit, longest")
+    tree = settle_hosts([s, b])
+    assert contents(tree) == [b"k", b"laptop's edit, longer", b"server host's edit",
+                              b"the colleague's edit, longest"], tree
+    assert tree["plan.txt"] == b"the colleague's edit, longest"
+
+
+def test_two_hosts_one_loses_its_index(s, tmp_path):
+    b = second_host(s, tmp_path)
+    synced(s, {"a.txt": "a", "b.txt": "b", "c.txt": "c"})
+    assert b.sync().exit_code == 0
+    shutil.rmtree(b.state)
+    edit(b.local() / "a.txt", "laptop edit")
+    (s.local() / "c.txt").unlink()
+    tree = settle_hosts([s, b])
+    assert tree.get("a.txt") == b"laptop edit" or b"laptop edit" in contents(tree), tree
+    assert b"b" in contents(tree)
+
+
+def test_cli_symlink_in_the_way_is_one_line_exit_1(s, tmp_path):
+    synced(s, {"k": "k"})
+    os.symlink(tmp_path, s.local() / "latest")
+    theirs(s, "latest", "a file called latest")
+    cp = s.cli("sync", "--config", str(s.config_path))
+    assert cp.returncode == 1, (cp.stdout, cp.stderr)
+    lines = cp.stderr.strip().splitlines()
+    assert len(lines) == 1 and "latest: a symbolic link" in lines[0], lines
+    assert "Traceback" not in cp.stderr + cp.stdout
