@@ -750,11 +750,15 @@ class Worker:
         dst = self.local_abs(a.dst, create_parents=True)
         src_st = self._lstat(src)
         if not self._same_local(src_st, a.local):
+            if src_st is not None and not (stat_mod.S_ISDIR(src_st.st_mode)
+                                           or stat_mod.S_ISREG(src_st.st_mode)):
+                raise UnsafePath("a symbolic link or special file is in the way (it is never "
+                                 "moved)")
             raise Stale(a.src)
         dst_st = self._lstat(dst)
         if dst_st is not None and (dst_st.st_ino, dst_st.st_dev) != (src_st.st_ino,
                                                                      src_st.st_dev):
-            self._in_the_way(dst, a.dst)
+            self._in_the_way(dst, a.dst, a.src)
             raise Stale(a.dst)  # never replace another file (only the same one, in
             # another case or Unicode spelling, on a case-insensitive file system)
         if dst_st is None and _twin(dst, besides=src):
@@ -870,7 +874,7 @@ class Worker:
             if stat_mod.S_ISREG(st.st_mode):
                 self._in_the_way(path, a.path)
                 raise Stale(a.path)  # a file appeared: the next plan sees the conflict
-            raise UnsafePath(f"{a.path}: a symbolic link or special file is in the way")
+            raise UnsafePath("a symbolic link or special file is in the way")
         self._record(LocalEntry(a.path, DIR, 0, st.st_mtime_ns, st.st_ino), a.remote)
         with self._lock:
             self.out.counts["folders"] += 1
@@ -1035,21 +1039,23 @@ class Worker:
         return self._same_local(self._lstat(target), a.replace) and not (
             a.replace is None and _twin(target))
 
-    def _in_the_way(self, target: str, rel: str) -> None:
+    def _in_the_way(self, target: str, rel: str, action_path: str | None = None) -> None:
         """Raise a per-item error (one line, backed off) when what occupies
-        ``target`` is something no scan shows and no pass will clear: a symbolic
-        link or special file, or an item the ignore rules leave out. It stays as it
-        is. (Planning again would find it in the way again, forever.)"""
+        ``target`` (``rel``) is something no scan shows and no pass will clear: a
+        symbolic link or special file, or an item the ignore rules leave out. It
+        stays as it is. (Planning again would find it in the way again, forever.)"""
         st = self._lstat(target)
         if st is None:
             return
         mode = st.st_mode
         is_dir = stat_mod.S_ISDIR(mode)
+        at = "" if action_path in (None, rel) else f" at {rel}"
         if not (is_dir or stat_mod.S_ISREG(mode)):
-            raise UnsafePath(f"{rel}: a symbolic link or special file is in the way")
+            raise UnsafePath(f"a symbolic link or special file is in the way{at} (it is "
+                             "never replaced)")
         if self.r.ignored(rel, is_dir):
-            raise Obstructed(f"{rel}: an ignored {'folder' if is_dir else 'file'} is in "
-                             "the way (it is never replaced)")
+            raise Obstructed(f"an ignored {'folder' if is_dir else 'file'} is in the way{at} "
+                             "(it is never replaced)")
 
     def _Download(self, a: Download) -> None:
         target = self.local_abs(a.path, create_parents=True)
@@ -1160,7 +1166,9 @@ class Worker:
     def _DeleteLocal(self, a: DeleteLocal) -> None:
         path = self.local_abs(a.path)
         st = self._lstat(path)
-        if st is None:  # already gone
+        if st is None or not (stat_mod.S_ISDIR(st.st_mode) or stat_mod.S_ISREG(st.st_mode)):
+            # Already gone, or replaced by a link (not synced, never followed, and
+            # left as it is): the synced item is gone on both sides.
             self.index.drop_base(self.mirror, model.key(a.path))
             return
         if not self._same_local(st, a.local) or (a.local.kind == DIR

@@ -1017,3 +1017,33 @@ def test_cli_symlink_in_the_way_is_one_line_exit_1(s, tmp_path):
     lines = cp.stderr.strip().splitlines()
     assert len(lines) == 1 and "latest: a symbolic link" in lines[0], lines
     assert "Traceback" not in cp.stderr + cp.stdout
+
+
+def test_download_only_keeps_a_new_local_file(s):
+    synced(s, {"a.txt": "a", "k": "k"})
+    s.set_options(direction="download-only")
+    write(s.local() / "mine.txt", "only here")
+    for _ in range(2):
+        assert s.sync().exit_code == 0, s.output
+    assert (s.local() / "mine.txt").read_bytes() == b"only here"
+
+
+def test_upload_only_keeps_a_new_remote_file(s):
+    synced(s, {"a.txt": "a", "k": "k"})
+    s.set_options(direction="upload-only")
+    theirs(s, "theirs.txt", "only there")
+    for _ in range(2):
+        assert s.sync().exit_code == 0, s.output
+    assert s.remote_tree()["theirs.txt"] == b"only there"
+
+
+def test_back_to_two_way_after_one_way_loses_nothing(s):
+    synced(s, {"a.txt": "a", "k": "k"})
+    s.set_options(direction="download-only")
+    write(s.local() / "mine.txt", "only here")
+    edit(s.local() / "a.txt", "local edit while download-only")
+    assert s.sync().exit_code == 0, s.output
+    s.set_options(direction="two-way")
+    tree = settle(s)
+    assert tree["mine.txt"] == b"only here"
+    assert b"local edit while download-only" in contents(tree), tree
