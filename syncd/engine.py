@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -415,7 +416,8 @@ class SyncEngine:
             empty_listing=refreshed.empty_listing,
             local_device_changed=known_device is not None and known_device != device,
             local_replaced=(known_device == device and known_inode is not None
-                            and known_inode != root_inode))
+                            and known_inode != root_inode),
+            unmounted=_unmounted(root, index.get_state(scope, "mounts") or []))
         if refreshed.root_missing and view.base_count:
             report.error = (f"remote folder {m.remote} is missing (deleted or moved on the "
                             "server?); nothing was changed")
@@ -529,6 +531,8 @@ class SyncEngine:
         if not report.guard:
             index.set_state(scope, "device", device)
             index.set_state(scope, "root_inode", root_inode)
+        if focus is None and local.mounts != (index.get_state(scope, "mounts") or []):
+            index.set_state(scope, "mounts", local.mounts)
 
     def _distrusted(self, m: MirrorConfig, report: MirrorReport, view: guards.GuardInput,
                     force: bool, cycle: int = 0) -> bool:
@@ -541,12 +545,31 @@ class SyncEngine:
             return False
         if view.empty_listing or view.remote_root_missing:
             fix = "if everything was deleted on the server"
+        elif view.unmounted:
+            fix = f"mount {os.path.join(m.local, view.unmounted)}, or if it is right"
         else:
             fix = f"mount {m.local}, or if this folder is right"
         done = "nothing was changed" if cycle == 0 else "the pass stopped there"
         report.error = (f"{reason}; {done} ({fix}, run `syncd sync --force "
                         f"--mirror {m.name}`)")
         return True
+
+
+def _unmounted(root: str, mounts: list[str]) -> str:
+    """The first of ``mounts`` (folders of the mirror that were mount points at the
+    last full scan) that is now a plain folder on the device of the folder it is
+    in: unmounted, its contents out of sight. ``""`` if none. (One that is gone
+    is no longer a mount point: its deletion is guarded like any other.)"""
+    for rel in mounts:
+        path = os.path.join(root, rel)
+        try:
+            st = os.lstat(path)
+            up = os.stat(os.path.dirname(path))
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_dev == up.st_dev:
+            return rel
+    return ""
 
 
 def _reinclude(index: Index, name: str, root: str, rules: IgnoreRules) -> None:

@@ -44,6 +44,7 @@ class GuardInput:
     local_device_changed: bool = False
     local_empty: bool = False
     local_replaced: bool = False
+    unmounted: str = ""  # a folder in the mirror that was a mount point and is not now
     max_delete: int | float | None = None
 
 
@@ -72,6 +73,9 @@ def distrust(g: GuardInput) -> str | None:
     if g.local_replaced:
         return ("the local folder is not the folder synced last time (deleted and "
                 "re-created, or replaced?)")
+    if g.unmounted:
+        return (f"{g.unmounted} in the local folder is no longer mounted (it was a mount "
+                "point at the last sync)")
     if g.local_empty:
         return (f"the local folder is empty but the index knows {g.base_count} synced "
                 "entries (unmounted?)")

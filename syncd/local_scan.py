@@ -59,6 +59,8 @@ class ScanResult:
     entries: dict[str, LocalEntry] = field(default_factory=dict)
     notes: list[tuple[str, str]] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    mounts: list[str] = field(default_factory=list)  # folders on another device than
+    # the folder they are in (mount points inside the mirror), relative paths
     hashed: int = 0
     hashed_bytes: int = 0
 
@@ -216,10 +218,12 @@ def _scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules,
     S_ISDIR, S_ISREG = stat.S_ISDIR, stat.S_ISREG
 
     # Folders still to list: (absolute path, relative path, key of relative path,
-    # whether everything in it is wanted).
-    stack: list[tuple[str, str, str, bool]] = [(top, "", "", focus is None)]
+    # whether everything in it is wanted, its device).
+    stack: list[tuple[str, str, str, bool, int]] = [
+        (top, "", "", focus is None, os.stat(top).st_dev)]
+    mounts = result.mounts
     while stack:
-        abs_dir, rel_dir, key_dir, whole = stack.pop()
+        abs_dir, rel_dir, key_dir, whole, dev_dir = stack.pop()
         try:
             with os.scandir(abs_dir) as it:
                 items = list(it)
@@ -244,7 +248,7 @@ def _scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules,
         same_spelling = key_prefix == rel_prefix
         at_root = not rel_dir
         seen: dict[str, str] = {}  # NFC name -> on-disk relative path kept
-        subdirs: list[tuple[str, str, str, bool]] = []
+        subdirs: list[tuple[str, str, str, bool, int]] = []
         for item in items:
             name = item.name
             if name.startswith(TEMP_PREFIX) and is_temp_name(name):
@@ -309,7 +313,9 @@ def _scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules,
 
             if is_dir:
                 entries[k] = LocalEntry(rel, DIR, 0, st.st_mtime_ns, st.st_ino)
-                subdirs.append((item.path, rel, k, all_of_it))
+                if st.st_dev != dev_dir:
+                    mounts.append(rel)
+                subdirs.append((item.path, rel, k, all_of_it, st.st_dev))
                 continue
 
             size, mtime_ns, inode = st.st_size, st.st_mtime_ns, st.st_ino
@@ -333,6 +339,7 @@ def _scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules,
         stack.extend(reversed(subdirs))
     notes.sort()  # (folders are listed in the file system's order)
     result.unreadable.sort()
+    mounts.sort()
     return result
 
 
