@@ -1047,3 +1047,18 @@ def test_back_to_two_way_after_one_way_loses_nothing(s):
     tree = settle(s)
     assert tree["mine.txt"] == b"only here"
     assert b"local edit while download-only" in contents(tree), tree
+
+
+def test_case_only_rename_remote_with_local_edit(s):
+    synced(s, {"Report.txt": "r1", "k": "k"})
+    s.emu.advance_clock(2)
+    s.emu.other.rename("/docs/Report.txt", "report.txt")
+    edit(s.local() / "Report.txt", "my edit of the report")
+    assert settle(s) == {"report.txt": b"my edit of the report", "k": b"k"}
+
+
+def test_case_only_rename_local_with_remote_edit(s):
+    synced(s, {"Report.txt": "r1", "k": "k"})
+    os.rename(s.local() / "Report.txt", s.local() / "report.txt")
+    theirs(s, "Report.txt", "their edit of the report")
+    assert settle(s) == {"report.txt": b"their edit of the report", "k": b"k"}

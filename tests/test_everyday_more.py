@@ -759,3 +759,17 @@ def test_disk_inside_the_mirror_unmounted_on_purpose_with_force(s, usb_disk):
     assert r.exit_code == 0, (r.message, s.output)
     assert "external/e0.txt" not in s.remote_tree()  # the user meant it: it goes
     assert settle(s)["external"] is None
+
+
+def test_new_local_folder_forgets_the_old_ones_mount_points(s, usb_disk):
+    disk, mount, umount = usb_disk
+    write(disk / "e0.txt", "usb 0")
+    mount(s.local() / "external")
+    synced(s, {"a.txt": "a"})
+    new = s.home / "docs-new"
+    write(new / "external/plain.txt", "a plain folder here")
+    s.mirrors["docs"] = (new, "/docs")
+    s.write_config()
+    r = s.sync()
+    assert r.exit_code == 0, (r.message, s.output)
+    assert s.remote_tree()["external/plain.txt"] == b"a plain folder here"
