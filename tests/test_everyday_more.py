@@ -22,7 +22,7 @@ from syncd.config import load_config
 from syncd.engine import SyncEngine
 from syncd.report import Reporter
 from tests.emulator_helpers import Api
-from tests.sync_helpers import SyncSetup
+from tests.sync_helpers import SyncSetup, make_setup
 from tests.test_everyday import (  # noqa: F401 (s and files_com are fixtures)
     conflicted, contents, edit, files, files_com, s, settle, synced, theirs, write)
 from tests.test_listing_shift import after_page, flat, listing_pass
@@ -773,3 +773,32 @@ def test_new_local_folder_forgets_the_old_ones_mount_points(s, usb_disk):
     r = s.sync()
     assert r.exit_code == 0, (r.message, s.output)
     assert s.remote_tree()["external/plain.txt"] == b"a plain folder here"
+
+
+def test_colleague_moves_a_folder_out_of_the_mirror_and_back(s):
+    synced(s, {"proj/a.txt": "a", "proj/b.txt": "b", "k1": "1", "k2": "2", "k3": "3"})
+    s.emu.advance_clock(2)
+    s.emu.other.mkdir("/elsewhere")
+    s.emu.other.move("/docs/proj", "/elsewhere")
+    assert settle(s) == {"k1": b"1", "k2": b"2", "k3": b"3"}
+    s.emu.advance_clock(2)
+    s.emu.other.move("/elsewhere/proj", "/docs")
+    tree = settle(s)
+    assert tree["proj/a.txt"] == b"a" and tree["proj/b.txt"] == b"b"
+
+
+def test_colleague_moves_a_folder_between_two_mirrors(make_emulator, tmp_path, files_com):
+    s = make_setup(make_emulator, tmp_path, mirrors=("docs", "pics"),
+                   emu_opts={"files_com": files_com})
+    write(s.local("docs") / "album/p.jpg", "photo")
+    write(s.local("docs") / "keep.txt", "k")
+    write(s.local("pics") / "old.jpg", "old")
+    assert s.sync().exit_code == 0, s.output
+    s.emu.advance_clock(2)
+    s.emu.other.move("/docs/album", "/pics")
+    for _ in range(2):
+        r = s.sync()
+    assert r.exit_code == 0, (r.message, s.output)
+    assert s.local_tree("docs") == s.remote_tree("docs") == {"keep.txt": b"k"}
+    assert s.local_tree("pics") == s.remote_tree("pics") == {
+        "old.jpg": b"old", "album": None, "album/p.jpg": b"photo"}
