@@ -143,7 +143,8 @@ class Sequence:
         self.stats = Stats()
         self.oracle = Oracle()
         self.counter = 0
-        self.origin: dict[bytes, str] = {}  # version -> "side path" it was first written as
+        self.origin: dict[bytes, str] = {}
+        self.recent: list[tuple[str, str, str, str]] = []  # (side, op, key, to key)  # version -> "side path" it was first written as
         self.clock = time.time()
         self.files_com = self.rng.random() < 0.3
         self.emu = Emulator(workdir / "server", api_key=API_KEY, access_token=ACCESS_TOKEN,
@@ -239,6 +240,8 @@ class Sequence:
         # in Unicode normalisation (syncd syncs one of them and notes the other)
         ops = ["create"] * 4 + ["edit"] * 4 + ["mkdir", "delete", "delete", "move", "move",
                                                "touch", "rekind"]
+        if self.nhosts > 1:  # (one host keeps the draws its seeds always had)
+            ops += ["same"] * 2
         op = self.rng.choice(ops)
         name = self.rng.choice(NAMES)
         if side == "remote":
@@ -256,6 +259,9 @@ class Sequence:
                 if nfc(p) in taken:
                     return
                 self._mkdir(side, p)
+                self.recent.append((side, "mkdir", nfc(p), ""))
+            elif op == "same":
+                self._same(side, tree)
             elif op == "edit":
                 p = self.rng.choice(files)
                 self.oracle.superseded.add(tree[p])
@@ -269,6 +275,7 @@ class Sequence:
                 self.oracle.superseded |= gone
                 self.oracle.deleted[side] |= gone
                 self._delete(side, p, tree[p] is None)
+                self.recent.append((side, "delete", nfc(p), ""))
             elif op == "move" and everything:
                 src = self.rng.choice(everything)
                 d = self.rng.choice(dirs)
@@ -277,6 +284,7 @@ class Sequence:
                     return
                 self.oracle.kept[side] |= self._contents(tree, src)
                 self._move(side, src, dst)
+                self.recent.append((side, "move", nfc(src), nfc(dst)))
             elif op == "rekind" and everything:
                 p = self.rng.choice(everything)
                 gone = self._contents(tree, p)
@@ -290,6 +298,38 @@ class Sequence:
         except (OSError, ValueError, LookupError, Invalid, NotFound) as exc:
             # the world changed under the user (e.g. inside a hook): that op did not happen
             self.note(f"{side} {op}: not done ({type(exc).__name__}: {exc})")
+
+    def _same(self, side: str, tree: dict[str, bytes | None]) -> None:
+        """Several hosts only: this replica's user makes a move, delete or mkdir
+        another replica's user made recently (two people tidying one shared folder;
+        issue 16 item 4), if it still applies to what this replica shows."""
+        theirs = [r for r in self.recent[-8:] if r[0] != side]
+        if not theirs:
+            return
+        _, op, a, b = self.rng.choice(theirs)
+        here = {nfc(p): p for p in tree}
+
+        def folder(key: str) -> str | None:  # this replica's spelling of a folder key
+            if key == "":
+                return ""
+            return here[key] if key in here and tree[here[key]] is None else None
+
+        if op == "delete" and a in here:
+            p = here[a]
+            gone = self._contents(tree, p)
+            self.oracle.superseded |= gone
+            self.oracle.deleted[side] |= gone
+            self._delete(side, p, tree[p] is None)
+        elif op == "mkdir" and a not in here and folder(model.parent(a)) is not None:
+            self._mkdir(side, model.join(folder(model.parent(a)), model.name(a)))
+        elif op == "move" and a in here and b not in here and not b.startswith(a + "/") \
+                and folder(model.parent(b)) is not None:
+            src = here[a]
+            self.oracle.kept[side] |= self._contents(tree, src)
+            self._move(side, src, model.join(folder(model.parent(b)), model.name(b)))
+        else:
+            return
+        self.note(f"  (the same {op} as another user's)")
 
     def _abs(self, side: str, p: str) -> Path:
         return self.by_side[side].root / p
