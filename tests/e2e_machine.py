@@ -470,7 +470,8 @@ class Sequence:
         """Several hosts only: a version one host's pass renamed aside into a
         conflicted copy (on the server, or locally and then uploaded) is, for every
         other host, a remote move or a new file: an update, which beats that host's
-        concurrent delete of the version (seeds 22 and 25 with 3 hosts: desk deletes
+        concurrent delete of the version (seeds 22 and 25 with 3 hosts at 8f7ce42,
+        before the repeat step changed the draws: desk deletes
         c.txt, laptop's pass renames the server's c.txt aside because laptop made a
         folder c.txt; desk then gets the copy back). So such a version is kept alive
         like one a user moved. Users never make "(conflicted copy " names."""
