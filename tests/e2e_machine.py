@@ -10,6 +10,13 @@ out mid-pass, a simulated crash at a named or random crash point
 (``syncd.crashpoints``), or a user edit made *during* a transfer. Then the faults
 stop and syncs run until nothing is left to do, and the checks run:
 
+In about half the sequences (``listing``, off for the REGRESSIONS, whose draws
+must not change) the client pages listings ``LISTING_PAGE`` items at a time and
+a user may act *between two pages of a listing* (the emulator's
+``on_list_page`` callback): the shifting offsets of a live tree (issue 16,
+item 2). Those acts draw from their own random stream.
+
+
 R1  local = remote (conflict copies included), and the index agrees with both;
 R2  every version a user wrote exists on both sides, unless a user deleted or
     overwrote it (a user's delete/overwrite "supersedes" the version it removed);
@@ -55,6 +62,7 @@ from syncd.config import load_config
 from syncd.emulator import Emulator, Invalid, NotFound
 from syncd.engine import SyncEngine
 from syncd.index import Index
+from syncd.remote import exavault_api
 from syncd.remote.exavault_api import ExaVaultClient, RetryPolicy
 from syncd.report import Reporter
 
@@ -67,6 +75,7 @@ FAST_RETRY = RetryPolicy(attempts=4, total_seconds=5.0, initial_backoff=0.001,
                          max_backoff=0.01, jitter=0.0)
 STREAM = False  # set by main(): print failures and progress as they come
 QUIESCE_LIMIT = 6  # syncs allowed after the faults stop (the last one must be idle)
+LISTING_PAGE = 3  # the client's page size in sequences where users act between pages
 
 
 class SimulatedCrash(BaseException):
@@ -97,6 +106,7 @@ class Stats:
     max_quiesce: int = 0      # most syncs one sequence needed after the faults stopped
     forced: int = 0
     conflicts: int = 0
+    listing_acts: int = 0     # user steps taken between two pages of a listing
 
 
 @dataclass
@@ -132,7 +142,8 @@ class Host:
 
 
 class Sequence:
-    def __init__(self, seed: int, workdir: Path, *, verbose: bool = False, hosts: int = 1):
+    def __init__(self, seed: int, workdir: Path, *, verbose: bool = False, hosts: int = 1,
+                 listing: bool = True):
         self.seed = seed
         self.nhosts = hosts
         # one host keeps the draws the seeds always had (REGRESSIONS replay the same)
@@ -147,6 +158,10 @@ class Sequence:
         self.recent: list[tuple[str, str, str, str]] = []  # (side, op, key, to key)  # version -> "side path" it was first written as
         self.clock = time.time()
         self.files_com = self.rng.random() < 0.3
+        # Acts between the pages of a listing draw from their own stream: the main
+        # draws (and so every sequence without such acts) stay what they were.
+        self.list_rng = random.Random(f"listing:{hosts}:{seed}")
+        self.listing = listing and self.list_rng.random() < 0.5
         self.emu = Emulator(workdir / "server", api_key=API_KEY, access_token=ACCESS_TOKEN,
                             files_com=self.files_com, seed=seed).start()
         if hosts == 1:
@@ -160,6 +175,9 @@ class Sequence:
             self.oracle.kept[side] = set()
         self._hook_plan: tuple | None = None
         self._syncing: Host | None = None
+        self._page_acts = 0  # acts still allowed in this sync
+        if self.listing:
+            self.emu.on_list_page(self._between_pages)
 
     def _host(self, side: str, name: str, base: Path) -> Host:
         root, state = base / "home" / MIRROR, base / "state"
@@ -168,7 +186,10 @@ class Sequence:
             "account": {"url": self.emu.url, "api_key": API_KEY, "access_token": ACCESS_TOKEN},
             "state_dir": str(state),
             "mirrors": [{"name": MIRROR, "local": str(root), "remote": "/" + MIRROR,
-                         "transfers": 1, "max_delete": "100%"}],
+                         "transfers": 1, "max_delete": "100%",
+                         # (with the feed, a true-up listing now and then: acts
+                         # between its pages)
+                         **({"full_scan_interval": "1h"} if self.listing else {})}],
         }
         path = base / "config.yaml"
         path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
@@ -422,6 +443,24 @@ class Sequence:
         self.note(f"  during {point}:")
         self.during(point)
 
+    def _between_pages(self, page) -> None:
+        """The emulator served one page of a listing and another follows: a user
+        may act now (on the emulator's request thread, while the engine waits for
+        the answer; one transfer at a time, so nothing else runs meanwhile)."""
+        if self._page_acts <= 0 or page.offset + page.returned >= page.total:
+            return
+        if self.list_rng.random() >= 0.6:
+            return
+        self._page_acts -= 1
+        self.stats.listing_acts += 1
+        self.note(f"  between pages of the listing of {page.folder} "
+                  f"(after {page.offset + page.returned} of {page.total}):")
+        main, self.rng = self.rng, self.list_rng
+        try:
+            self.during("list.page")
+        finally:
+            self.rng = main
+
     def during(self, point: str) -> None:
         """A user acts while a pass is at ``point``: on the syncing host's folder, on
         another host's folder, or on the server (a web-UI user). A new moment (for
@@ -492,6 +531,7 @@ class Sequence:
         faults = chaos and self.rng.random() < 0.35
         squeeze = chaos and self.rng.random() < 0.1
         self._hook_plan = None
+        self._page_acts = self.list_rng.choice([1, 1, 2, 3]) if chaos and self.listing else 0
         if chaos and self.rng.random() < 0.3:
             point = self.rng.choice(("*",) * 4 + crashpoints.POINTS)
             self._hook_plan = ("crash", point, self.rng.randint(1, 6))
@@ -696,18 +736,25 @@ class Sequence:
 
 
 def run_one(seed: int, *, verbose: bool = False, keep: bool = False,
-            hosts: int = 1) -> tuple[Stats, str | None]:
-    """Run sequence ``seed`` (with ``hosts`` syncd instances); returns (stats, None)
-    or (stats, failure text)."""
+            hosts: int = 1, listing: bool = True) -> tuple[Stats, str | None]:
+    """Run sequence ``seed`` (with ``hosts`` syncd instances; ``listing``: users may
+    act between the pages of a listing); returns (stats, None) or (stats, failure
+    text)."""
     old = engine_mod.ExaVaultClient
     engine_mod.ExaVaultClient = functools.partial(ExaVaultClient, retry=FAST_RETRY)
     old_delay, worker_mod.RETRY_DELAY = worker_mod.RETRY_DELAY, 0.001  # in-pass retries too
+    old_page = exavault_api.PAGE_LIMIT
     tmp = tempfile.mkdtemp(prefix=f"syncd-e2e-{seed}-")
     hosts_arg = f" --hosts {hosts}" if hosts > 1 else ""
     seq = None
     try:
-        seq = Sequence(seed, Path(tmp), verbose=verbose, hosts=hosts)
+        seq = Sequence(seed, Path(tmp), verbose=verbose, hosts=hosts, listing=listing)
+        if seq.listing:
+            exavault_api.PAGE_LIMIT = LISTING_PAGE
+            seq.note(f"listings paged {LISTING_PAGE} at a time; users act between pages")
         stats = seq.run()
+        if seq.emu.list_page_errors:  # an act between pages failed: the machine's bug
+            raise seq.emu.list_page_errors[0]
         return stats, None
     except (Violation, Exception) as exc:  # noqa: BLE001 - every failure is reported with its seed
         text = "".join(traceback.format_exception(exc)) if not isinstance(exc, Violation) \
@@ -720,6 +767,7 @@ def run_one(seed: int, *, verbose: bool = False, keep: bool = False,
     finally:
         engine_mod.ExaVaultClient = old
         worker_mod.RETRY_DELAY = old_delay
+        exavault_api.PAGE_LIMIT = old_page
         if seq is not None:
             seq.close()
         if not keep:
@@ -780,10 +828,12 @@ def main(argv=None) -> int:
                     help="syncd instances sharing the remote folder (default 1)")
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir of --seed")
+    ap.add_argument("--no-listing-acts", action="store_true",
+                    help="--seed as the REGRESSIONS replay it: no user acts between pages")
     args = ap.parse_args(argv)
     if args.seed is not None:
         stats, failure = run_one(args.seed, verbose=args.verbose, keep=args.keep,
-                                 hosts=args.hosts)
+                                 hosts=args.hosts, listing=not args.no_listing_acts)
         print(failure or f"seed {args.seed} ok: {stats}")
         return 1 if failure else 0
     global STREAM
