@@ -168,9 +168,12 @@ class Download:
 
 @dataclass(frozen=True)
 class Compare:
-    """Both sides created a file of equal size at the same path and no base exists:
-    download the remote copy (one transfer) and compare contents. Equal -> record
-    as synced. Different -> conflict (local copy renamed ``conflict_path`` and
+    """Both sides have a file at the same path whose contents may be equal: download
+    the remote copy (one transfer) and compare contents. Equal -> record as synced.
+    With ``base`` (both sides changed since it, and the server's file has the base's
+    size): the server's bytes equal to the base's (a re-upload of the same content)
+    -> the base takes the server's new version and the local edit is planned again
+    (it goes up). Otherwise -> conflict (local copy renamed ``conflict_path`` and
     uploaded, remote copy installed under ``path``)."""
 
     path: str
@@ -178,6 +181,7 @@ class Compare:
     local: LocalEntry
     remote: RemoteEntry
     conflict_path: str
+    base: BaseEntry | None = None
 
 
 @dataclass(frozen=True)

@@ -115,10 +115,12 @@ Rules per key, two-way (after moves; walked top-down, in sorted order)
                                  id (or local inode), or a re-rooted row
  5    M            S             ``Upload(replace=r)``
  5    S            M             ``Download(replace=l)``
- 6    M            M             equal size: ``Compare`` (the same edit on both
-                                 sides converges without a copy; different
-                                 content -> conflict, as in rule 3); different
-                                 size: rule C
+ 6    M            M             equal size, or the remote file of the base's
+                                 size: ``Compare`` (the same edit on both
+                                 sides converges without a copy; the base's
+                                 bytes sent again -> the local edit goes up;
+                                 different content -> conflict, as in rule 3);
+                                 otherwise rule C
  7    D            S             ``DeleteRemote`` -- for a folder only when the
                                  remote folder is neither dirty nor renewed;
                                  one delete for the top-most folder only
@@ -926,20 +928,30 @@ class _Planner:
             nb = dataclasses.replace(nb, local_path=entry.path, remote_path=there.path)
             self.records[k] = RecordBase(nb)
 
-    def compare(self, k: str) -> bool:
-        """Two files of equal size at ``k``: the worker downloads the server's one
-        and compares (equal -> recorded, different -> a conflict). True if planned."""
+    def compare(self, k: str, base: BaseEntry | None = None) -> bool:
+        """Two files at ``k`` that may hold the same bytes: the worker downloads the
+        server's one and compares (equal -> recorded, different -> a conflict).
+        Equal sizes may be equal bytes; with ``base`` (its SHA-256 known and the
+        server's file of its size) the server's file may also be the base's bytes
+        sent again. True if planned."""
         entry, there = self.vl.items[k], self.vr.items[k]
-        if not (entry.kind == FILE and there.kind == FILE and entry.size == there.size):
+        if not (entry.kind == FILE and there.kind == FILE):
+            return False
+        resent = base is not None and base.kind == FILE and base.sha256 is not None \
+            and there.size == base.size
+        if entry.size != there.size and not resent:
             return False
         self.xfers.append(Compare(path=entry.path, remote_path=there.path, local=entry,
-                                  remote=there, conflict_path=self.cc(entry.path)))
+                                  remote=there, conflict_path=self.cc(entry.path),
+                                  base=base if resent else None))
         return True
 
     def both_changed(self, k: str) -> None:
         """Rule 6: both sides edited the file since the base. The same edit (equal
-        size: maybe the same bytes) is compared first; otherwise rule C."""
-        if not self.compare(k):
+        size: maybe the same bytes), or a server file of the base's size (maybe the
+        base's bytes sent again by another client), is compared first; otherwise
+        rule C."""
+        if not self.compare(k, self.vb.items.get(k)):
             self.conflict(k)
 
     def first_sync(self, k: str) -> bool:

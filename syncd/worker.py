@@ -1112,6 +1112,14 @@ class Worker:
                 with self._lock:
                     self.out.counts["identical"] += 1
                 return
+            if a.base is not None and remote_sha == a.base.sha256:
+                # The server's "edit" is the synced bytes sent again: only our side
+                # changed. The base takes the server's version; the next plan
+                # uploads the local edit over it (a conflict would revert it).
+                self.index.put_base(self.mirror, dc_replace(
+                    a.base, remote_path=a.remote.path, remote_id=a.remote.id,
+                    remote_size=a.remote.size, remote_updated=a.remote.updated))
+                raise Stale(a.path)
             if self.r.direction == "upload-only":
                 # Local wins, local is never touched: the server's version steps
                 # aside under the conflict name (and stays there), ours takes the name.

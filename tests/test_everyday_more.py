@@ -398,11 +398,6 @@ def test_same_folder_deleted_twice_in_a_day_keeps_both_in_the_trash(s):
     assert kept == [b"first", b"second"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (planner): a remote re-upload of the same bytes "
-                   "(new updatedAt, same size as the base) while the user edited the file is "
-                   "taken as an edit on both sides: the user's edit becomes a conflicted copy "
-                   "and the name shows the old content; one download could show the remote "
-                   "content is the base's (base sha256) and let the local edit go up")
 def test_colleague_reuploads_unchanged_file_while_user_edits(s):
     synced(s, {"a.txt": "v1", "k": "k"})
     edit(s.local() / "a.txt", "my edit, longer")

@@ -342,6 +342,17 @@ def test_rule6_both_modified_to_equal_sizes_is_compared_first(direction):
     assert len(p.actions) == 1 and p.conflicts == []
 
 
+def test_rule6_remote_file_of_the_base_size_is_compared_with_the_base():
+    """Another client re-sent the synced bytes (new updatedAt, the base's size)
+    while the user edited the file: one download tells (the base's SHA-256); the
+    worker then lets the local edit go up instead of calling it a conflict."""
+    w = World().tree("a.txt").ledit("a.txt", size=20).redit("a.txt", size=10)
+    p = w.plan()
+    cmp = only(p, Compare)
+    assert cmp.base == w.base["a.txt"] and cmp.remote == w.remote["a.txt"]
+    assert len(p.actions) == 1 and p.conflicts == []
+
+
 @pytest.mark.parametrize("path, cc", [
     (".bashrc", f".bashrc {CC}"),
     ("Makefile", f"Makefile {CC}"),
