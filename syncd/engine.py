@@ -637,14 +637,7 @@ def _selector(focus: set[str] | None) -> Callable[[str], bool]:
     on_the_way = model.ancestors(focus)
 
     def wanted(k: str) -> bool:
-        if k in on_the_way:
-            return True
-        while True:
-            if k in focus:
-                return True
-            if "/" not in k:
-                return False
-            k = k.rsplit("/", 1)[0]
+        return k in on_the_way or model.under_any(k, focus)
     return wanted
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping
 
-from syncd.model import key
+from syncd.model import key, under_any
 
 STATE = "kept"
 LOCAL, REMOTE = "local", "remote"
@@ -83,8 +83,8 @@ def hide(index, mirror: str, local: Mapping, remote: Mapping, base: Mapping, *,
     if save and len(still) != len(entries):
         index.set_state(_scope(mirror), STATE, [list(e) for e in still])
     hidden = {side: {key(p) for s, p in still if s == side} for side in (LOCAL, REMOTE)}
-    local_out = {k: e for k, e in local.items() if not _within(k, hidden[LOCAL])}
-    remote_out = {p: e for p, e in remote.items() if not _within(key(p), hidden[REMOTE])}
+    local_out = {k: e for k, e in local.items() if not under_any(k, hidden[LOCAL])}
+    remote_out = {p: e for p, e in remote.items() if not under_any(key(p), hidden[REMOTE])}
     notes = []
     for side in (LOCAL, REMOTE):
         present = [p for s, p in still if s == side and
@@ -112,14 +112,3 @@ def _other_inside(sorted_keys: list[str], k: str, side: str, kept: set) -> bool:
             return True
         j += 1
     return False
-
-
-def _within(k: str, folders: set[str]) -> bool:
-    if not folders:
-        return False
-    while True:
-        if k in folders:
-            return True
-        if "/" not in k:
-            return False
-        k = k.rsplit("/", 1)[0]

@@ -77,6 +77,19 @@ def is_under(path: str, folder: str) -> bool:
     return not folder or path == folder or path.startswith(folder + "/")
 
 
+def under_any(path: str, folders: set[str]) -> bool:
+    """True if ``path`` is one of ``folders`` or inside one (a walk up its
+    ancestors: linear in its depth, not in the number of folders)."""
+    if not folders:
+        return False
+    while True:
+        if path in folders:
+            return True
+        if "/" not in path:
+            return False
+        path = path.rsplit("/", 1)[0]
+
+
 def rebase(path: str, old: str, new: str) -> str:
     """``path`` (inside ``old``) re-rooted under ``new``: rebase("a/x", "a", "b") == "b/x"."""
     return new if path == old else new + path[len(old):]
