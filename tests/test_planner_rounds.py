@@ -57,8 +57,8 @@ from hypothesis import note as _hnote
 from hypothesis.errors import InvalidArgument
 from hypothesis import strategies as st
 
-from syncd.model import (DIR, FILE, ForgetBase, MoveLocal, MoveRemote, RecordBase, is_under,
-                         join, key, name, parent)
+from syncd.model import (DIR, FILE, Compare, Download, ForgetBase, MoveLocal, MoveRemote,
+                         RecordBase, is_under, join, key, name, parent)
 from syncd.planner import plan
 from tests.test_planner_properties import (
     NAMES,
@@ -687,25 +687,78 @@ def test_regression_conflict_name_taken_by_an_item_moved_in_the_same_plan():
     check_converged(world)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a download cut short by a crash after a "
-                   "remote move of its folder, then a remote edit: the downloaded version "
-                   "comes back as a conflicted copy")
 def test_regression_crash_after_download_into_a_moved_folder_resurrects():
     """Found by test_hard_cases_... in a CI run (blob
-    AXicc+R15HVkYGRgdGQAQ1QWE4TNAOQ5MjGgioBJAM8ZBgE=); it fails at d8b9926 too, so it
-    predates the session that found it. The local user renames ``a`` to ``A`` (case
-    only), the remote user moves ``a`` to ``b/a`` and edits ``a/s/y.txt`` (v62). The
-    plan moves ``A`` to ``b/a`` locally and downloads v62; the pass is killed after
-    those two actions, before the records. The remote user edits ``y.txt`` again
-    (v66). The next plan sees the local v62 as a local change against the base and
-    keeps it as a conflicted copy: v62, which only the remote user had replaced,
-    comes back. Not a loss (every version is kept), a false conflicted copy, of the
-    family listed in RELIABILITY.md (a kill between a transfer and its record)."""
+    AXicc+R15HVkYGRgdGQAQ1QWE4TNAOQ5MjGgioBJAM8ZBgE=); it failed at d8b9926 too. The
+    local user renames ``a`` to ``A`` (case only), the remote user moves ``a`` to
+    ``b/a`` and edits ``a/s/y.txt`` (v62). The plan moves ``A`` to ``b/a`` locally
+    and downloads v62 (recording its row at the new place); the pass is killed
+    after those two actions, before the other records and before the old rows of
+    ``a`` are forgotten. The remote user edits ``y.txt`` again (v66). The next plan
+    re-roots the old rows of ``a`` again, and the stale row of ``y.txt`` used to
+    overwrite the fresh one recorded at the new place: the local v62 looked
+    edited, and v62, which only the remote user had replaced, came back as a
+    conflicted copy. A re-rooted row now yields to a row at its new place that
+    matches the items there better (``_Planner._fit``)."""
     test_hard_cases_converge_without_loss_or_resurrection.hypothesis.inner_test(
         which=13, choice=13, mover="local", rounds=[
             ([], [("mkfile", 0, 0, 1, False), ("mkfile", 0, 0, 1, False),
                   ("edit", 0, 0, 0, False)], "crash", 2, frozenset()),
             ([], [("edit", 0, 0, 0, False)], "full", 0, frozenset())])
+
+
+def test_regression_same_case_rename_crash_after_download_then_edit_resurrects():
+    """Found by test_hard_cases_... (blob AXicc+R15HFkYGRgcGR0ZADSQBICUVhMUBZIFSNYFUIETAIA9NQGgQ==).
+    Both users rename ``a`` to ``A`` (case only): the plan only re-roots the base,
+    and a pass killed before its records leaves the rows at ``a``. The remote user
+    edits ``A/s/y.txt`` and creates a FILE ``a``; the next pass downloads the edit
+    (recording ``A/s/y.txt``) and is killed again; the file ``a`` keeps the old
+    rows of ``a`` from being forgotten. After a second remote edit, the plan
+    re-rooted the old rows onto ``A`` again, the old row of ``y.txt`` replaced the
+    fresh one, and the downloaded version came back as a conflicted copy (the
+    same class as the test above: fixed by ``_Planner._fit``)."""
+    world = scenario_world()
+    gone = set()
+    named([("mv", "a", "A")], "local", world.c)(world.local)
+    named([("mv", "a", "A")], "remote", world.c)(world.remote)
+    assert not [a for a in world.plan().actions if not isinstance(a, (RecordBase, ForgetBase))]
+    # killed before the records: the rows stay at "a"
+    named([("w", "A/s/y.txt")], "remote", world.c)(world.remote)
+    world.remote["a"] = Node(FILE, world.c.content(False), world.c(), world.c())
+    down = next(a for a in world.plan().actions
+                if isinstance(a, Download) and a.path == "A/s/y.txt")
+    world.do(down)  # its row recorded at "A/s/y.txt", then killed
+    gone.add(world.local["A/s/y.txt"].content)
+    named([("w", "A/s/y.txt")], "remote", world.c)(world.remote)
+    actions = world.plan().actions
+    assert not any(isinstance(a, Compare) for a in actions), actions
+    finish(world)
+    check_converged(world)
+    assert not gone & (versions(world.local) | versions(world.remote))
+
+
+def test_regression_move_into_a_folder_the_other_side_moved_follows_it():
+    """Found by test_hard_cases_... (blob AXicc2R0BEJGRkcmRwYQZGBghDAcGRlAUlBBCAkAa/EEXQ==).
+    The local user moves ``é`` into ``a`` and edits ``a/é/w.txt``; the remote user
+    moves ``a`` to ``b/a`` and makes a new folder ``a``. Moves were ordered by
+    destination depth only, so ``é -> a/é`` went first and the server's ``é`` was
+    moved into the NEW folder ``a``; then ``a`` went to ``b/a`` locally (with ``é``
+    in it): the edit was uploaded at ``b/a/é/w.txt`` and the old ``w.txt``
+    downloaded into ``a/é``: the version the local user replaced came back. A
+    move into a folder that moves itself now waits for that folder's move."""
+    world = scenario_world()
+    replaced = world.local[spell("é/w.txt", "local")].content
+    named([("mv", "é", "a/é"), ("w", "a/é/w.txt")], "local", world.c)(world.local)
+    named([("mv", "a", "b/a"), ("md", "a")], "remote", world.c)(world.remote)
+    actions = world.plan().actions
+    assert [type(a) for a in actions[:2]] == [MoveLocal, MoveRemote], actions
+    assert actions[1].dst == "b/a/é", actions[1]
+    for a in actions:
+        world.do(a)
+    finish(world)
+    check_converged(world)
+    assert replaced not in versions(world.local) | versions(world.remote)
+    assert find(world.remote, "b/a/é/w.txt") and world.remote["a"].kind == DIR
 
 
 def test_regression_failed_move_then_record_loses_the_file():
