@@ -346,10 +346,20 @@ class _Tree(Generic[E]):
         self.items: dict[str, E] = dict(items)
         self.kids: dict[str, set[str]] = {}
         for k in self.items:
-            self.kids.setdefault(parent(k), set()).add(k)
+            self._link(k)
         self.now: dict[str, str | None] = {k: k for k in self.items}
         self.was: dict[str, str] = {k: k for k in self.items}
         self.flag: set[str] = set()
+
+    def _link(self, k: str) -> None:
+        """Make ``k`` reachable from the root, through keys that have no item
+        (base rows can sit below a folder that has none)."""
+        while k:
+            up = self.kids.setdefault(parent(k), set())
+            if k in up:
+                return
+            up.add(k)
+            k = parent(k)
 
     def get(self, k: str) -> E | None:
         return self.items.get(k)
@@ -368,7 +378,7 @@ class _Tree(Generic[E]):
         return out
 
     def has_below(self, k: str) -> bool:
-        return any(c in self.items for c in self.kids.get(k, ()))
+        return bool(self.subtree(k, self_too=False))
 
     def _take(self, keys: Iterable[str]) -> list[tuple[str, E, str, bool]]:
         taken = []
@@ -394,7 +404,7 @@ class _Tree(Generic[E]):
                 for _, _, there, _ in self._take([nk]):
                     self.now[there] = None
             self.items[nk] = entry
-            self.kids.setdefault(parent(nk), set()).add(nk)
+            self._link(nk)
             self.was[nk], self.now[orig] = orig, nk
             if flagged:
                 self.flag.add(nk)

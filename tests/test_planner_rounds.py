@@ -761,6 +761,35 @@ def test_regression_move_into_a_folder_the_other_side_moved_follows_it():
     assert find(world.remote, "b/a/é/w.txt") and world.remote["a"].kind == DIR
 
 
+def test_regression_rows_below_a_folder_without_a_row_move_with_it():
+    """Found by test_hard_cases_... (PLANNER_SEED=19, PLANNER_EXAMPLES=5000; blob
+    AXicc2RyZHRkYGQAEhAIZLE6yjsyO7ICWWyOTHAxSUdBoBgDUDkzAyOqchmQGUAWk6MqWIwBIsUAANSlCaU=).
+    A pass cut short after syncd's own moves leaves a row at ``é/é/é`` and none for
+    the folder ``é/é`` (its rows were re-rooted elsewhere; a download creating its
+    parents leaves the same gap). The local user then moves ``é`` to ``a/a`` and
+    edits the file. The planner's virtual base tree linked a row only to its
+    parent's row, so re-rooting ``é`` left ``é/é/é`` behind: the edited file had no
+    base at its new place on either side and became a conflicted copy, bringing
+    back the version the user had replaced. Rows below a key without a row now
+    move with their folder."""
+    c = Counter()
+    local = {"f": Node(DIR, b"", c()), "f/g": Node(DIR, b"", c()),
+             "f/g/h.txt": Node(FILE, c.content(False), c(), c())}
+    remote = clone(local, c, True)
+    world = World(local, remote, derive_base(local, remote), c)
+    del world.rows["f/g"]
+    old = world.local["f/g/h.txt"].content
+    move(world.local, "f", "k")
+    world.local["k/g/h.txt"].content, world.local["k/g/h.txt"].stamp = c.content(False), c()
+    actions = world.plan().actions
+    assert not any(isinstance(a, Compare) for a in actions), actions
+    for a in actions:
+        world.do(a)
+    finish(world)
+    check_converged(world)
+    assert old not in versions(world.local) | versions(world.remote)
+
+
 def test_regression_failed_move_then_record_loses_the_file():
     """Found by test_hard_cases_... in a round with injected failures (blob
     AXicc2R0ZHBkYASTIMjA6MjsyApmMSALYmOxOooAWUwMDEAtIAkGBgBAdwfO). The remote user
