@@ -621,7 +621,7 @@ class _Planner:
                 return lm[q] if winner == LOCAL else rm[q]
             return lm.get(q) or rm[q]
 
-        for q in self._move_order(set(lm) | set(rm), dst_of):
+        for q in self._move_order(set(lm) | set(rm), dst_of, lm, rm):
             qv = self.vb.now.get(q)
             if qv is None:
                 continue
@@ -642,24 +642,32 @@ class _Planner:
                 self._move(LOCAL, qv, qv, rp, both=False)
 
     @staticmethod
-    def _move_order(qs: set[str], dst_of: Callable[[str], str]) -> list[str]:
+    def _move_order(qs: set[str], dst_of: Callable[[str], str], lm: dict[str, str],
+                    rm: dict[str, str]) -> list[str]:
         """Shallow destinations first -- but a move whose destination lies in a
-        folder that moves itself (the destination as its mover saw it, e.g. a
-        folder moved into ``a`` while the other side moved ``a`` to ``b/a``)
-        waits for that folder's move, so that it follows the folder to its new
-        place instead of landing in whatever now has the folder's old name. A
-        cycle of such waits (a into b, b into a) is broken in the plain order."""
+        folder that moves itself (the destination as its mover saw it, inside a
+        folder that is at its base place or at either side's new place, e.g. a
+        folder moved into ``a`` or ``A`` while the other side moved ``a`` to
+        ``b/a``) waits for that folder's move, so that it follows the folder to
+        its new place instead of landing in whatever now has one of its names.
+        A cycle of such waits (a into b, b into a) is broken in the plain order."""
         def order(q: str) -> tuple[int, str, str]:
             return (dst_of(q).count("/"), dst_of(q), q)
 
+        places: dict[str, set[str]] = {}
+        for q in qs:
+            for p in (q, lm.get(q), rm.get(q)):
+                if p is not None:
+                    places.setdefault(p, set()).add(q)
         waits: dict[str, set[str]] = {}
         waiters: dict[str, list[str]] = {}
         for q in qs:
             a, waits[q] = parent(dst_of(q)), set()
             while a:
-                if a in qs and a != q:
-                    waits[q].add(a)
-                    waiters.setdefault(a, []).append(q)
+                for w in places.get(a, ()):
+                    if w != q and w not in waits[q]:
+                        waits[q].add(w)
+                        waiters.setdefault(w, []).append(q)
                 a = parent(a)
         ready = [order(q) for q in qs if not waits[q]]
         heapq.heapify(ready)

@@ -10,7 +10,8 @@ example is several ROUNDS of
 * ``crash`` - a prefix of the plan only, as a kill -9 would leave it;
 * ``torn``  - a prefix, then one more action whose effect on the trees happens
   but whose base-row changes are lost (the crash points ``*.done``, ``upload.sent``,
-  ``download.replaced``: the effect is there, the index does not know);
+  ``download.replaced``: the effect is there, the index does not know; a
+  ``Download`` left an intent, completed before the next plan as the engine does);
 * ``fail``  - chosen actions fail and change nothing; later actions whose
   expectation no longer holds (only after a failure, in this round) fail too
   instead of counting as planner bugs. Records (``RecordBase``/``ForgetBase``)
@@ -215,8 +216,21 @@ def do_strict(world: World, a) -> None:
         world.local, world.remote, world.rows = saved
 
 
+def complete_downloads(world: World) -> None:
+    """As ``syncd.worker.complete_downloads`` does before planning: a download whose
+    record was lost (``torn``) left an intent; it is recorded if the local file is
+    still exactly the one the download put there."""
+    for path, row in getattr(world, "intents", ()):
+        n = world.local.get(path)
+        if n is not None and n.kind == FILE and (n.ident, n.stamp, len(n.content)) == (
+                row.inode, row.mtime_ns, row.size):
+            world.rows[key(path)] = row
+    world.intents = []
+
+
 def run_round(world: World, mode: str, n: int, failing: frozenset[int]) -> None:
     world.stale_seen = False
+    complete_downloads(world)
     actions = world.plan().actions
     note(f"plan ({mode}, {n}, {sorted(failing)}): {actions}")
     if mode == "full" or not actions:
@@ -235,8 +249,11 @@ def run_round(world: World, mode: str, n: int, failing: frozenset[int]) -> None:
             do_strict(world, a)
         rows = dict(world.rows)
         do_strict(world, actions[k])
-        world.rows = rows  # the effect happened; the index never heard of it
         a = actions[k]
+        if isinstance(a, Download) and key(a.path) in world.rows:
+            # the worker committed an intent before putting the file in place
+            world.intents = [(a.path, world.rows[key(a.path)])]
+        world.rows = rows  # the effect happened; the index never heard of it
         if isinstance(a, (MoveLocal, MoveRemote)):
             # a move the index does not know looks like a user's move to the next
             # plan, and move beats delete (see test_torn_move_then_remote_delete_...)
@@ -277,6 +294,7 @@ def run_round(world: World, mode: str, n: int, failing: frozenset[int]) -> None:
 def finish(world: World) -> int:
     """Plan and execute fully until the plan is empty; returns the plans that did something."""
     n = 0
+    complete_downloads(world)
     while True:
         actions = world.plan().actions
         if not actions:
@@ -759,6 +777,27 @@ def test_regression_move_into_a_folder_the_other_side_moved_follows_it():
     check_converged(world)
     assert replaced not in versions(world.local) | versions(world.remote)
     assert find(world.remote, "b/a/é/w.txt") and world.remote["a"].kind == DIR
+
+
+def test_regression_move_into_a_folder_both_sides_moved_follows_the_winner():
+    """Found by test_hard_cases_... (PLANNER_SEED=31, PLANNER_EXAMPLES=5000; blob
+    AXicc2R0BEJGRkdWRwYgZGJgYARSLCAOAwOEBABC7ANf), after the test above was fixed.
+    The local user moves ``é`` into ``a`` and renames ``a`` to ``A``; the remote user
+    moves ``a`` to ``b/a`` (the remote move wins). ``é -> A/é`` lies in no folder the
+    base knows by that name, so it did not wait: the plan created a remote ``A`` for
+    it, then moved the local ``A`` to ``b/a``, and the next action found no local
+    ``A``. A move now also waits for a folder at either side's new place."""
+    world = scenario_world()
+    named([("mv", "é", "a/é"), ("mv", "a", "A")], "local", world.c)(world.local)
+    named([("mv", "a", "b/a")], "remote", world.c)(world.remote)
+    actions = world.plan().actions
+    assert [type(a) for a in actions[:2]] == [MoveLocal, MoveRemote], actions
+    assert actions[1].dst == "b/a/é", actions[1]
+    for a in actions:
+        world.do(a)
+    finish(world)
+    check_converged(world)
+    assert find(world.remote, "b/a/é/w.txt") and find(world.remote, "A") is None
 
 
 def test_regression_rows_below_a_folder_without_a_row_move_with_it():
