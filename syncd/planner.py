@@ -645,7 +645,7 @@ class _Planner:
     def _move_order(qs: set[str], dst_of: Callable[[str], str], lm: dict[str, str],
                     rm: dict[str, str]) -> list[str]:
         """Shallow destinations first -- but a move whose destination lies in a
-        folder that moves itself (the destination as its mover saw it, inside a
+        folder that moves itself (the destination as either mover saw it, inside a
         folder that is at its base place or at either side's new place, e.g. a
         folder moved into ``a`` or ``A`` while the other side moved ``a`` to
         ``b/a``) waits for that folder's move, so that it follows the folder to
@@ -662,13 +662,16 @@ class _Planner:
         waits: dict[str, set[str]] = {}
         waiters: dict[str, list[str]] = {}
         for q in qs:
-            a, waits[q] = parent(dst_of(q)), set()
-            while a:
-                for w in places.get(a, ()):
-                    if w != q and w not in waits[q]:
-                        waits[q].add(w)
-                        waiters.setdefault(w, []).append(q)
-                a = parent(a)
+            waits[q] = set()
+            # either side's destination: the winner's move may turn out to be no
+            # move at all on the other side (it moved with its folder there)
+            for a in {parent(d) for d in (lm.get(q), rm.get(q)) if d is not None}:
+                while a:
+                    for w in places.get(a, ()):
+                        if w != q and w not in waits[q]:
+                            waits[q].add(w)
+                            waiters.setdefault(w, []).append(q)
+                    a = parent(a)
         ready = [order(q) for q in qs if not waits[q]]
         heapq.heapify(ready)
         left = {q: order(q) for q in qs}

@@ -800,6 +800,28 @@ def test_regression_move_into_a_folder_both_sides_moved_follows_the_winner():
     assert find(world.remote, "b/a/é/w.txt") and find(world.remote, "A") is None
 
 
+def test_regression_move_into_a_folder_the_other_side_moved_elsewhere_waits_for_it():
+    """Found by test_hard_cases_... (PLANNER_SEED=43, PLANNER_EXAMPLES=5000; blob
+    AXicc+R1ZHBkZGQEkmDIwOjI5sgLZbE6sjgyQlmSjiJAFgOyQiY4ixUIgSQDhM8AAI57CNk=); it
+    failed before this session's fixes too. The local user moves ``b`` to ``a/a`` and
+    ``a/s`` into it (``a/a/a``); the remote user renames ``a`` to ``A`` and moves ``b``
+    to ``A/é`` (the remote move of ``b`` wins). ``a/s`` moved remotely only with its
+    folder, so its real move is the local one -- into ``b``, which had not moved yet:
+    the plan moved the server's ``s`` into a new ``A/a``, then the local ``b`` (holding
+    ``s``) away to ``A/é``: a stray ``A/a`` stayed on both sides, and in the drawn
+    example (with more edits) a later action needed a local ``A/a/a`` that was gone
+    (the worker would have found it stale). A move now waits for a folder that
+    holds either side's destination."""
+    world = scenario_world()
+    named([("mv", "b", "a/a"), ("mv", "a/s", "a/a/a")], "local", world.c)(world.local)
+    named([("mv", "a", "A"), ("mv", "b", "A/é")], "remote", world.c)(world.remote)
+    for a in world.plan().actions:
+        world.do(a)  # strictly: each action's expectation holds
+    finish(world)
+    check_converged(world)
+    assert find(world.remote, "A/é/a/y.txt") and find(world.remote, "A/a") is None
+
+
 def test_regression_rows_below_a_folder_without_a_row_move_with_it():
     """Found by test_hard_cases_... (PLANNER_SEED=19, PLANNER_EXAMPLES=5000; blob
     AXicc2RyZHRkYGQAEhAIZLE6yjsyO7ICWWyOTHAxSUdBoBgDUDkzAyOqchmQGUAWk6MqWIwBIsUAANSlCaU=).
