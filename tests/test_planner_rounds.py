@@ -851,6 +851,27 @@ def test_regression_rows_below_a_folder_without_a_row_move_with_it():
     assert old not in versions(world.local) | versions(world.remote)
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: a merge of two folders moved onto one name, cut "
+                   "short before its records, then a remote move of one of them: the old version "
+                   "of a file edited remotely comes back")
+def test_merge_onto_one_name_cut_short_then_a_move_resurrects():
+    """Found by test_hard_cases_... (PLANNER_SEED=56, PLANNER_EXAMPLES=5000; blob
+    AXicVcmxDQAwDALBx5YHY/+lguiib07g81oCy4uQab8mxdF1G/rBA8LHBfg=); it fails before this
+    session's fixes too. The remote user moves ``a`` to ``g``, the local user ``b`` to
+    ``g``: the plan merges both into ``g`` (children moved across, then ``a``/``b``
+    deleted, ``g`` recorded with the local inode of ``b`` and the remote id of
+    ``a``). Killed after the child moves, before the record of ``g``. The remote
+    user then renames the (empty) ``b`` to ``A`` and edits ``g/s/y.txt``: the next
+    plan follows ``b``'s identity, moving the local ``g`` with ALL the merged
+    children to ``A``, and uploads them there as new, among them the old
+    ``y.txt`` the remote user had replaced. Open (RELIABILITY.md, known limits 6)."""
+    test_hard_cases_converge_without_loss_or_resurrection.hypothesis.inner_test(
+        which=5, choice=3, mover="remote", rounds=[
+            ([], [], "crash", 3, frozenset()),
+            ([], [("mkfile", 0, 0, 1, False), ("mkfile", 0, 0, 1, False),
+                  ("edit", 2, 0, 0, False), ("move", 0, 0, 2, False)], "full", 0, frozenset())])
+
+
 def test_regression_failed_move_then_record_loses_the_file():
     """Found by test_hard_cases_... in a round with injected failures (blob
     AXicc2R0ZHBkYASTIMjA6MjsyApmMSALYmOxOooAWUwMDEAtIAkGBgBAdwfO). The remote user
