@@ -43,7 +43,7 @@ from syncd.remote.exavault_backend import ExaVaultBackend
 from syncd.remote_state import RefreshResult, RemoteTracker
 from syncd.report import MirrorReport, Reporter, when
 from syncd.trash import LocalTrash, RemoteTrash
-from syncd.worker import Cancelled, MirrorRun, Throttle, Worker
+from syncd.worker import Cancelled, MirrorRun, Throttle, Worker, complete_downloads
 
 MAX_CYCLES = 3
 # What a mirror forgets besides its base, snapshot, queue and failures when its
@@ -446,6 +446,8 @@ class SyncEngine:
                             m.name, verb, path, size),
                         cancel=cancel, ignored=rules.ignored)
         wanted = _selector(focus)
+        # a download killed between putting its file in place and recording it
+        complete_downloads(index, m.name, root)
         if not dry_run:
             _reinclude(index, m.name, root, rules)
         for cycle in range(MAX_CYCLES):

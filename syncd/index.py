@@ -851,6 +851,42 @@ class Index:
             self._conn.executemany("DELETE FROM state WHERE scope = ? AND name = ?",
                                    [(f"mirror:{mirror}", n) for n in state_names])
 
+    # -- intents: a download put in place but maybe not recorded (killed in between)
+
+    def put_intent(self, mirror: str, entry: BaseEntry) -> None:
+        """Before a downloaded file is put in place: the base row its record will
+        be, with the stat the file will have there. Committed at once."""
+        with self._write():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO state(scope, name, value) VALUES (?, ?, ?)",
+                (f"mirror:{mirror}", _INTENT + entry.key,
+                 json.dumps(dataclasses.asdict(entry))))
+
+    def record_intent(self, mirror: str, entry: BaseEntry) -> None:
+        """The file is in place: its base row, and the intent gone, in one commit."""
+        with self._write():
+            self.put_base(mirror, entry)
+            self.drop_intent(mirror, entry.key)
+
+    def drop_intent(self, mirror: str, key: str) -> None:
+        with self._write():
+            self._conn.execute("DELETE FROM state WHERE scope = ? AND name = ?",
+                               (f"mirror:{mirror}", _INTENT + key))
+
+    def intents(self, mirror: str) -> list[BaseEntry]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT value FROM state WHERE scope = ? AND substr(name, 1, ?) = ?",
+                (f"mirror:{mirror}", len(_INTENT), _INTENT)).fetchall()
+        try:
+            return [BaseEntry(**json.loads(v)) for (v,) in rows]
+        except (ValueError, TypeError) as e:
+            raise IndexCorruptError(corrupt_message(
+                self.path, f"state mirror:{mirror}: undecodable download intent")) from e
+
+
+_INTENT = "download:"
+
 
 # ----------------------------------------------------------------------------- files
 

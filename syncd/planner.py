@@ -51,7 +51,9 @@ Moves (detected first, then applied to a virtual copy of the trees)
   parent must exist on that side, or be a folder that is new on the mover's side
   (then it is created first, see Ordering). Otherwise the move is dropped and
   the rules below see a delete at Q and a creation at P (never a loss).
-* After a move, the base row (subtree) is re-rooted at P and the three-way
+* After a move, the base row (subtree) is re-rooted at P (where a re-rooted
+  row lands on a row already there, the one that matches the items there
+  stays) and the three-way
   comparison continues there: an edit made on the other side before the move
   is kept (one move plus one transfer, no delete, no re-upload). The same
   holds for a deletion made on the other side inside a moved folder.
@@ -200,8 +202,9 @@ spelling).
 Ordering of ``Plan.actions`` (the worker runs them in list order)
 -----------------------------------------------------------------
 1. Moves: first the detected moves in an order valid for sequential execution
-   (shallow destinations first; each ``src`` is where the item is after the
-   moves before it). When a move's destination folder is new on the mover's
+   (shallow destinations first, except that a move into a folder that moves
+   itself comes after that folder's move, so it follows the folder; each ``src``
+   is where the item is after the moves before it). When a move's destination folder is new on the mover's
    side, the ``MakeRemoteDir``/``MakeLocalDir`` creating it comes right before
    that move (the only mkdirs in this phase). Then the conflict renames (sorted),
    then the deletes that free a path for a kind change (sorted).
@@ -223,6 +226,7 @@ path.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from collections.abc import Callable, Iterable, Mapping
 from typing import Generic, TypeVar
 
@@ -344,10 +348,20 @@ class _Tree(Generic[E]):
         self.items: dict[str, E] = dict(items)
         self.kids: dict[str, set[str]] = {}
         for k in self.items:
-            self.kids.setdefault(parent(k), set()).add(k)
+            self._link(k)
         self.now: dict[str, str | None] = {k: k for k in self.items}
         self.was: dict[str, str] = {k: k for k in self.items}
         self.flag: set[str] = set()
+
+    def _link(self, k: str) -> None:
+        """Make ``k`` reachable from the root, through keys that have no item
+        (base rows can sit below a folder that has none)."""
+        while k:
+            up = self.kids.setdefault(parent(k), set())
+            if k in up:
+                return
+            up.add(k)
+            k = parent(k)
 
     def get(self, k: str) -> E | None:
         return self.items.get(k)
@@ -366,7 +380,7 @@ class _Tree(Generic[E]):
         return out
 
     def has_below(self, k: str) -> bool:
-        return any(c in self.items for c in self.kids.get(k, ()))
+        return bool(self.subtree(k, self_too=False))
 
     def _take(self, keys: Iterable[str]) -> list[tuple[str, E, str, bool]]:
         taken = []
@@ -376,12 +390,23 @@ class _Tree(Generic[E]):
             self.flag.discard(k)
         return taken
 
-    def move(self, src: str, dst: str, respell: Callable[[E, str], E]) -> list[str]:
+    def move(self, src: str, dst: str, respell: Callable[[E, str], E],
+             keep: Callable[[str, E, E], bool] | None = None) -> list[str]:
+        """Move the subtree at ``src`` to ``dst``. An item already at a key the
+        move lands on is replaced -- unless ``keep(key, there, moving)`` says it
+        stays (then the moving item is dropped)."""
         moved = []
         for k, entry, orig, flagged in self._take(self.subtree(src)):
             nk = rebase(k, src, dst)
-            self.items[nk] = respell(entry, nk)
-            self.kids.setdefault(parent(nk), set()).add(nk)
+            entry = respell(entry, nk)
+            if nk in self.items:
+                if keep is not None and keep(nk, self.items[nk], entry):
+                    self.now[orig] = None
+                    continue
+                for _, _, there, _ in self._take([nk]):
+                    self.now[there] = None
+            self.items[nk] = entry
+            self._link(nk)
             self.was[nk], self.now[orig] = orig, nk
             if flagged:
                 self.flag.add(nk)
@@ -598,7 +623,7 @@ class _Planner:
                 return lm[q] if winner == LOCAL else rm[q]
             return lm.get(q) or rm[q]
 
-        for q in sorted(set(lm) | set(rm), key=lambda q: (dst_of(q).count("/"), dst_of(q), q)):
+        for q in self._move_order(set(lm) | set(rm), dst_of, lm, rm):
             qv = self.vb.now.get(q)
             if qv is None:
                 continue
@@ -617,6 +642,53 @@ class _Planner:
                 self._move(REMOTE, qv, qv, lp, both=False)
             elif rp and self.master != LOCAL:
                 self._move(LOCAL, qv, qv, rp, both=False)
+
+    @staticmethod
+    def _move_order(qs: set[str], dst_of: Callable[[str], str], lm: dict[str, str],
+                    rm: dict[str, str]) -> list[str]:
+        """Shallow destinations first -- but a move whose destination lies in a
+        folder that moves itself (the destination as either mover saw it, inside a
+        folder that is at its base place or at either side's new place, e.g. a
+        folder moved into ``a`` or ``A`` while the other side moved ``a`` to
+        ``b/a``) waits for that folder's move, so that it follows the folder to
+        its new place instead of landing in whatever now has one of its names.
+        A cycle of such waits (a into b, b into a) is broken in the plain order."""
+        def order(q: str) -> tuple[int, str, str]:
+            return (dst_of(q).count("/"), dst_of(q), q)
+
+        places: dict[str, set[str]] = {}
+        for q in qs:
+            for p in (q, lm.get(q), rm.get(q)):
+                if p is not None:
+                    places.setdefault(p, set()).add(q)
+        waits: dict[str, set[str]] = {}
+        waiters: dict[str, list[str]] = {}
+        for q in qs:
+            waits[q] = set()
+            # either side's destination: the winner's move may turn out to be no
+            # move at all on the other side (it moved with its folder there)
+            for a in {parent(d) for d in (lm.get(q), rm.get(q)) if d is not None}:
+                while a:
+                    for w in places.get(a, ()):
+                        if w != q and w not in waits[q]:
+                            waits[q].add(w)
+                            waiters.setdefault(w, []).append(q)
+                    a = parent(a)
+        ready = [order(q) for q in qs if not waits[q]]
+        heapq.heapify(ready)
+        left = {q: order(q) for q in qs}
+        out: list[str] = []
+        while left:
+            q = heapq.heappop(ready)[2] if ready else min(left.values())[2]
+            if q not in left:
+                continue
+            del left[q]
+            out.append(q)
+            for w in waiters.get(q, ()):
+                waits[w].discard(q)
+                if not waits[w] and w in left:
+                    heapq.heappush(ready, left[w])
+        return out
 
     def _move(self, side: str, qv: str, src: str, dst: str, *, both: bool) -> None:
         """Move ``side``'s item at ``src`` (the item of base row ``qv``) to ``dst``,
@@ -689,9 +761,26 @@ class _Planner:
         new_l, new_r = self.lspell(dst), self.rspell(dst)
         moved = self.vb.move(qv, dst, lambda e, nk: dataclasses.replace(
             e, local_path=_respell(e.local_path, b.local_path, new_l, nk, dst),
-            remote_path=_respell(e.remote_path, b.remote_path, new_r, nk, dst)))
+            remote_path=_respell(e.remote_path, b.remote_path, new_r, nk, dst)),
+            keep=lambda nk, there, moving: self._fit(nk, there) > self._fit(nk, moving))
         if flag:
             self.vb.flag.update(moved)
+
+    def _fit(self, k: str, b: BaseEntry) -> int:
+        """How well base row ``b`` describes the items at ``k`` now (0-4): when a
+        re-rooted row lands where a row already is (one recorded at the new place
+        by a pass cut short before it forgot the old rows), the row that knows
+        the items there stays -- not an older one that would make them look
+        changed on both sides (a false conflict)."""
+        fit = 0
+        entry, there = self.vl.get(k), self.vr.get(k)
+        if entry is not None and entry.kind == b.kind and entry.inode == b.inode:
+            fit += 1 + (entry.kind == DIR or (entry.size, entry.mtime_ns) == (b.size,
+                                                                             b.mtime_ns))
+        if there is not None and there.kind == b.kind and there.id == b.remote_id:
+            fit += 1 + (there.kind == DIR or (there.size, there.updated) == (b.remote_size,
+                                                                            b.remote_updated))
+        return fit
 
     # ------------------------------------------------------------------ walk
 

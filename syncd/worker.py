@@ -471,9 +471,7 @@ class Worker:
         self.index.put_remote(self.mirror, [entry])
 
     def _record(self, local: LocalEntry, remote: RemoteEntry) -> None:
-        self.index.put_base(self.mirror, BaseEntry(
-            local.path, remote.path, local.kind, local.size, local.mtime_ns, local.inode,
-            local.sha256, remote.id, remote.size, remote.updated))
+        self.index.put_base(self.mirror, _row(local, remote))
 
     def _note_parents(self, remote_rel: str) -> None:
         """Uploads create missing parent folders on the server. Record those folders
@@ -1084,7 +1082,18 @@ class Worker:
             if not self._target_as_planned(target, a):
                 raise Stale(a.path)  # changed while we downloaded: never overwrite it
             self._keep_mode(part, mode)
-            os.replace(part.path, target)
+            # Killed between the rename and the record, the next start would see an
+            # unrecorded file (a false conflict, or a resurrection if the server's
+            # copy goes meanwhile): first the record-to-be, with the stat the file
+            # has there (a rename keeps inode, size and mtime), completed at the
+            # next start if the file is still exactly that (complete_downloads).
+            intent = _row(self._local_entry(a.path, os.fstat(part.fd), sha), a.remote)
+            self.index.put_intent(self.mirror, intent)
+            try:
+                os.replace(part.path, target)
+            except BaseException:
+                self.index.drop_intent(self.mirror, intent.key)
+                raise
             _fsync_dir(os.path.dirname(target))  # (the file was fsynced in _fetch)
         except BaseException:
             part.discard()
@@ -1092,7 +1101,8 @@ class Worker:
         part.close()
         crashpoints.hit("download.replaced")
         st = os.lstat(target)
-        self._record(self._local_entry(a.path, st, sha), a.remote)
+        self.index.record_intent(self.mirror, _row(self._local_entry(a.path, st, sha),
+                                                   a.remote))
         with self._lock:
             self.out.counts["downloaded"] += 1
         self._progress("downloaded", a.path, a.remote.size)
@@ -1412,6 +1422,33 @@ class Worker:
 # transient failure (see Worker._transient).
 _REMOTE = (Upload, Download, Compare, MakeRemoteDir, MoveRemote)
 _REPEATABLE = (Upload, Download, Compare, MakeRemoteDir)
+
+
+def _row(local: LocalEntry, remote: RemoteEntry) -> BaseEntry:
+    """The base row saying ``local`` and ``remote`` agree."""
+    return BaseEntry(local.path, remote.path, local.kind, local.size, local.mtime_ns,
+                     local.inode, local.sha256, remote.id, remote.size, remote.updated)
+
+
+def complete_downloads(index, mirror: str, local_root: str) -> int:
+    """Before planning: a download killed between putting its file in place and
+    recording it left an intent (``Worker._Download``). If the file at its path is
+    still exactly the one put there (inode, size, mtime), record it as the worker
+    would have; else (never put there, or changed since) forget the intent.
+    Returns the number of downloads recorded."""
+    done = 0
+    for row in index.intents(mirror):
+        try:
+            st = os.lstat(os.path.join(local_root, row.local_path))
+        except (OSError, ValueError):
+            st = None
+        if st is not None and stat_mod.S_ISREG(st.st_mode) and (
+                st.st_ino, st.st_size, st.st_mtime_ns) == (row.inode, row.size, row.mtime_ns):
+            index.record_intent(mirror, row)
+            done += 1
+        else:
+            index.drop_intent(mirror, row.key)
+    return done
 
 
 def _client_retried(exc: Exception) -> bool:
