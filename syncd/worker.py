@@ -998,6 +998,17 @@ class Worker:
                 os.fsync(f.fileno())
             if writer.count != remote.size:
                 raise Stale(f"{remote_path}: got {writer.count} bytes, expected {remote.size}")
+            # The body comes without a version (no checksum, no date), and the server
+            # sends the bytes at the path now, not the version the plan (a listing page
+            # read earlier) describes. Another user's edit of the same size in between
+            # would be recorded as that older version: the next listing then shows a
+            # "remote edit" of bytes we already hold, and a local delete or edit made
+            # meanwhile is undone or made a conflict (e2e seed 11058). One stat after
+            # the body tells: still the planned version, so these are its bytes.
+            current = self._to_entry(self.r.backend.stat(self.remote_abs(remote_path)))
+            if not _same_version(current, remote):
+                self._put_remote(current)
+                raise Stale(f"{remote_path}: changed on the server while downloaded")
             os.fchmod(part.fd, 0o666 & ~self._umask)
             if remote.updated:
                 os.utime(part.fd if os.utime in os.supports_fd else part.path,

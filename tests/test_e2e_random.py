@@ -113,3 +113,21 @@ REGRESSIONS: list[int] = [
 def test_seed(seed):
     stats, failure = run_one(seed, listing=False)  # (the draws they were found with)
     assert failure is None, failure
+
+
+# Regression seeds found with users acting between the pages of a listing (replayed
+# with those acts on: run_one's default; tests in test_listing_shift.py named after them).
+LISTING_REGRESSIONS: list[int] = [
+    11058,  # a file edited (same size) after its listing page was read was downloaded
+            # as its new bytes but recorded as the listed version; the local user's
+            # delete of it was then undone by the next listing (test_listing_shift:
+            # test_download_of_a_file_edited_after_its_page_records_the_fetched_version)
+]
+
+
+@pytest.mark.parametrize("seed", LISTING_REGRESSIONS,
+                         ids=[f"seed_{s}_listing" for s in LISTING_REGRESSIONS])
+def test_seed_with_listing_acts(seed):
+    stats, failure = run_one(seed)  # listing acts on, as the soak found it
+    assert stats.listing_acts, "the seed no longer acts between the pages of a listing"
+    assert failure is None, failure

@@ -335,3 +335,44 @@ def test_emulator_hook_sees_every_page_and_the_next_page_sees_the_change(make_em
     assert api.get("/resources/list", params={"resource": "/d"}).status_code == 200
     assert len(emu.list_page_errors) == 1
     emu.on_list_page(None)
+
+
+# ------------------------------------------------- a file edited after its page was read
+
+
+@pytest.mark.parametrize("files_com", MODES)
+def test_download_of_a_file_edited_after_its_page_records_the_fetched_version(
+        make_emulator, tmp_path, files_com):
+    """Seed 11058 of the e2e machine. A new file a.txt is on page 1 of the listing;
+    after page 1 another user overwrites it with new bytes of the same size. The
+    download fetches the current (new) bytes, the plan carries page 1's (old) size and
+    updatedAt, and the API gives no version with the body. Recording the new bytes
+    as the old version made the next listing see a "remote edit" of a version we
+    already hold: the local user's later deletion of a.txt was undone (downloaded
+    again). The base must hold the version whose bytes were fetched, so the deletion
+    goes through to the server."""
+    s, clock = start(make_emulator, tmp_path, files_com, flat(150))
+    old, new = b"old " + b"x" * 296, b"new " + b"y" * 296
+    s.emu.advance_clock(2)
+    s.emu.other.write("/docs/a.txt", old)
+
+    def edit():
+        s.emu.advance_clock(1.1)  # updatedAt has 1 s resolution
+        s.emu.other.write("/docs/a.txt", new, overwrite=True)
+
+    fired = after_page(s, 0, edit)
+    r, log = listing_pass(s, clock, files_com)
+    assert fired and not s.emu.list_page_errors
+    assert r.exit_code == 0, s.output
+    s.emu.on_list_page(None)
+    assert s.local_tree()["a.txt"] == new == s.remote_tree()["a.txt"]
+    # The local user deletes a.txt (the version they see); the next passes delete it
+    # on the server too: it does not come back (in feed mode, also not at the next
+    # true-up listing).
+    (s.local() / "a.txt").unlink()
+    for _ in range(2):
+        s.emu.advance_clock(30)
+        r, _ = listing_pass(s, clock, files_com)
+        assert r.exit_code == 0, s.output
+    assert "a.txt" not in s.local_tree(), s.output
+    assert "a.txt" not in s.remote_tree(), s.output
