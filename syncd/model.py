@@ -171,12 +171,17 @@ class Upload:
 @dataclass(frozen=True)
 class Download:
     """Fetch remote file ``remote_path`` into local ``path``. ``replace`` is the local
-    version it may overwrite (``None`` = the local path must be free)."""
+    version it may overwrite (``None`` = the local path must be free). ``base``: a
+    restore of a file deleted locally whose server "edit" has the synced size: when
+    the bytes fetched are the synced ones (its SHA-256), the edit is none (the synced
+    bytes sent again, or a version recorded before the bytes changed under it): the
+    base takes the server's version instead and the deletion is planned again."""
 
     remote_path: str
     path: str
     remote: RemoteEntry
     replace: LocalEntry | None = None
+    base: BaseEntry | None = None
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,10 @@ Rules per key, two-way (after moves; walked top-down, in sorted order)
                                  remote folder is neither dirty nor renewed;
                                  one delete for the top-most folder only
  7    S            D             ``DeleteLocal``, same folder rule
- 8    D            M             edit beats delete: ``Download`` (restore)
+ 8    D            M             edit beats delete: ``Download`` (restore); a
+                                 remote file of the synced size is compared
+                                 with the synced bytes first (the same bytes:
+                                 no edit, the deletion goes on)
  8    M            D             edit beats delete: ``Upload(replace=None)``
  8    D            S, dirty dir  the folder is kept: restored locally
                                  (``MakeLocalDir``), then its children follow
@@ -888,7 +891,7 @@ class _Planner:
             if (xs, ys) == (DELETED, SAME):
                 return self.deleted_vs_kept(x, k)
             if (xs, ys) == (DELETED, MOD):
-                self.copy(y, k, replace=False)
+                self.copy(y, k, replace=False, check=self.resent(y, k))
                 return True
             if (xs, ys) == (KIND, SAME):
                 return self.kind_vs_same(x, k)
@@ -958,8 +961,21 @@ class _Planner:
             self.mkdir(self.other(side), k)
         return True
 
-    def copy(self, side: str, k: str, *, replace: bool) -> None:
-        """Transfer ``side``'s file at ``k`` to the other side."""
+    def resent(self, side: str, k: str) -> BaseEntry | None:
+        """The base of ``k`` when the server's "edit" there may be the synced bytes
+        (a file of the synced size, the synced SHA-256 known): the download it costs
+        is compared with them before the edit beats a local change (rules 6, 8)."""
+        b = self.vb.items.get(k)
+        there = self.vr.items.get(k)
+        if side != REMOTE or b is None or there is None or b.kind != FILE or \
+                there.kind != FILE or b.sha256 is None or there.size != b.size:
+            return None
+        return b
+
+    def copy(self, side: str, k: str, *, replace: bool, check: BaseEntry | None = None
+             ) -> None:
+        """Transfer ``side``'s file at ``k`` to the other side (``check``: see
+        ``Download.base``)."""
         if side == LOCAL:
             entry = self.vl.items[k]
             there = self.vr.items[k] if replace else None
@@ -971,7 +987,7 @@ class _Planner:
             here = self.vl.items[k] if replace else None
             dst = here.path if here is not None else self.lspell(k)
             self.xfers.append(Download(remote_path=entry.path, path=dst, remote=entry,
-                                       replace=here))
+                                       replace=here, base=check))
 
     def mkdir(self, side: str, k: str) -> None:
         """Create folder ``k`` on ``side`` (it exists on the other side)."""
@@ -1026,13 +1042,12 @@ class _Planner:
         entry, there = self.vl.items[k], self.vr.items[k]
         if not (entry.kind == FILE and there.kind == FILE):
             return False
-        resent = base is not None and base.kind == FILE and base.sha256 is not None \
-            and there.size == base.size
-        if entry.size != there.size and not resent:
+        resent = self.resent(REMOTE, k) if base is not None else None
+        if entry.size != there.size and resent is None:
             return False
         self.xfers.append(Compare(path=entry.path, remote_path=there.path, local=entry,
                                   remote=there, conflict_path=self.cc(entry.path),
-                                  base=base if resent else None))
+                                  base=resent))
         return True
 
     def both_changed(self, k: str) -> None:

@@ -967,8 +967,13 @@ class Worker:
         taken = set(self.index.remote(self.mirror)) | set(self.index.base(self.mirror))
         cc = model.conflict_name(a.path, self.r.host, model.stamp(self.r.now()),
                                  {model.key(p) for p in taken})
-        item = self.r.backend.move(self.remote_abs(landed.path), self.remote_abs(cc),
-                                   id=landed.id or None)
+        try:
+            item = self.r.backend.move(self.remote_abs(landed.path), self.remote_abs(cc),
+                                       id=landed.id or None)
+        except (ServerError, TransportError):  # a lost answer: settled by one stat
+            item = self._moved_anyway(MoveRemote(landed.path, cc, landed))
+            if item is None:
+                raise
         crashpoints.hit("upload.aside")
         moved = self._to_entry(item)
         src, dst = self.local_abs(a.path), self.local_abs(cc)
@@ -998,17 +1003,6 @@ class Worker:
                 os.fsync(f.fileno())
             if writer.count != remote.size:
                 raise Stale(f"{remote_path}: got {writer.count} bytes, expected {remote.size}")
-            # The body comes without a version (no checksum, no date), and the server
-            # sends the bytes at the path now, not the version the plan (a listing page
-            # read earlier) describes. Another user's edit of the same size in between
-            # would be recorded as that older version: the next listing then shows a
-            # "remote edit" of bytes we already hold, and a local delete or edit made
-            # meanwhile is undone or made a conflict (e2e seed 11058). One stat after
-            # the body tells: still the planned version, so these are its bytes.
-            current = self._to_entry(self.r.backend.stat(self.remote_abs(remote_path)))
-            if not _same_version(current, remote):
-                self._put_remote(current)
-                raise Stale(f"{remote_path}: changed on the server while downloaded")
             os.fchmod(part.fd, 0o666 & ~self._umask)
             if remote.updated:
                 os.utime(part.fd if os.utime in os.supports_fd else part.path,
@@ -1089,6 +1083,8 @@ class Worker:
                 # version we synced before, whose SHA-256 we recorded.
                 raise CorruptDownload(f"{a.remote_path}: the downloaded bytes do not match "
                                       "the SHA-256 recorded for this version; not saved")
+            if a.base is not None and a.replace is None and sha == a.base.sha256:
+                self._resent(a.base, a.remote, a.path)
             mode = self._mode_before(a, target)
             if not self._target_as_planned(target, a):
                 raise Stale(a.path)  # changed while we downloaded: never overwrite it
@@ -1118,6 +1114,16 @@ class Worker:
             self.out.counts["downloaded"] += 1
         self._progress("downloaded", a.path, a.remote.size)
 
+    def _resent(self, base: BaseEntry, remote: RemoteEntry, path: str) -> None:
+        """The server's "edit" is the synced bytes (sent again by another client, or
+        a version whose bytes were fetched after a listing read its metadata): only
+        our side changed. The base takes the server's version and the next plan
+        sends the local change (an upload, or the deletion) instead of undoing it."""
+        self.index.put_base(self.mirror, dc_replace(
+            base, remote_path=remote.path, remote_id=remote.id, remote_size=remote.size,
+            remote_updated=remote.updated))
+        raise Stale(path)
+
     def _Compare(self, a: Compare) -> None:
         target = self.local_abs(a.path)
         if not self._same_local(self._lstat(target), a.local):
@@ -1134,13 +1140,7 @@ class Worker:
                     self.out.counts["identical"] += 1
                 return
             if a.base is not None and remote_sha == a.base.sha256:
-                # The server's "edit" is the synced bytes sent again: only our side
-                # changed. The base takes the server's version; the next plan
-                # uploads the local edit over it (a conflict would revert it).
-                self.index.put_base(self.mirror, dc_replace(
-                    a.base, remote_path=a.remote.path, remote_id=a.remote.id,
-                    remote_size=a.remote.size, remote_updated=a.remote.updated))
-                raise Stale(a.path)
+                self._resent(a.base, a.remote, a.path)
             if self.r.direction == "upload-only":
                 # Local wins, local is never touched: the server's version steps
                 # aside under the conflict name (and stays there), ours takes the name.

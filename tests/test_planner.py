@@ -353,6 +353,18 @@ def test_rule6_remote_file_of_the_base_size_is_compared_with_the_base():
     assert len(p.actions) == 1 and p.conflicts == []
 
 
+def test_rule8_remote_file_of_the_base_size_is_checked_before_it_beats_a_delete():
+    """E2e seed 11058: a server "edit" of the synced size may be the synced bytes
+    (re-sent, or recorded under an older version while a listing was read): the
+    restoring download carries the base, so the worker can tell and let the
+    deletion go on. Another size is an edit for sure: a plain restore."""
+    w = World().tree("a.txt").ldel("a.txt").redit("a.txt", size=10)
+    down = only(w.plan(), Download)
+    assert down.base == w.base["a.txt"] and down.replace is None
+    w = World().tree("a.txt").ldel("a.txt").redit("a.txt", size=11)
+    assert only(w.plan(), Download).base is None
+
+
 @pytest.mark.parametrize("path, cc", [
     (".bashrc", f".bashrc {CC}"),
     ("Makefile", f"Makefile {CC}"),

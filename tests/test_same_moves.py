@@ -416,3 +416,39 @@ def test_our_move_and_rename_that_did_not_happen_is_still_undone(s):
     s.emu.set_faults(0)
     assert sync_ok(s) == {"sub": None, "sub/b.txt": b"a"}
     _idle(s)
+
+
+@pytest.mark.parametrize("kind", ["500", "reset"])
+def test_our_aside_of_an_upload_that_landed_elsewhere_whose_answer_is_lost_is_settled(s, kind):
+    """A new local file is uploaded (``allowOverwrite=false``) while another user
+    creates the same name: the server stores ours under another name, which syncd
+    moves to a conflicted copy. That move's answer is lost after the server did it:
+    one stat of the destination settles it, the pass goes on and sets the local
+    file aside too (seen in e2e seed 159: left unsettled, the local file stayed
+    unrecorded under the real name, and after the user deleted it the server's copy
+    came back as a new file)."""
+    from syncd import crashpoints
+
+    assert s.sync().exit_code == 0
+    write(s.local() / "n.txt", "ours")
+
+    def hook(point: str) -> None:
+        if point == "upload.start" and "/docs/n.txt" not in s.emu.other.tree():
+            s.emu.advance_clock(2)
+            s.emu.other.write("/docs/n.txt", b"theirs")
+
+    crashpoints.set_hook(hook)
+    try:
+        hit = _fault_once(s, kind, "PATCH", "/resources/")  # the aside: done, answer lost
+        n = len(s.emu.request_log)
+        r = s.sync()
+    finally:
+        crashpoints.set_hook(None)
+    assert hit, s.output
+    assert r.exit_code == 0, (r.message, s.output)
+    tree = converged(s)
+    copies = [p for p in tree if p.startswith("n (conflicted copy ")]
+    assert tree["n.txt"] == b"theirs" and len(copies) == 1 and tree[copies[0]] == b"ours", tree
+    assert [x.method for x in s.emu.request_log[n:]].count("PATCH") == 1  # not sent twice
+    s.emu.set_faults(0)
+    _idle(s)  # the index knows both
