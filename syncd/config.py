@@ -339,6 +339,10 @@ class _Parser:
         self.file = file
         self.env = env
         self.secrets: list[str] = []
+        # A value that came from ${VAR} expansion is shown in messages as written
+        # (``${VAR}``), never as what the environment put there: a variable may hold
+        # a secret even where the config uses it for something else.
+        self.written: dict[str, str] = {}
         self.literal_secret = False
         self._constructor = yaml.SafeLoader("")
 
@@ -436,7 +440,7 @@ class _Parser:
         return _describe(value)
 
     def quote(self, text: str, *, quoted: bool = True) -> str:
-        return _quote(text, quoted=quoted, secrets=self.secrets)
+        return _quote(self.written.get(text, text), quoted=quoted, secrets=self.secrets)
 
     def value_line(self, entry: _Entry) -> int:
         """The line to blame for a key's value: the value's own line, or the
@@ -478,7 +482,10 @@ class _Parser:
             raise self.error(f"has the invalid character U+{ord(surrogate.group()):04X} (a "
                              "UTF-16 surrogate: write the character itself, or \\U0001F600 "
                              "style escapes)", line=line, key=key)
-        return self.expand(node.value, key, line)
+        value = self.expand(node.value, key, line)
+        if value != node.value:
+            self.written[value] = node.value
+        return value
 
     def expand(self, text: str, key: str, line: int) -> str:
         """``${VAR}``, ``${VAR:-default}`` and ``$$``; other ``$`` are literal."""

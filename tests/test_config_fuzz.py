@@ -360,6 +360,18 @@ def test_seed_3675193638_bool_tag_on_a_non_boolean_is_a_config_error(tmp_path):
     assert err.message == "cannot read value 'maybe'"
 
 
+def test_seed_1006894025_a_variable_used_as_a_path_is_shown_as_written(tmp_path):
+    # was: "mirrors[0].local: must be an absolute path, or start with ~ (got
+    # 'fuzz-api-key-...')": the environment's value of a variable that also holds
+    # the API key, printed because here it stood for a path
+    lines = base_text(tmp_path).splitlines(keepends=True)
+    n = next(i for i, t in enumerate(lines) if t.lstrip().startswith("local:"))
+    lines[n] = lines[n].split("local:")[0] + "local: ${EV_KEY:-}\n"
+    err = _text_fails(tmp_path, "".join(lines))
+    assert err.key == "mirrors[0].local" and KEY not in err.message
+    assert err.message == "must be an absolute path, or start with ~ (got '${EV_KEY:-}')"
+
+
 def test_seed_4258110792_block_scalar_swallowing_the_account_does_not_quote_secrets(tmp_path):
     # was: "account: must be a mapping (got 'block\\nurl: ...access_token: <TOKEN>...')"
     text = base_text(tmp_path).replace("account:\n", "account: |\n  block\n", 1)
