@@ -545,7 +545,7 @@ class SyncEngine:
         reason = guards.distrust(view)
         if reason is None or force:
             return False
-        if view.empty_listing or view.remote_root_missing:
+        if view.empty_listing:
             fix = "if everything was deleted on the server"
         elif view.unmounted:
             fix = f"mount {os.path.join(m.local, view.unmounted)}, or if it is right"

@@ -40,7 +40,6 @@ DEFAULT_MIN = 10
 class GuardInput:
     base_count: int
     empty_listing: bool = False
-    remote_root_missing: bool = False
     local_device_changed: bool = False
     local_empty: bool = False
     local_replaced: bool = False
@@ -65,7 +64,7 @@ def distrust(g: GuardInput) -> str | None:
     entries has nothing a wrong view could undo: it is never distrusted."""
     if not g.base_count:
         return None
-    if g.empty_listing or g.remote_root_missing:
+    if g.empty_listing:
         # The snapshot behind an empty listing is the old one (kept on purpose).
         return f"the remote listing is empty but the index knows {g.base_count} synced entries"
     if g.local_device_changed:
