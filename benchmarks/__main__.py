@@ -32,7 +32,7 @@ from benchmarks._harness import (
     Sizes,
     default_workdir,
 )
-from syncd import exitcodes
+from syncd.cli import exitcodes
 
 # In the order: (name, what it measures, function).
 ROWS: list[tuple[str, str, Callable[[Context], list[Result]]]] = [

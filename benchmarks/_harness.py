@@ -30,9 +30,9 @@ from typing import Self
 
 import yaml
 
-from syncd.config import load_config
-from syncd.emulator import Emulator
-from syncd.emulator.faults import endpoint
+from syncd.config.loader import load_config
+from syncd.emulators.exavault import Emulator
+from syncd.emulators.exavault.faults import endpoint
 from syncd.engine import SyncEngine, SyncResult
 from syncd.report import Reporter
 
@@ -129,7 +129,7 @@ def emulator_process(root: Path, *extra: str) -> Iterator[tuple[int, str]]:
     """The emulator in its own process (its own interpreter lock and resident set);
     yields ``(pid, url)``."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "syncd.emulator", "--root", str(root), "--port", "0",
+        [sys.executable, "-m", "syncd.emulators.exavault", "--root", str(root), "--port", "0",
          "--api-key", KEY, "--access-token", TOKEN, "--transactions", str(UNLIMITED), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -41,7 +41,7 @@ from benchmarks._harness import (
     parse_size,
     rss_bytes,
 )
-from syncd.remote.exavault_api import ExaVaultClient
+from syncd.remote.exavault.api import ExaVaultClient
 
 CHUNK = 1 << 20
 

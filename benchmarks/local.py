@@ -23,9 +23,10 @@ from benchmarks._harness import (
     timed,
     workdir,
 )
-from syncd import model, planner
-from syncd.ignore import IgnoreRules
-from syncd.local_scan import scan
+from syncd import model
+from syncd.reconcile import planner
+from syncd.local.ignore import IgnoreRules
+from syncd.local.scan import scan
 from syncd.model import BaseEntry, RemoteEntry
 
 SCAN_TARGET = 1.5

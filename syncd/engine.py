@@ -23,13 +23,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syncd import crashpoints, exitcodes, guards, kept, model, planner, status
-from syncd.backend import Change
-from syncd.budget import Budget, BudgetExhausted
-from syncd.config import Config, MirrorConfig
-from syncd.ignore import IgnoreFileError, IgnoreRules
-from syncd.index import Index
-from syncd.local_scan import LocalRootMissing, clean_temp_files, scan, temp_key
+from syncd import crashpoints, model
+
+from syncd.cli import exitcodes
+
+from syncd.reconcile import guards
+
+from syncd.local import kept
+
+from syncd.reconcile import planner
+
+from syncd.state import status
+from syncd.remote.backend import Change
+from syncd.state.budget import Budget, BudgetExhausted
+from syncd.config.loader import Config, MirrorConfig
+from syncd.local.ignore import IgnoreFileError, IgnoreRules
+from syncd.state.index import Index
+from syncd.local.scan import LocalRootMissing, clean_temp_files, scan, temp_key
 from syncd.remote import (
     AuthError,
     ExaVaultClient,
@@ -39,11 +49,11 @@ from syncd.remote import (
     ServerError,
     TransportError,
 )
-from syncd.remote.exavault_backend import ExaVaultBackend
-from syncd.remote_state import RefreshResult, RemoteTracker
+from syncd.remote.exavault.backend import ExaVaultBackend
+from syncd.remote.tracker import RefreshResult, RemoteTracker
 from syncd.report import MirrorReport, Reporter, when
-from syncd.trash import LocalTrash, RemoteTrash
-from syncd.worker import Cancelled, MirrorRun, Throttle, Worker, complete_downloads
+from syncd.local.trash import LocalTrash, RemoteTrash
+from syncd.transfer.worker import Cancelled, MirrorRun, Throttle, Worker, complete_downloads
 
 MAX_CYCLES = 3
 # What a mirror forgets besides its base, snapshot, queue and failures when its

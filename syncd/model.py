@@ -16,8 +16,8 @@ dataclass's ``__init__`` sets each field through ``object.__setattr__``: four
 times the cost of a plain slotted class, paid once per file by every scan of a
 100k-file mirror and every index read (BENCHMARKS.md, local scan).
 
-The planner (``syncd.planner``) is a pure function of these three maps plus
-``PlanOptions``; the worker (``syncd.worker``) executes the ``Action``s it returns.
+The planner (``syncd.reconcile.planner``) is a pure function of these three maps plus
+``PlanOptions``; the worker (``syncd.transfer.worker``) executes the ``Action``s it returns.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from syncd.emulator import Emulator
+from syncd.emulators.exavault import Emulator
 
 API_KEY = "test-api-key-5f2a9c"
 ACCESS_TOKEN = "test-access-token-81be07"
@@ -42,7 +42,7 @@ FAST_RETRY = dict(attempts=6, total_seconds=10.0, initial_backoff=0.001, max_bac
 @pytest.fixture
 def make_client():
     """Factory: ``make_client(emu, **options)`` -> ExaVaultClient with fast retries."""
-    from syncd.remote.exavault_api import ExaVaultClient, RetryPolicy
+    from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
 
     clients = []
 

@@ -57,13 +57,15 @@ from pathlib import Path
 
 import yaml
 
-from syncd import crashpoints, engine as engine_mod, model, worker as worker_mod
-from syncd.config import load_config
-from syncd.emulator import Emulator, Invalid, NotFound
+from syncd import crashpoints, engine as engine_mod, model
+
+from syncd.transfer import worker as worker_mod
+from syncd.config.loader import load_config
+from syncd.emulators.exavault import Emulator, Invalid, NotFound
 from syncd.engine import SyncEngine
-from syncd.index import Index
+from syncd.state.index import Index
 from syncd.remote import exavault_api
-from syncd.remote.exavault_api import ExaVaultClient, RetryPolicy
+from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
 from syncd.report import Reporter
 
 API_KEY = "machine-api-key-3c1d"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from syncd.config import load_config
-from syncd.emulator import Emulator
+from syncd.config.loader import load_config
+from syncd.emulators.exavault import Emulator
 from syncd.engine import SyncEngine, SyncResult
-from syncd.index import Index
+from syncd.state.index import Index
 from syncd.report import Reporter
 
 from tests.conftest import ACCESS_TOKEN, API_KEY

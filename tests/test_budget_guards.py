@@ -6,12 +6,12 @@ import os
 
 import pytest
 
-from syncd import guards
-from syncd.budget import DAY, Budget, BudgetExhausted
-from syncd.index import Index
+from syncd.reconcile import guards
+from syncd.state.budget import DAY, Budget, BudgetExhausted
+from syncd.state.index import Index
 from syncd.model import BaseEntry, DeleteLocal, DeleteRemote, LocalEntry, Plan, RemoteEntry, Upload
 from syncd.remote import RequestEvent
-from syncd.worker import MirrorRun, UnsafePath, Worker
+from syncd.transfer.worker import MirrorRun, UnsafePath, Worker
 
 
 class Clock:

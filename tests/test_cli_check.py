@@ -9,8 +9,8 @@ import socket
 
 import pytest
 
-from syncd.config import load_config
-from syncd.index import Index
+from syncd.config.loader import load_config
+from syncd.state.index import Index
 from tests.sync_helpers import make_setup
 
 DAY = 86400

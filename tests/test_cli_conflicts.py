@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from syncd import model
-from syncd.conflicts import parse_copy, plain_name
+from syncd.cli.conflicts import parse_copy, plain_name
 from tests.sync_helpers import make_setup
 
 LOCAL, REMOTE = b"edited here, the local version", b"edited on the server"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from syncd import config as config_module
-from syncd.config import load_config
-from syncd.init_config import render
+from syncd.config import loader as config_module
+from syncd.config.loader import load_config
+from syncd.cli.init import render
 from tests.conftest import ACCESS_TOKEN, API_KEY
 
 ENV_NAMES = ("EXAVAULT_API_KEY", "EXAVAULT_ACCESS_TOKEN")

@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 import pytest
 
 from syncd.remote import errors
-from syncd.remote.exavault_api import _MultipartBody
-from syncd.remote.exavault_models import (Account, ActivityEntry, Operation, Resource,
+from syncd.remote.exavault.api import _MultipartBody
+from syncd.remote.exavault.models import (Account, ActivityEntry, Operation, Resource,
                                           _item_results, _pick_time, as_identifier, parse_time)
 
 UTC = timezone.utc

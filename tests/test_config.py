@@ -1,4 +1,4 @@
-"""syncd.config: lookup, parsing, defaults, validation and error reporting."""
+"""syncd.config.loader: lookup, parsing, defaults, validation and error reporting."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from syncd.config import (
+from syncd.config.loader import (
     AccountConfig,
     Config,
     ConfigError,

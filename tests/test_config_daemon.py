@@ -1,4 +1,4 @@
-"""syncd.config: the keys used by `syncd run`: daemon.*, account.transfer_share and
+"""syncd.config.loader: the keys used by `syncd run`: daemon.*, account.transfer_share and
 account.webhook."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from syncd.config import Config, ConfigError, DaemonConfig, WebhookConfig, load_config
+from syncd.config.loader import Config, ConfigError, DaemonConfig, WebhookConfig, load_config
 
 KEY = "key-5f2a9c77d1"
 TOKEN = "token-81be07aa42"

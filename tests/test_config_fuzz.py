@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, seed, settings
 from hypothesis import strategies as st
 
-from syncd.config import ConfigError, load_config
+from syncd.config.loader import ConfigError, load_config
 
 KEY = "fuzz-api-key-7c1d93e0"
 TOKEN = "fuzz-access-token-4b8a21f6"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.emulator.faults import (
+from syncd.emulators.exavault.faults import (
     ALL_KINDS,
     ENDPOINTS,
     FAULT_KINDS,
@@ -37,7 +37,7 @@ from syncd.emulator.faults import (
 from syncd.engine import MAX_CYCLES
 from syncd.remote import exavault_api
 from syncd.remote.errors import ProtocolError, RemoteError, TransportError
-from syncd.remote.exavault_api import RetryPolicy
+from syncd.remote.exavault.api import RetryPolicy
 from tests.conftest import ACCESS_TOKEN, API_KEY
 from tests.sync_helpers import make_setup
 

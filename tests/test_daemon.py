@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from syncd.emulator.webhooks import signature, v1_body
+from syncd.emulators.exavault.webhooks import signature, v1_body
 from tests.sync_helpers import make_setup
 
 SETTLE = 0.5
@@ -540,7 +540,7 @@ def test_freed_heap_is_given_back_after_a_pass():
     # on glibc the call must be found, elsewhere it is skipped.
     import platform
 
-    from syncd.daemon import release_memory
+    from syncd.daemon.service import release_memory
 
     glibc = platform.libc_ver()[0] == "glibc"
     assert release_memory() is glibc

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from syncd import worker
-from syncd.worker import Cancelled, HashingReader, HashingWriter, Throttle
+from syncd.transfer import worker
+from syncd.transfer.worker import Cancelled, HashingReader, HashingWriter, Throttle
 from tests.test_daemon import DaemonProc, daemon_setup, wait_for
 
 WATCHDOG_USEC = "1000000"  # WatchdogSec=1s: a ping is due every 0.5 s

@@ -25,9 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from syncd import cli, crashpoints
-from syncd.ignore import new_temp_name
-from syncd.local_scan import temp_key
+from syncd import crashpoints
+
+from syncd.cli import app as cli
+from syncd.local.ignore import new_temp_name
+from syncd.local.scan import temp_key
 from tests.sync_helpers import make_setup
 
 MiB = 1 << 20

@@ -1,11 +1,11 @@
 """The documentation is checked against the code, so it cannot drift.
 
 * docs/configuration.md documents exactly the keys the config parser accepts
-  (taken from ``syncd/config.py``), and each documented default loads to the
+  (taken from ``syncd/config/loader.py``), and each documented default loads to the
   same configuration as leaving the key out;
 * config.example.yaml writes out every key, each with its default;
 * docs/architecture.md's rule table is the planner's;
-* docs/operations.md lists every exit code of ``syncd/exitcodes.py``, and its
+* docs/operations.md lists every exit code of ``syncd/cli/exitcodes.py``, and its
   account of a lost index is what a sync does;
 * docs/emulator.md names every switch and constructor option of the emulator;
 * README's commands exist, and relative links in the docs lead somewhere.
@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from syncd import config as config_module
-from syncd import exitcodes
-from syncd.config import ConfigError, load_config
+from syncd.config import loader as config_module
+from syncd.cli import exitcodes
+from syncd.config.loader import ConfigError, load_config
 from tests.sync_helpers import make_setup
 
 REPO = Path(__file__).resolve().parent.parent
@@ -233,7 +233,7 @@ def test_example_webhook_block_loads_with_its_defaults(tmp_path, home):
 
 def planner_rules() -> list[tuple[str, str, str]]:
     """(rule, local, remote) of each row of the rule table in planner.py's docstring."""
-    from syncd import planner
+    from syncd.reconcile import planner
 
     lines = planner.__doc__.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Rules per key, two-way"))
@@ -266,7 +266,7 @@ def test_architecture_rule_table_is_the_planners():
 
 
 def test_architecture_names_every_backend_method():
-    from syncd.backend import Backend
+    from syncd.remote.backend import Backend
 
     text = (DOCS / "architecture.md").read_text(encoding="utf-8")
     methods = [n for n, v in vars(Backend).items() if callable(v) and not n.startswith("_")]
@@ -276,7 +276,7 @@ def test_architecture_names_every_backend_method():
 
 
 def test_architecture_names_every_index_table():
-    from syncd import index
+    from syncd.state import index
 
     tables = set()
     for migration in index.MIGRATIONS:
@@ -377,7 +377,7 @@ def test_operations_corrupt_index_message_and_recovery(make_emulator, tmp_path):
 # --- emulator.md --------------------------------------------------------------------
 
 def test_emulator_md_shows_the_constructor_as_it_is():
-    from syncd.emulator import Emulator
+    from syncd.emulators.exavault import Emulator
 
     text = (DOCS / "emulator.md").read_text(encoding="utf-8")
     m = re.search(r"emu = (Emulator\(root, \*,.*?\))\.start\(\)", text, re.DOTALL)
@@ -390,7 +390,7 @@ def test_emulator_md_shows_the_constructor_as_it_is():
 
 
 def test_emulator_md_names_every_command_line_switch():
-    from syncd.emulator.cli import build_parser
+    from syncd.emulators.exavault.cli import build_parser
 
     text = (DOCS / "emulator.md").read_text(encoding="utf-8")
     usage = text[text.index("## Command line"):text.index("## Storage")]
@@ -414,7 +414,7 @@ def test_readme_test_command_is_what_ci_runs():
 
 
 def test_every_command_is_in_the_readme_and_every_readme_command_exists():
-    from syncd.cli import build_parser
+    from syncd.cli.app import build_parser
 
     sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
     commands = set(sub.choices)

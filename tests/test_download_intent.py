@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from syncd.index import Index
-from syncd.worker import complete_downloads
+from syncd.state.index import Index
+from syncd.transfer.worker import complete_downloads
 from syncd.model import BaseEntry, FILE
 
 from tests.sync_helpers import make_setup

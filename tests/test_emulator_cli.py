@@ -10,7 +10,7 @@ import sys
 import pytest
 import requests
 
-from syncd.emulator import Emulator, NotFound
+from syncd.emulators.exavault import Emulator, NotFound
 
 from emulator_helpers import Api
 
@@ -67,7 +67,7 @@ def test_stop_is_idempotent_and_closes_keepalive(tmp_path):
 
 
 def _spawn(*args):
-    return subprocess.Popen([sys.executable, "-m", "syncd.emulator", *args],
+    return subprocess.Popen([sys.executable, "-m", "syncd.emulators.exavault", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -115,6 +115,6 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 def test_cli_main_in_process_bad_args(capsys):
-    from syncd.emulator.cli import main
+    from syncd.emulators.exavault.cli import main
     assert main(["--root", "/tmp/x", "--fault-rate", "2"]) == 64
     assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import pytest
 
 from emulator_helpers import Api, raw_request
-from syncd.emulator import multipart
+from syncd.emulators.exavault import multipart
 
 
 @pytest.fixture

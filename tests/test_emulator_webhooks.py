@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from emulator_helpers import Api
 
-from syncd.emulator import Emulator
-from syncd.emulator.cli import main
-from syncd.emulator.webhooks import signature, v1_body
+from syncd.emulators.exavault import Emulator
+from syncd.emulators.exavault.cli import main
+from syncd.emulators.exavault.webhooks import signature, v1_body
 
 TOKEN = "efb7e0030e6cef1b45d3d74a67881a2b"
 V1_KEYS = ["accountname", "username", "operation", "protocol", "path", "sourcepath", "attempt"]
@@ -366,7 +366,7 @@ def test_cli_webhook_usage_errors(tmp_path, capsys, extra, match):
 
 def test_cli_sends_webhooks(tmp_path, listener):
     lst = listener()
-    proc = subprocess.Popen([sys.executable, "-m", "syncd.emulator", "--root", str(tmp_path),
+    proc = subprocess.Popen([sys.executable, "-m", "syncd.emulators.exavault", "--root", str(tmp_path),
                              "--webhook-url", lst.url, "--webhook-token", TOKEN,
                              "--webhook-format", "v2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.config import load_config
+from syncd.config.loader import load_config
 from syncd.engine import SyncEngine
 from syncd.report import Reporter
 from tests.emulator_helpers import Api

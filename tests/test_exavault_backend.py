@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syncd.backend import FeedUnavailable, RemoteItem
+from syncd.remote.backend import FeedUnavailable, RemoteItem
 from syncd.remote.errors import InvalidParameterError, NotFoundError
-from syncd.remote.exavault_backend import TEMP_PREFIX, ExaVaultBackend
+from syncd.remote.exavault.backend import TEMP_PREFIX, ExaVaultBackend
 
 NFD = unicodedata.normalize("NFD", "Café")
 

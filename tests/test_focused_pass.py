@@ -7,9 +7,9 @@ import io
 import os
 import unicodedata
 
-from syncd.config import load_config
+from syncd.config.loader import load_config
 from syncd.engine import SyncEngine, SyncResult
-from syncd.index import Index
+from syncd.state.index import Index
 from syncd.report import Reporter
 from tests.sync_helpers import make_setup
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from syncd.remote.errors import ProtocolError
-from syncd.remote.exavault_api import ExaVaultClient, RetryPolicy
+from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
 from tests.conftest import ACCESS_TOKEN, API_KEY
 from tests.sync_helpers import make_setup
 

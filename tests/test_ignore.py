@@ -1,4 +1,4 @@
-"""syncd.ignore: gitignore-syntax rules relative to the mirror root."""
+"""syncd.local.ignore: gitignore-syntax rules relative to the mirror root."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from syncd.ignore import (
+from syncd.local.ignore import (
     IGNORE_FILE,
     IgnoreFileError,
     IgnorePatternError,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd import kept
+from syncd.local import kept
 from tests.sync_helpers import make_setup
 
 IGNORE = ["*.tmp", ".env", "cache/"]
@@ -254,7 +254,7 @@ def test_a_server_side_folder_move_carries_local_ignored_items_along(s, made_on)
 # ------------------------------------------------- kept.hide on its own
 
 def test_hide_keeps_what_a_focused_pass_did_not_look_at(tmp_path):
-    from syncd.index import Index
+    from syncd.state.index import Index
     from syncd.model import DIR, LocalEntry, RemoteEntry
 
     index = Index(tmp_path / "index.sqlite3")

@@ -1,4 +1,4 @@
-"""syncd.index: the SQLite state file (base, remote snapshot, queue, ledger, echoes, backoff)."""
+"""syncd.state.index: the SQLite state file (base, remote snapshot, queue, ledger, echoes, backoff)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import unicodedata
 import pytest
 
 from syncd import model
-from syncd.index import (
+from syncd.state.index import (
     SCHEMA_VERSION,
     Index,
     IndexCorruptError,
@@ -761,7 +761,7 @@ def test_an_echo_has_a_feed_half_and_a_push_half(idx):
 
 
 def test_version_1_index_gains_the_echo_halves(index_path):
-    from syncd.index import MIGRATIONS
+    from syncd.state.index import MIGRATIONS
 
     index_path.parent.mkdir(parents=True)
     raw = sqlite3.connect(index_path)

@@ -1,4 +1,4 @@
-"""syncd.local_scan: walking a mirror's local root into LocalEntry rows."""
+"""syncd.local.scan: walking a mirror's local root into LocalEntry rows."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from syncd import local_scan
-from syncd.ignore import IgnoreRules, new_temp_name
-from syncd.local_scan import (
+from syncd.local import scan as local_scan
+from syncd.local.ignore import IgnoreRules, new_temp_name
+from syncd.local.scan import (
     LocalRootMissing,
     ScanResult,
     clean_temp_files,

@@ -21,7 +21,7 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
 def restore_logging():
     """Undo whatever setup() does to the root, syncd and library loggers."""
     root = logging.getLogger()
-    names = ("syncd", "syncd.daemon", "apscheduler", "urllib3")
+    names = ("syncd", "syncd.daemon.service", "apscheduler", "urllib3")
     before_handlers = list(root.handlers)
     before_levels = {n: logging.getLogger(n).level for n in names}
     before_root = root.level
@@ -45,7 +45,7 @@ def lines(stream: StringIO) -> list[str]:
     return stream.getvalue().splitlines()
 
 
-log = logging.getLogger("syncd.daemon")
+log = logging.getLogger("syncd.daemon.service")
 
 
 # --- redaction --------------------------------------------------------------------------
@@ -113,8 +113,8 @@ def test_plain_lines_have_timestamp_level_and_logger():
     got = lines(out)
     assert len(got) == 2
     assert TIMESTAMP.match(got[0])
-    assert got[0].endswith(" INFO syncd.daemon: hello")
-    assert got[1].endswith(" WARNING syncd.daemon: careful")
+    assert got[0].endswith(" INFO syncd.daemon.service: hello")
+    assert got[1].endswith(" WARNING syncd.daemon.service: careful")
     assert not got[0].startswith("<")
 
 
@@ -124,7 +124,7 @@ def test_plain_lines_have_timestamp_level_and_logger():
 def test_journald_lines_carry_the_priority_prefix(method, prefix):
     out = setup("debug", journald=True)
     getattr(log, method)("hello %s", KEY)
-    assert lines(out) == [f"{prefix}syncd.daemon: hello ***"]
+    assert lines(out) == [f"{prefix}syncd.daemon.service: hello ***"]
 
 
 def test_journald_lines_have_no_timestamp():
@@ -143,7 +143,7 @@ def test_journald_prefixes_every_line_of_a_multi_line_record():
         log.exception("first\nsecond")
     got = lines(out)
     assert len(got) > 4
-    assert got[0] == "<3>syncd.daemon: first"
+    assert got[0] == "<3>syncd.daemon.service: first"
     assert got[1] == "<3>second"
     assert all(line.startswith("<3>") for line in got)
     assert got[-1] == "<3>ValueError: bad ***"
@@ -183,7 +183,7 @@ def test_set_level_changes_filtering():
 def test_debug_level_shows_debug():
     out = setup("debug")
     log.debug("dbg")
-    assert lines(out)[0].endswith("DEBUG syncd.daemon: dbg")
+    assert lines(out)[0].endswith("DEBUG syncd.daemon.service: dbg")
 
 
 def test_setup_twice_does_not_duplicate_lines():

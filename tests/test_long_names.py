@@ -11,8 +11,8 @@ import unicodedata
 import pytest
 
 from syncd import model
-from syncd.conflicts import parse_copy
-from syncd.trash import LocalTrash, numbered
+from syncd.cli.conflicts import parse_copy
+from syncd.local.trash import LocalTrash, numbered
 from tests.sync_helpers import make_setup
 
 HOST, STAMP = "laptop-2", "2024-05-01 101500"
@@ -111,7 +111,7 @@ def test_uniqueness_still_applies_after_shortening():
 
 
 def test_planner_makes_fitting_copy_names_for_both_sides_edited():
-    from syncd import planner
+    from syncd.reconcile import planner
     from syncd.model import BaseEntry, LocalEntry, PlanOptions, RemoteEntry
 
     path = "sub/" + "q" * 246 + ".txt"

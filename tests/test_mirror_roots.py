@@ -186,7 +186,7 @@ def test_renamed_mirror_deletes_nothing(s):
 
 
 def test_forget_trees_keeps_other_mirrors_and_the_mirrors_own_bookkeeping(tmp_path):
-    from syncd.index import Index
+    from syncd.state.index import Index
     from syncd.model import BaseEntry, RemoteEntry, RecordBase
 
     idx = Index(tmp_path / "index.sqlite3")

@@ -1,4 +1,4 @@
-"""syncd.notify against a real AF_UNIX datagram socket standing in for systemd."""
+"""syncd.daemon.notify against a real AF_UNIX datagram socket standing in for systemd."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.notify import MAX_DATAGRAM, Notifier
+from syncd.daemon.notify import MAX_DATAGRAM, Notifier
 
 # sun_path holds 108 bytes including the terminating NUL.
 _SUN_PATH_MAX = 107

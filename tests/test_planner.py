@@ -1,4 +1,4 @@
-"""One test per planner rule (see the table in ``syncd/planner.py``)."""
+"""One test per planner rule (see the table in ``syncd/reconcile/planner.py``)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from syncd.model import (
     key,
     rebase,
 )
-from syncd.planner import plan
+from syncd.reconcile.planner import plan
 
 HOST, STAMP = "box", "2024-01-02 030405"
 CC = f"(conflicted copy {HOST} {STAMP})"

@@ -1,4 +1,4 @@
-"""Property tests for ``syncd.planner.plan`` against a tiny in-memory world.
+"""Property tests for ``syncd.reconcile.planner.plan`` against a tiny in-memory world.
 
 The simulator holds a local tree and a remote tree (path -> Node) and executes a
 Plan the way the worker is specified to: every action's expected state is
@@ -54,7 +54,7 @@ from syncd.model import (
     parent,
     rebase,
 )
-from syncd.planner import plan
+from syncd.reconcile.planner import plan
 
 OPTIONS = PlanOptions(host="sim", timestamp="2024-05-06 070809")
 # "é" is written NFD by the local user (as macOS does) and NFC by the remote one

@@ -1,4 +1,4 @@
-"""Multi-round property tests for ``syncd.planner.plan`` (issue 5, item 1).
+"""Multi-round property tests for ``syncd.reconcile.planner.plan`` (issue 5, item 1).
 
 Uses the in-memory world of ``tests/test_planner_properties.py`` (local tree,
 remote tree, base rows; the executor checks every action's expectation). Each
@@ -60,7 +60,7 @@ from hypothesis import strategies as st
 
 from syncd.model import (DIR, FILE, Compare, Download, ForgetBase, MoveLocal, MoveRemote,
                          RecordBase, is_under, join, key, name, parent)
-from syncd.planner import plan
+from syncd.reconcile.planner import plan
 from tests.test_planner_properties import (
     NAMES,
     OPTIONS,
@@ -217,7 +217,7 @@ def do_strict(world: World, a) -> None:
 
 
 def complete_downloads(world: World) -> None:
-    """As ``syncd.worker.complete_downloads`` does before planning: a download whose
+    """As ``syncd.transfer.worker.complete_downloads`` does before planning: a download whose
     record was lost (``torn``) left an intent; it is recorded if the local file is
     still exactly the one the download put there."""
     for path, row in getattr(world, "intents", ()):

@@ -8,13 +8,13 @@ import io
 
 import pytest
 
-from syncd.backend import FeedUnavailable
-from syncd.budget import BudgetExhausted
-from syncd.index import Index
+from syncd.remote.backend import FeedUnavailable
+from syncd.state.budget import BudgetExhausted
+from syncd.state.index import Index
 from syncd.model import BaseEntry, RemoteEntry
 from syncd.remote.errors import AuthError, RateLimitedError
-from syncd.remote.exavault_backend import ExaVaultBackend
-from syncd.remote_state import RefreshResult, RemoteTracker
+from syncd.remote.exavault.backend import ExaVaultBackend
+from syncd.remote.tracker import RefreshResult, RemoteTracker
 
 ACCOUNT = "https://acme.example/api/v2"
 DAY = 86400.0

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from syncd.index import Index
+from syncd.state.index import Index
 from syncd.model import stamp
 from syncd.remote.errors import NotFoundError
-from syncd.remote.exavault_backend import ExaVaultBackend
-from syncd.trash import RemoteTrash
+from syncd.remote.exavault.backend import ExaVaultBackend
+from syncd.local.trash import RemoteTrash
 
 NOW = 1_795_400_000.0
 

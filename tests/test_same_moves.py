@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.emulator.faults import FaultInjector
+from syncd.emulators.exavault.faults import FaultInjector
 from syncd.model import (
     DIR,
     Compare,

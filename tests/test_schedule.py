@@ -1,4 +1,4 @@
-"""syncd.schedule: the poll interval as a pure function of the transaction budget."""
+"""syncd.daemon.schedule: the poll interval as a pure function of the transaction budget."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncd.schedule import (
+from syncd.daemon.schedule import (
     DAY,
     MAX_INTERVAL,
     PollChoice,

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from syncd.remote.exavault_api import ExaVaultClient, RetryPolicy
+from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
 from tests.conftest import ACCESS_TOKEN, API_KEY, FAST_RETRY
 from tests.sync_helpers import make_setup
 from tests.test_daemon import DaemonProc, free_port, wait_for

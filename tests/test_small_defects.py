@@ -21,7 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from syncd import crashpoints, exitcodes, ignore, local_scan
+from syncd import crashpoints
+
+from syncd.cli import exitcodes
+
+from syncd.local import ignore
+
+from syncd.local import scan as local_scan
 from tests.sync_helpers import make_setup
 
 
@@ -183,7 +189,7 @@ def test_temp_file_removed_when_its_folder_was_renamed_during_the_download(s, ho
         if point == "download.fetched" and how == "error-after-fetch":
             raise RuntimeError("simulated failure after the temp file was complete")
         if point == "download.fetched" and how == "cancel":
-            from syncd.worker import Cancelled
+            from syncd.transfer.worker import Cancelled
             raise Cancelled("stopping")
     hook(at)
     s.sync()
@@ -247,7 +253,7 @@ def test_damaged_index_pages_give_the_documented_line(s, command, byte):
 def test_index_error_classification():
     import sqlite3
 
-    from syncd.index import IndexCorruptError, as_corrupt, is_corrupt
+    from syncd.state.index import IndexCorruptError, as_corrupt, is_corrupt
 
     malformed = sqlite3.DatabaseError("database disk image is malformed")
     assert is_corrupt(malformed) and is_corrupt(sqlite3.DatabaseError("file is not a database"))
@@ -301,8 +307,8 @@ def test_daemon_damage_found_mid_run_is_the_documented_line_not_a_traceback(s, c
     open connection notices is not reproducible on demand.)"""
     import sqlite3
 
-    from syncd.config import load_config
-    from syncd.daemon import Daemon
+    from syncd.config.loader import load_config
+    from syncd.daemon.service import Daemon
 
     d = Daemon(load_config(s.config_path))
 

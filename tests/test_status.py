@@ -1,4 +1,4 @@
-"""syncd.status: what passes leave behind and what `syncd status` shows."""
+"""syncd.state.status: what passes leave behind and what `syncd status` shows."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 import pytest
 from rich.errors import MarkupError
 
-from syncd import model, status
-from syncd.config import load_config
-from syncd.index import Index
+from syncd import model
+
+from syncd.state import status
+from syncd.config.loader import load_config
+from syncd.state.index import Index
 from syncd.report import MirrorReport
 
 URL = "http://127.0.0.1:9/api/v2"

@@ -426,7 +426,7 @@ def test_remote_rename_is_a_local_rename_without_download(s):
 def test_a_remote_change_made_during_the_pass_is_synced_in_the_same_pass(s):
     import io
 
-    from syncd.config import load_config
+    from syncd.config.loader import load_config
     from syncd.engine import SyncEngine
     from syncd.report import Reporter
 

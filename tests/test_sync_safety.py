@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from syncd import worker
-from syncd.config import load_config
+from syncd.transfer import worker
+from syncd.config.loader import load_config
 from syncd.engine import SyncEngine
-from syncd.remote.exavault_api import RetryPolicy
+from syncd.remote.exavault.api import RetryPolicy
 from syncd.report import Reporter
 from tests.conftest import ACCESS_TOKEN, API_KEY
 from tests.sync_helpers import make_setup
@@ -315,7 +315,7 @@ def test_transient_server_faults_converge_without_loss_or_duplicates(s, seed):
 def _seed_where_faults_come_after(n: int) -> int:
     """A fault seed whose first ``n`` decisions (rate 1, truncate only) are all in the
     *after* phase: the download really starts and is cut half way."""
-    from syncd.emulator.faults import FaultInjector
+    from syncd.emulators.exavault.faults import FaultInjector
 
     for seed in range(1000):
         inj = FaultInjector(1.0, seed, ("truncate",))
@@ -913,7 +913,7 @@ def test_a_folder_trashed_unchanged_costs_one_listing_more_and_stays_deleted(s):
 
 def test_a_trashed_folder_whose_listing_fails_goes_back_and_is_deleted_later(s, monkeypatch):
     from syncd.remote import exavault_api
-    from syncd.remote.exavault_api import RetryPolicy
+    from syncd.remote.exavault.api import RetryPolicy
 
     monkeypatch.setitem(exavault_api.ExaVaultClient.__init__.__kwdefaults__, "retry",
                         RetryPolicy(attempts=2, total_seconds=5.0, initial_backoff=0.001,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from syncd import exitcodes
-from syncd.notify import Notifier
+from syncd.cli import exitcodes
+from syncd.daemon.notify import Notifier
 
 UNIT_DIR = Path(__file__).resolve().parent.parent / "systemd"
 USER_UNIT = UNIT_DIR / "syncd.service"

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from syncd import worker
-from syncd.config import load_config
-from syncd.emulator.faults import Fault, FaultInjector
+from syncd.transfer import worker
+from syncd.config.loader import load_config
+from syncd.emulators.exavault.faults import Fault, FaultInjector
 from syncd.engine import SyncEngine
 from syncd.remote import exavault_api
-from syncd.remote.exavault_api import RetryPolicy
+from syncd.remote.exavault.api import RetryPolicy
 from syncd.report import Reporter
 from tests.sync_helpers import make_setup
 from tests.test_daemon import daemon_setup, start, wait_for  # noqa: F401 - start: a fixture

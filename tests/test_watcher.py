@@ -18,8 +18,8 @@ import pytest
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, EventEmitter
 
-from syncd import watcher as watcher_mod
-from syncd.watcher import LocalWatcher
+from syncd.local import watcher as watcher_mod
+from syncd.local.watcher import LocalWatcher
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="exercises the inotify observer")

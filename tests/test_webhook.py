@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from syncd.webhook import (
+from syncd.remote.webhook import (
     SIGNATURE_HEADER,
     WebhookEvent,
     WebhookPayloadError,
@@ -436,7 +436,7 @@ def test_expect_100_continue(served):
 def test_callback_error_is_500_and_server_keeps_serving(served, caplog):
     server, rec = served
     rec.fail = True
-    with caplog.at_level(logging.ERROR, logger="syncd.webhook"):
+    with caplog.at_level(logging.ERROR, logger="syncd.remote.webhook"):
         assert post(server, UPLOAD).status_code == 500
     assert "handler broke" in caplog.text and "event handler failed" in caplog.text
     rec.fail = False
@@ -558,7 +558,7 @@ def test_logs_never_show_the_token_or_body(served, caplog, capfd):
     server, rec = served
     secret_path = "/c0ffee-secret-name.txt"
     body = v1("Upload", secret_path)
-    with caplog.at_level(logging.DEBUG, logger="syncd.webhook"):
+    with caplog.at_level(logging.DEBUG, logger="syncd.remote.webhook"):
         assert post(server, body).status_code == 200
         assert post(server, body, sig="0" * 32).status_code == 403
         assert post(server, b"{nope", sig=signature(TOKEN, b"{nope")).status_code == 400

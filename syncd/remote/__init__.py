@@ -5,8 +5,8 @@
 from syncd.remote.errors import (AuthError, ForbiddenError, InvalidParameterError, NotFoundError,
                                  NotSupportedError, ProtocolError, RateLimitedError, RemoteError,
                                  ServerError, SourceChangedError, TransportError)
-from syncd.remote.exavault_api import ExaVaultClient, RetryPolicy
-from syncd.remote.exavault_models import (Account, ActivityEntry, ItemResult, Operation, Page,
+from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
+from syncd.remote.exavault.models import (Account, ActivityEntry, ItemResult, Operation, Page,
                                           RateLimit, RequestEvent, Resource, as_identifier,
                                           parse_time)
 

@@ -8,7 +8,7 @@ class and nothing else.
 Paths here are ABSOLUTE server paths (``/work/a.txt``); the engine converts
 to and from mirror-relative paths. Every method may raise the typed errors of
 ``syncd.remote.errors`` (``NotFoundError``, ``AuthError``, ``RateLimitedError``,
-``TransportError``, …) and ``syncd.budget.BudgetExhausted``.
+``TransportError``, …) and ``syncd.state.budget.BudgetExhausted``.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from .faults import Fault, Throttle, endpoint
 API_PREFIX = "/api/v2"
 BAD_JSON = b"<html><body><h1>502 Bad Gateway</h1></body></html>\n"  # the "badjson" fault
 DRAIN_LIMIT = 8 * 1024 * 1024  # unread bodies up to this size are drained to keep the connection
-log = logging.getLogger("syncd.emulator")
+log = logging.getLogger("syncd.emulators.exavault")
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):

@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from syncd import kept
-from syncd.config import Config
-from syncd.index import Index
+from syncd.local import kept
+from syncd.config.loader import Config
+from syncd.state.index import Index
 from syncd.report import MirrorReport
 
 DAY = 86400.0
@@ -176,7 +176,7 @@ def _mirror(index: Index | None, m, running: bool, now: float) -> dict[str, Any]
                              for p, t in (status.get("conflicts") or [])[-10:]],
         "errors": errors[:MAX_ERRORS],
         "error_count": len(errors),
-        # folders a deletion left because they hold ignored items (syncd.kept)
+        # folders a deletion left because they hold ignored items (syncd.local.kept)
         "kept": _kept(index, m.name),
     }
 

@@ -65,8 +65,8 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, TypeVar
 
-from syncd.backend import Backend, Change, FeedUnavailable, RemoteItem
-from syncd.index import Index
+from syncd.remote.backend import Backend, Change, FeedUnavailable, RemoteItem
+from syncd.state.index import Index
 from syncd import model
 from syncd.model import RemoteEntry
 from syncd.remote.errors import InvalidParameterError, NotFoundError

@@ -1,7 +1,7 @@
 """Command line entry point: `syncd <command>`.
 
 Every command reports failures as one line on stderr and exits with a
-sysexits-style code (see `syncd.exitcodes`); `--debug` shows the traceback.
+sysexits-style code (see `syncd.cli.exitcodes`); `--debug` shows the traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import logging
 import sqlite3
 import sys
 
-from syncd import __version__, crashpoints, exitcodes
+from syncd import __version__, crashpoints
+
+from syncd.cli import exitcodes
 
 
 class CommandError(Exception):
@@ -41,19 +43,19 @@ class _Formatter(argparse.HelpFormatter):
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
-    from syncd.emulator.cli import main as emulator_main
+    from syncd.emulators.exavault.cli import main as emulator_main
 
     return emulator_main(args.emulator_args)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from syncd.demo import run_demo
+    from syncd.cli.demo import run_demo
 
     return run_demo(keep=args.keep)
 
 
 def _load_config(path: str | None):
-    from syncd.config import ConfigError, load_config
+    from syncd.config.loader import ConfigError, load_config
 
     try:
         config = load_config(path)
@@ -85,7 +87,7 @@ def _state_error(exc: BaseException, config) -> CommandError:
     73 when its disk is full or read-only (free space, run again: nothing was
     lost), 70 otherwise; a damaged index file (found at open or at any later
     query) names the file and what to do."""
-    from syncd.index import FILENAME, as_corrupt
+    from syncd.state.index import FILENAME, as_corrupt
 
     exc = as_corrupt(config.state_dir / FILENAME, exc) or exc
     text = " ".join(str(exc).split()) or type(exc).__name__
@@ -101,9 +103,9 @@ def _state_error(exc: BaseException, config) -> CommandError:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from syncd.config import ConfigError
+    from syncd.config.loader import ConfigError
     from syncd.engine import SyncEngine
-    from syncd.index import IndexError_
+    from syncd.state.index import IndexError_
     from syncd.report import Reporter
 
     config = _load_config(args.config)
@@ -132,9 +134,9 @@ def _secrets(config) -> list[str]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from syncd import logs
-    from syncd.config import ConfigError, load_config
-    from syncd.daemon import Daemon
-    from syncd.index import IndexError_
+    from syncd.config.loader import ConfigError, load_config
+    from syncd.daemon.service import Daemon
+    from syncd.state.index import IndexError_
 
     formatter = logs.setup("info")
     try:
@@ -154,8 +156,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from syncd import status
-    from syncd.index import IndexError_
+    from syncd.state import status
+    from syncd.state.index import IndexError_
 
     config = _load_config(args.config)
     try:
@@ -170,7 +172,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from syncd.init_config import InitOptions, run_init
+    from syncd.cli.init import InitOptions, run_init
 
     given = {k: v for k, v in vars(args).items()
              if v is not None and k in InitOptions.__dataclass_fields__}
@@ -178,8 +180,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from syncd.check import run_check
-    from syncd.index import IndexError_
+    from syncd.cli.check import run_check
+    from syncd.state.index import IndexError_
 
     config = _load_config(args.config)
     try:
@@ -189,9 +191,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_conflicts(args: argparse.Namespace) -> int:
-    from syncd import conflicts
-    from syncd.config import ConfigError
-    from syncd.index import IndexError_
+    from syncd.cli import conflicts
+    from syncd.config.loader import ConfigError
+    from syncd.state.index import IndexError_
 
     config = _load_config(args.config)
     try:
@@ -211,7 +213,8 @@ def _cmd_conflicts(args: argparse.Namespace) -> int:
 
 
 def _resolve(args: argparse.Namespace, config) -> int:
-    from syncd import conflicts, status
+    from syncd.cli import conflicts
+    from syncd.state import status
 
     try:
         m, done = conflicts.resolve(config, args.path, args.keep, mirror=args.mirror)

@@ -9,7 +9,7 @@ did at planning time; if not it is *stale*: skipped, not recorded, and the
 engine plans again. Hence:
 
 * a download goes to ``.syncd-<nonce><mac>.part`` beside its target (a name only
-  syncd can make, see :func:`syncd.ignore.new_temp_name`), is size-checked and
+  syncd can make, see :func:`syncd.local.ignore.new_temp_name`), is size-checked and
   fsynced, and only then ``os.replace``s the target - and only if the target
   is still exactly what was planned (else nothing is overwritten: the next plan
   sees both sides changed, a conflict). The file under the name keeps its
@@ -52,12 +52,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 
-from syncd import crashpoints, model, notify
-from syncd import kept as kept_mod
-from syncd.backend import Backend, RemoteItem
-from syncd.budget import BudgetExhausted
-from syncd.ignore import is_own_temp_name, is_temp_name, new_temp_name
-from syncd.local_scan import hash_file, temp_key
+from syncd import crashpoints, model
+
+from syncd.daemon import notify
+from syncd.local import kept as kept_mod
+from syncd.remote.backend import Backend, RemoteItem
+from syncd.state.budget import BudgetExhausted
+from syncd.local.ignore import is_own_temp_name, is_temp_name, new_temp_name
+from syncd.local.scan import hash_file, temp_key
 from syncd.model import (
     DIR,
     FILE,

@@ -38,11 +38,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from syncd import exitcodes, model, status
-from syncd.budget import DAY, Budget, BudgetExhausted
-from syncd.cli import CommandError
-from syncd.config import Config, MirrorConfig
-from syncd.index import Index
+from syncd import model
+
+from syncd.cli import exitcodes
+
+from syncd.state import status
+from syncd.state.budget import DAY, Budget, BudgetExhausted
+from syncd.cli.app import CommandError
+from syncd.config.loader import Config, MirrorConfig
+from syncd.state.index import Index
 from syncd.remote import (
     AuthError,
     ExaVaultClient,

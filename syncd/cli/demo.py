@@ -16,9 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from syncd import exitcodes
-from syncd.config import load_config
-from syncd.emulator import Emulator
+from syncd.cli import exitcodes
+from syncd.config.loader import load_config
+from syncd.emulators.exavault import Emulator
 from syncd.engine import SyncEngine
 from syncd.report import Reporter
 

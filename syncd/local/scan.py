@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syncd.ignore import (
+from syncd.local.ignore import (
     IGNORE_FILE,
     TEMP_PREFIX,
     IgnoreRules,
@@ -348,7 +348,7 @@ TEMP_KEY = "temp_key"
 
 def temp_key(index, mirror: str) -> bytes:
     """The mirror's key for download temp names (made once, kept in the index's
-    state): only names made with it are syncd's (:func:`~syncd.ignore.new_temp_name`)."""
+    state): only names made with it are syncd's (:func:`~syncd.local.ignore.new_temp_name`)."""
     scope = "mirror:" + mirror
     value = index.get_state(scope, TEMP_KEY)
     if not isinstance(value, str) or len(value) != 32:
@@ -360,7 +360,7 @@ def temp_key(index, mirror: str) -> bytes:
 def clean_temp_files(root: Path, rules: IgnoreRules | None = None, *,
                      key: bytes) -> list[str]:
     """Delete leftover download temp files that syncd made (names signed with the
-    mirror's temp ``key``, see :func:`~syncd.ignore.is_own_temp_name`) anywhere
+    mirror's temp ``key``, see :func:`~syncd.local.ignore.is_own_temp_name`) anywhere
     under ``root`` - also in a folder the user renamed while a download ran -
     without following symbolic links, and return their relative paths. A user's
     file is never deleted, whatever its name: one of the temp files' shape that

@@ -13,7 +13,7 @@ only its owner may read, ``NAME=value`` lines, as for systemd's
 ``EnvironmentFile=``), else from those environment variables, else from a
 prompt that does not echo.
 
-The text is checked with ``syncd.config.load_config`` before it is put in
+The text is checked with ``syncd.config.loader.load_config`` before it is put in
 place, so what init writes always loads. An existing file is never replaced
 without ``--force`` (exit 73, EX_CANTCREAT). The file is created 0600; a
 folder created for it is 0700.
@@ -35,10 +35,10 @@ from typing import TextIO
 
 import platformdirs
 
-from syncd import exitcodes
-from syncd.cli import CommandError
-from syncd.config import APP_NAME, ConfigError, config_path, load_config
-from syncd.index import _make_private_dirs  # 0700 whatever the umask
+from syncd.cli import exitcodes
+from syncd.cli.app import CommandError
+from syncd.config.loader import APP_NAME, ConfigError, config_path, load_config
+from syncd.state.index import _make_private_dirs  # 0700 whatever the umask
 
 DEFAULT_KEY_ENV = "EXAVAULT_API_KEY"
 DEFAULT_TOKEN_ENV = "EXAVAULT_ACCESS_TOKEN"

@@ -55,13 +55,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from syncd import exitcodes, model
-from syncd.cli import CommandError
-from syncd.config import Config, MirrorConfig
-from syncd.ignore import IgnoreFileError, IgnoreRules
-from syncd.index import Index
-from syncd.local_scan import LocalRootMissing, scan
-from syncd.trash import LocalTrash
+from syncd import model
+
+from syncd.cli import exitcodes
+from syncd.cli.app import CommandError
+from syncd.config.loader import Config, MirrorConfig
+from syncd.local.ignore import IgnoreFileError, IgnoreRules
+from syncd.state.index import Index
+from syncd.local.scan import LocalRootMissing, scan
+from syncd.local.trash import LocalTrash
 
 KEEPS = ("local", "remote", "both")
 

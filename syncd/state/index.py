@@ -38,8 +38,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import crashpoints, model
-from .model import Action, BaseEntry, LocalEntry, RemoteEntry
+from syncd import crashpoints, model
+from syncd.model import Action, BaseEntry, LocalEntry, RemoteEntry
 
 FILENAME = "index.sqlite3"
 BUSY_TIMEOUT_MS = 10_000

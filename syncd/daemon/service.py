@@ -42,18 +42,22 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from syncd import exitcodes, schedule, status
-from syncd.backend import Change
-from syncd.config import Config, ConfigError, MirrorConfig, load_config
-from syncd.engine import AccountSession, SyncEngine, SyncResult, host_name
-from syncd.ignore import IgnoreFileError, IgnoreRules, is_temp_name
-from syncd.index import FILENAME, Index, as_corrupt
-from syncd.logs import set_level
-from syncd.notify import HEARTBEAT, Heartbeat, Notifier
-from syncd.report import Reporter, when
-from syncd.watcher import LocalWatcher
+from syncd.cli import exitcodes
 
-log = logging.getLogger("syncd.daemon")
+from syncd.daemon import schedule
+
+from syncd.state import status
+from syncd.remote.backend import Change
+from syncd.config.loader import Config, ConfigError, MirrorConfig, load_config
+from syncd.engine import AccountSession, SyncEngine, SyncResult, host_name
+from syncd.local.ignore import IgnoreFileError, IgnoreRules, is_temp_name
+from syncd.state.index import FILENAME, Index, as_corrupt
+from syncd.logs import set_level
+from syncd.daemon.notify import HEARTBEAT, Heartbeat, Notifier
+from syncd.report import Reporter, when
+from syncd.local.watcher import LocalWatcher
+
+log = logging.getLogger("syncd.daemon.service")
 
 STOP_GRACE = 8.0        # seconds the main thread waits for the sync thread when stopping
 AUTH_RETRY = 900.0      # seconds between tries while the server refuses our credentials
@@ -388,12 +392,12 @@ class Daemon:
         hook = self.config.account.webhook
         if hook is None:
             return
-        from syncd.webhook import WebhookServer
+        from syncd.remote.webhook import WebhookServer
 
         try:
             self.webhook = WebhookServer(hook.host, hook.port, hook.token, self._on_push,
                                          path=hook.path,
-                                         log=logging.getLogger("syncd.webhook")).start()
+                                         log=logging.getLogger("syncd.remote.webhook")).start()
         except OSError as exc:
             self.webhook = None
             log.error("webhook: cannot listen on %s:%d: %s; polling instead", hook.host,

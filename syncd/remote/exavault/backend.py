@@ -1,4 +1,4 @@
-"""``syncd.backend.Backend`` over the ExaVault v2 API (``ExaVaultClient``).
+"""``syncd.remote.backend.Backend`` over the ExaVault v2 API (``ExaVaultClient``).
 
 Every method maps to as few paid requests as the API allows (digest §2, §4):
 
@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import BinaryIO
 
-from syncd.backend import Change, ChangeOp, FeedUnavailable, RemoteItem
+from syncd.remote.backend import Change, ChangeOp, FeedUnavailable, RemoteItem
 from syncd.remote.errors import (
     InvalidParameterError,
     NotSupportedError,
@@ -32,8 +32,8 @@ from syncd.remote.errors import (
     TransportError,
     error_for_status,
 )
-from syncd.remote.exavault_api import ExaVaultClient
-from syncd.remote.exavault_models import ActivityEntry, ItemResult, Operation, Resource
+from syncd.remote.exavault.api import ExaVaultClient
+from syncd.remote.exavault.models import ActivityEntry, ItemResult, Operation, Resource
 
 Echo = Callable[[str, str], None]
 

@@ -1,4 +1,4 @@
-"""`syncd emulator` / `python -m syncd.emulator`: serve the emulator until SIGINT/SIGTERM."""
+"""`syncd emulator` / `python -m syncd.emulators.exavault`: serve the emulator until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""ExaVault: the HTTP client (``api``), its answers (``models``) and the Backend over them."""
