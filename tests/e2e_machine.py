@@ -64,7 +64,7 @@ from syncd.config.loader import load_config
 from syncd.emulators.exavault import Emulator, Invalid, NotFound
 from syncd.engine import SyncEngine
 from syncd.state.index import Index
-from syncd.remote import exavault_api
+from syncd.remote.exavault import api as exavault_api
 from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
 from syncd.report import Reporter
 

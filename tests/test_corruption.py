@@ -35,7 +35,7 @@ from syncd.emulators.exavault.faults import (
     endpoint,
 )
 from syncd.engine import MAX_CYCLES
-from syncd.remote import exavault_api
+from syncd.remote.exavault import api as exavault_api
 from syncd.remote.errors import ProtocolError, RemoteError, TransportError
 from syncd.remote.exavault.api import RetryPolicy
 from tests.conftest import ACCESS_TOKEN, API_KEY

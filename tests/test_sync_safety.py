@@ -912,7 +912,7 @@ def test_a_folder_trashed_unchanged_costs_one_listing_more_and_stays_deleted(s):
 
 
 def test_a_trashed_folder_whose_listing_fails_goes_back_and_is_deleted_later(s, monkeypatch):
-    from syncd.remote import exavault_api
+    from syncd.remote.exavault import api as exavault_api
     from syncd.remote.exavault.api import RetryPolicy
 
     monkeypatch.setitem(exavault_api.ExaVaultClient.__init__.__kwdefaults__, "retry",

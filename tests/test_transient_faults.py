@@ -20,7 +20,7 @@ from syncd.transfer import worker
 from syncd.config.loader import load_config
 from syncd.emulators.exavault.faults import Fault, FaultInjector
 from syncd.engine import SyncEngine
-from syncd.remote import exavault_api
+from syncd.remote.exavault import api as exavault_api
 from syncd.remote.exavault.api import RetryPolicy
 from syncd.report import Reporter
 from tests.sync_helpers import make_setup
