@@ -11,7 +11,7 @@ import pytest
 
 from syncd.config.loader import load_config
 from syncd.state.index import Index
-from tests.sync_helpers import make_setup
+from tests.helpers.sync import make_setup
 
 DAY = 86400
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from syncd import model
 from syncd.cli.conflicts import parse_copy, plain_name
-from tests.sync_helpers import make_setup
+from tests.helpers.sync import make_setup
 
 LOCAL, REMOTE = b"edited here, the local version", b"edited on the server"
 
@@ -264,7 +264,7 @@ def test_a_deletion_guard_holds_back_only_the_copy_and_keeps_the_kept_version(s)
 
 
 def test_with_the_daemon_running_resolve_leaves_the_sync_to_it(s, tmp_path):
-    from tests.test_daemon import DaemonProc, wait_for
+    from tests.helpers.daemon import DaemonProc, wait_for
 
     copy = make_conflict(s)
     daemon = DaemonProc(s, tmp_path)

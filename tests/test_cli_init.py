@@ -19,7 +19,7 @@ import pytest
 from syncd.config import loader as config_module
 from syncd.config.loader import load_config
 from syncd.cli.init import render
-from tests.conftest import ACCESS_TOKEN, API_KEY
+from tests.helpers.accounts import ACCESS_TOKEN, API_KEY
 
 ENV_NAMES = ("EXAVAULT_API_KEY", "EXAVAULT_ACCESS_TOKEN")
 

@@ -204,7 +204,7 @@ def test_proxy_and_ca_settings_are_read_once_from_the_environment(emulator, monk
     # requests would read them for every request; the client settles them at start,
     # with requests' own rules (NO_PROXY for this base URL, the CA bundle variables).
     from syncd.remote.exavault.api import ExaVaultClient
-    from tests.conftest import ACCESS_TOKEN, API_KEY
+    from tests.helpers.accounts import ACCESS_TOKEN, API_KEY
 
     bundle = tmp_path / "ca.pem"
     bundle.write_text("not used against http")

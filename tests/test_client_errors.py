@@ -16,7 +16,7 @@ import pytest
 from syncd.remote import (AuthError, ExaVaultClient, InvalidParameterError, NotFoundError,
                           NotSupportedError, ProtocolError, RateLimitedError, RemoteError,
                           RetryPolicy, ServerError, TransportError)
-from tests.conftest import ACCESS_TOKEN, API_KEY, FAST_RETRY
+from tests.helpers.accounts import ACCESS_TOKEN, API_KEY, FAST_RETRY
 
 
 def _assert_secret_free(exc: BaseException, *secrets: str) -> None:

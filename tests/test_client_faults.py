@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from syncd.remote import RemoteError, RetryPolicy, ServerError, TransportError
-from tests.conftest import FAST_RETRY
+from tests.helpers.accounts import FAST_RETRY
 
 
 def _seed() -> int:

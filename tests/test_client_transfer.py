@@ -14,7 +14,7 @@ import unicodedata
 import pytest
 
 from syncd.remote import ExaVaultClient, InvalidParameterError, RetryPolicy, TransportError
-from tests.conftest import ACCESS_TOKEN, API_KEY, FAST_RETRY
+from tests.helpers.accounts import ACCESS_TOKEN, API_KEY, FAST_RETRY
 
 NFC = unicodedata.normalize("NFC", "café.txt")
 NFD = unicodedata.normalize("NFD", "café.txt")

@@ -38,8 +38,8 @@ from syncd.engine import MAX_CYCLES
 from syncd.remote.exavault import api as exavault_api
 from syncd.remote.errors import ProtocolError, RemoteError, TransportError
 from syncd.remote.exavault.api import RetryPolicy
-from tests.conftest import ACCESS_TOKEN, API_KEY
-from tests.sync_helpers import make_setup
+from tests.helpers.accounts import ACCESS_TOKEN, API_KEY
+from tests.helpers.sync import make_setup
 
 ATTEMPTS = RetryPolicy().attempts  # the documented bound on tries of a repeatable call
 # Same number of attempts as the daemon's default policy, much shorter waits.

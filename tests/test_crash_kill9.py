@@ -3,7 +3,7 @@
 Each test runs the real CLI, ``python -m syncd sync --config FILE``, as a
 subprocess against an emulator on 127.0.0.1 with ``SYNCD_CRASH_AT=POINT[:N]``,
 so syncd SIGKILLs itself there (the return code must be -9: a point that is
-never reached fails the test). Then, with :class:`tests.crash_helpers.World`:
+never reached fails the test). Then, with :class:`tests.helpers.crash.World`:
 
 (a) no partial file under a user's name on either side (``.syncd-*.part``
     temp files are tolerated right after the crash, not after the next run);
@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 
 from syncd import crashpoints
-from tests.crash_helpers import World, is_part, new_world
+from tests.helpers.crash import World, is_part, new_world
 
 MIB = 1 << 20
 BIG = 3 * MIB  # three client chunks: a crash at *.body lands mid-transfer

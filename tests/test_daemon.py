@@ -11,124 +11,15 @@ import json
 import math
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from syncd.emulators.exavault.webhooks import signature, v1_body
-from tests.sync_helpers import make_setup
+from tests.helpers.daemon import SETTLE, daemon_setup, free_port, start, wait_for
 
-SETTLE = 0.5
 WEBHOOK_TOKEN = "webhook-token-3c9d1e77"
-
-
-def wait_for(cond, timeout: float, step: float = 0.05):
-    end = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > end:
-            return value
-        time.sleep(step)
-
-
-class DaemonProc:
-    """A running `syncd run` and the systemd notify datagrams it sent."""
-
-    def __init__(self, setup, tmp_path: Path, name: str = "daemon", env: dict | None = None):
-        self.setup = setup
-        sock_path = tmp_path / f"{name}.sock"
-        if len(os.fsencode(sock_path)) > 100:  # AF_UNIX path limit
-            import tempfile
-            sock_path = Path(tempfile.mkdtemp(prefix="sd")) / "n.sock"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(sock_path))
-        self.sock.setblocking(False)
-        self.messages: list[str] = []
-        self.log_path = tmp_path / f"{name}.log"
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "syncd", "run", "--config", str(setup.config_path),
-             "--log-level", "debug"],
-            stdout=self._log, stderr=subprocess.STDOUT,
-            env={**os.environ, "NOTIFY_SOCKET": str(sock_path), **(env or {})})
-
-    def poll_messages(self) -> list[str]:
-        while True:
-            try:
-                self.messages.append(self.sock.recv(65536).decode())
-            except BlockingIOError:
-                return self.messages
-
-    def statuses(self) -> list[str]:
-        return [line[7:] for m in self.poll_messages() for line in m.split("\n")
-                if line.startswith("STATUS=")]
-
-    def wait_idle(self, after: int = 0, timeout: float = 30.0) -> int:
-        """Wait for an ``idle`` status beyond the first ``after`` statuses; returns the
-        number of statuses seen, to pass as ``after`` next time."""
-        def idle():
-            s = self.statuses()
-            return any(x.startswith("idle") for x in s[after:]) and len(s)
-        n = wait_for(idle, timeout)
-        assert n, f"daemon never became idle; log:\n{self.log()}"
-        return n
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text()
-
-    def signal(self, sig) -> None:
-        self.proc.send_signal(sig)
-
-    def stop(self, timeout: float = 10.0) -> tuple[int, float]:
-        t = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"no exit within {timeout}s of SIGTERM; log:\n{self.log()}")
-        return rc, time.monotonic() - t
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._log.close()
-        self.sock.close()
-
-
-@pytest.fixture
-def start(tmp_path):
-    procs: list[DaemonProc] = []
-
-    def run(setup, name: str = "daemon", **kw) -> DaemonProc:
-        d = DaemonProc(setup, tmp_path, name, **kw)
-        procs.append(d)
-        return d
-
-    yield run
-    for d in procs:
-        d.close()
-
-
-def daemon_setup(make_emulator, tmp_path, *, poll="10s", emu_opts=None, account_opts=None,
-                 mirrors=("docs",)):
-    setup = make_setup(make_emulator, tmp_path, mirrors=mirrors, emu_opts=emu_opts,
-                       account_opts=account_opts)
-    setup.daemon_opts = {"settle": f"{SETTLE}s"}
-    for m in mirrors:
-        setup._opts.setdefault(m, {})["poll_interval"] = poll
-    setup.write_config()
-    return setup
 
 
 def uploads(emu) -> int:
@@ -343,7 +234,7 @@ def test_config_error_exits_78_without_traceback(make_emulator, tmp_path):
 
 
 def test_secrets_never_reach_the_log(make_emulator, tmp_path, start):
-    from tests.conftest import ACCESS_TOKEN, API_KEY
+    from tests.helpers.accounts import ACCESS_TOKEN, API_KEY
 
     setup = daemon_setup(make_emulator, tmp_path)
     (setup.local() / "a.txt").write_text("x")
@@ -438,11 +329,6 @@ def test_poll_interval_is_kept_with_an_activity_feed(make_emulator, tmp_path, st
 
 # ----------------------------------------------------------------------------- webhooks
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def hooked(make_emulator, tmp_path):
@@ -499,7 +385,6 @@ def test_webhook_with_a_bad_signature_is_refused(hooked, start):
     assert r.status_code == 200
     assert wait_for(lambda: len(setup.emu.request_log) > before, 5)
     assert WEBHOOK_TOKEN not in d.log()
-
 
 
 def test_pushes_of_our_own_uploads_cost_no_poll(hooked, start):

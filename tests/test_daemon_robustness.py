@@ -20,7 +20,7 @@ import pytest
 
 from syncd.transfer import worker
 from syncd.transfer.worker import Cancelled, HashingReader, HashingWriter, Throttle
-from tests.test_daemon import DaemonProc, daemon_setup, wait_for
+from tests.helpers.daemon import DaemonProc, daemon_setup, wait_for
 
 WATCHDOG_USEC = "1000000"  # WatchdogSec=1s: a ping is due every 0.5 s
 
@@ -236,7 +236,7 @@ def test_download_file_mode_follows_the_umask(make_emulator, tmp_path, umask_027
                                               monkeypatch):
     """A whole pass with downloads never calls os.umask (it runs beside other
     threads: transfers, and in the daemon the watchers and the scheduler)."""
-    from tests.sync_helpers import make_setup
+    from tests.helpers.sync import make_setup
 
     setup = make_setup(make_emulator, tmp_path)
     setup.emu.other.write("/docs/new.txt", b"from a colleague")
@@ -285,7 +285,7 @@ def test_download_is_fsynced_and_its_folder_after_the_replace(make_emulator, tmp
                                                                monkeypatch):
     if not Path("/proc/self/fd").is_dir():
         pytest.skip("no /proc")
-    from tests.sync_helpers import make_setup
+    from tests.helpers.sync import make_setup
 
     setup = make_setup(make_emulator, tmp_path)
     setup.emu.other.mkdir("/docs/sub")
@@ -311,7 +311,7 @@ def test_download_is_fsynced_and_its_folder_after_the_replace(make_emulator, tmp
 def test_local_move_fsyncs_both_folders(make_emulator, tmp_path, monkeypatch):
     if not Path("/proc/self/fd").is_dir():
         pytest.skip("no /proc")
-    from tests.sync_helpers import make_setup
+    from tests.helpers.sync import make_setup
 
     setup = make_setup(make_emulator, tmp_path)
     (setup.local() / "a").mkdir()

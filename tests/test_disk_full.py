@@ -30,7 +30,7 @@ from syncd import crashpoints
 from syncd.cli import app as cli
 from syncd.local.ignore import new_temp_name
 from syncd.local.scan import temp_key
-from tests.sync_helpers import make_setup
+from tests.helpers.sync import make_setup
 
 MiB = 1 << 20
 

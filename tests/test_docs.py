@@ -26,7 +26,7 @@ import yaml
 from syncd.config import loader as config_module
 from syncd.cli import exitcodes
 from syncd.config.loader import ConfigError, load_config
-from tests.sync_helpers import make_setup
+from tests.helpers.sync import make_setup
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"

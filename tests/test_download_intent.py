@@ -19,7 +19,7 @@ from syncd.state.index import Index
 from syncd.transfer.worker import complete_downloads
 from syncd.model import BaseEntry, FILE
 
-from tests.sync_helpers import make_setup
+from tests.helpers.sync import make_setup
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import requests
 
 from syncd.emulators.exavault import Emulator, NotFound
 
-from emulator_helpers import Api
+from tests.helpers.emulator import Api
 
 
 def test_other_user_api(emulator):

@@ -8,7 +8,7 @@ import socket
 import pytest
 import requests
 
-from emulator_helpers import Api, session
+from tests.helpers.emulator import Api, session
 
 
 def _headers(r):

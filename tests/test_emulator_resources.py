@@ -8,7 +8,7 @@ import unicodedata
 import pytest
 import requests
 
-from emulator_helpers import Api, session
+from tests.helpers.emulator import Api, session
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from emulator_helpers import Api, raw_request
+from tests.helpers.emulator import Api, raw_request
 from syncd.emulators.exavault import multipart
 
 

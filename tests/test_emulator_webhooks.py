@@ -13,7 +13,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from emulator_helpers import Api
+from tests.helpers.emulator import Api
 
 from syncd.emulators.exavault import Emulator
 from syncd.emulators.exavault.cli import main

@@ -21,12 +21,12 @@ import pytest
 from syncd.config.loader import load_config
 from syncd.engine import SyncEngine
 from syncd.report import Reporter
-from tests.emulator_helpers import Api
-from tests.sync_helpers import SyncSetup, make_setup
-from tests.test_everyday import (  # noqa: F401 (s and files_com are fixtures)
+from tests.helpers.emulator import Api
+from tests.helpers.sync import SyncSetup, make_setup
+from tests.helpers.everyday import (  # noqa: F401 (s and files_com are fixtures)
     conflicted, contents, edit, files, files_com, s, settle, synced, theirs, write)
-from tests.test_listing_shift import after_page, flat, listing_pass
-from tests.test_listing_shift import start as listed_start
+from tests.helpers.listing import after_page, flat, listing_pass
+from tests.helpers.listing import start as listed_start
 
 
 # ============================================================ several hosts, one folder

@@ -326,7 +326,7 @@ def test_changes_unavailable_on_files_com(make_emulator, make_client):
 
 
 def test_no_echo_callback_and_no_credentials_in_repr(emulator, make_client):
-    from tests.conftest import ACCESS_TOKEN, API_KEY
+    from tests.helpers.accounts import ACCESS_TOKEN, API_KEY
     backend = ExaVaultBackend(make_client(emulator))
     backend.mkdir("/quiet")  # works without an echo callback
     assert API_KEY not in repr(backend) and ACCESS_TOKEN not in repr(backend)

@@ -3,30 +3,10 @@ are scanned and planned, and the result is the same as a full pass for them."""
 
 from __future__ import annotations
 
-import io
 import os
 import unicodedata
 
-from syncd.config.loader import load_config
-from syncd.engine import SyncEngine, SyncResult
-from syncd.state.index import Index
-from syncd.report import Reporter
-from tests.sync_helpers import make_setup
-
-
-def focused(setup, local, *, refresh=False) -> SyncResult:
-    config = load_config(setup.config_path)
-    engine = SyncEngine(config, reporter=Reporter(io.StringIO(), fancy=False), host="t")
-    index = Index(setup.state / "index.sqlite3")
-    session = engine.open_session(index, list(config.mirrors))
-    result = SyncResult()
-    try:
-        engine.sync_pass(session, list(config.mirrors), result, local=local,
-                         refresh=refresh, readback=False)
-    finally:
-        session.close()
-        index.close()
-    return result
+from tests.helpers.sync import focused, make_setup
 
 
 def test_only_the_reported_paths_are_planned(make_emulator, tmp_path):

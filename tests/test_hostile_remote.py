@@ -24,8 +24,8 @@ import pytest
 
 from syncd.remote.errors import ProtocolError
 from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
-from tests.conftest import ACCESS_TOKEN, API_KEY
-from tests.sync_helpers import make_setup
+from tests.helpers.accounts import ACCESS_TOKEN, API_KEY
+from tests.helpers.sync import make_setup
 
 LONG = "L" * 296 + ".txt"  # 300 bytes
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from syncd.local import kept
-from tests.sync_helpers import make_setup
+from tests.helpers.sync import make_setup
 
 IGNORE = ["*.tmp", ".env", "cache/"]
 

@@ -13,7 +13,7 @@ import pytest
 from syncd import model
 from syncd.cli.conflicts import parse_copy
 from syncd.local.trash import LocalTrash, numbered
-from tests.sync_helpers import make_setup
+from tests.helpers.sync import make_setup
 
 HOST, STAMP = "laptop-2", "2024-05-01 101500"
 TAG = f"(conflicted copy {HOST} {STAMP})"

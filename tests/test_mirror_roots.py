@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.sync_helpers import make_setup
-from tests.test_root_guard import ops, write
+from tests.helpers.sync import make_setup
+from tests.helpers.guard import ops, write
 
 
 @pytest.fixture

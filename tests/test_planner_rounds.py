@@ -61,7 +61,7 @@ from hypothesis import strategies as st
 from syncd.model import (DIR, FILE, Compare, Download, ForgetBase, MoveLocal, MoveRemote,
                          RecordBase, is_under, join, key, name, parent)
 from syncd.reconcile.planner import plan
-from tests.test_planner_properties import (
+from tests.helpers.planner_model import (
     NAMES,
     OPTIONS,
     Counter,

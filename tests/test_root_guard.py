@@ -22,26 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.sync_helpers import make_setup
-from tests.test_focused_pass import focused
+from tests.helpers.guard import ops, s, write
+from tests.helpers.sync import focused
 
 OLD = b"the version both sides agreed on"
 EDIT = b"the colleague's edit, longer than before"
 NEW = b"a file the colleague added"
-
-
-@pytest.fixture
-def s(make_emulator, tmp_path):
-    return make_setup(make_emulator, tmp_path)
-
-
-def write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
-def ops(s, since: int = 0) -> list[tuple[str, str]]:
-    return [(r.method, r.path.removeprefix("/api/v2")) for r in s.emu.request_log[since:]]
 
 
 def acting(s, since: int = 0) -> list[tuple[str, str]]:

@@ -28,9 +28,9 @@ from syncd.model import (
     RemoteEntry,
     Upload,
 )
-from tests.sync_helpers import make_setup
-from tests.test_planner import CC, World, of, only
-from tests.test_sync_engine import write
+from tests.helpers.sync import make_setup
+from tests.helpers.planner import CC, World, of, only
+from tests.helpers.sync import write
 
 MOVES = (MoveLocal, MoveRemote)
 DELETES = (DeleteLocal, DeleteRemote)

@@ -76,7 +76,7 @@ import exavault
 from exavault import models as m
 from exavault.rest import ApiException
 
-from conftest import ACCESS_TOKEN, API_KEY
+from tests.helpers.accounts import ACCESS_TOKEN, API_KEY
 
 KEY, TOKEN = API_KEY, ACCESS_TOKEN
 

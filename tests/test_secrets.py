@@ -29,9 +29,9 @@ import pytest
 import yaml
 
 from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
-from tests.conftest import ACCESS_TOKEN, API_KEY, FAST_RETRY
-from tests.sync_helpers import make_setup
-from tests.test_daemon import DaemonProc, free_port, wait_for
+from tests.helpers.accounts import ACCESS_TOKEN, API_KEY, FAST_RETRY
+from tests.helpers.sync import make_setup
+from tests.helpers.daemon import DaemonProc, free_port, wait_for
 
 HOOK = "hook-token-5e7f20c4b9"
 WRONG_KEY = "wrong-key-0d3f8e61aa"

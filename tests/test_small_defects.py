@@ -28,7 +28,7 @@ from syncd.cli import exitcodes
 from syncd.local import ignore
 
 from syncd.local import scan as local_scan
-from tests.sync_helpers import make_setup
+from tests.helpers.sync import make_setup
 
 
 @pytest.fixture

@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.sync_helpers import make_setup
+from tests.helpers.sync import make_setup, write
 
 
 @pytest.fixture
 def s(make_emulator, tmp_path):
     return make_setup(make_emulator, tmp_path)
-
-
-def write(path: Path, data: bytes | str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-    return path
 
 
 def ops(setup, since: int = 0) -> list[tuple[str, str]]:

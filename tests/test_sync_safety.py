@@ -24,8 +24,8 @@ from syncd.config.loader import load_config
 from syncd.engine import SyncEngine
 from syncd.remote.exavault.api import RetryPolicy
 from syncd.report import Reporter
-from tests.conftest import ACCESS_TOKEN, API_KEY
-from tests.sync_helpers import make_setup
+from tests.helpers.accounts import ACCESS_TOKEN, API_KEY
+from tests.helpers.sync import make_setup
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from syncd.engine import SyncEngine
 from syncd.remote.exavault import api as exavault_api
 from syncd.remote.exavault.api import RetryPolicy
 from syncd.report import Reporter
-from tests.sync_helpers import make_setup
-from tests.test_daemon import daemon_setup, start, wait_for  # noqa: F401 - start: a fixture
+from tests.helpers.sync import make_setup
+from tests.helpers.daemon import daemon_setup, start, wait_for  # noqa: F401 - start: a fixture
 
 # The client's own retries of repeatable calls: the default number of attempts,
 # much shorter waits; the worker's in-pass retries: the default count, no wait.

@@ -15,10 +15,9 @@ import yaml
 from syncd.config.loader import load_config
 from syncd.emulators.exavault import Emulator
 from syncd.engine import SyncEngine, SyncResult
-from syncd.state.index import Index
 from syncd.report import Reporter
-
-from tests.conftest import ACCESS_TOKEN, API_KEY
+from syncd.state.index import Index
+from tests.helpers.accounts import ACCESS_TOKEN, API_KEY
 
 
 @dataclass
@@ -122,3 +121,28 @@ def make_setup(make_emulator, tmp_path: Path, *, mirrors=("docs",), emu_opts=Non
         setup.mirrors[name] = (local, f"/{name}")
     setup.write_config(**(account_opts or {}))
     return setup
+
+
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+
+
+def focused(setup, local, *, refresh=False) -> SyncResult:
+    config = load_config(setup.config_path)
+    engine = SyncEngine(config, reporter=Reporter(io.StringIO(), fancy=False), host="t")
+    index = Index(setup.state / "index.sqlite3")
+    session = engine.open_session(index, list(config.mirrors))
+    result = SyncResult()
+    try:
+        engine.sync_pass(session, list(config.mirrors), result, local=local,
+                         refresh=refresh, readback=False)
+    finally:
+        session.close()
+        index.close()
+    return result

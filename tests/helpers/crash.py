@@ -1,6 +1,6 @@
 """Helpers for the kill -9 tests (tests/test_crash_kill9.py).
 
-A :class:`World` wraps a :class:`~tests.sync_helpers.SyncSetup` and remembers
+A :class:`World` wraps a :class:`~tests.helpers.sync.SyncSetup` and remembers
 every version of every file a user wrote (on either side), which of them must
 survive, and what users deleted or moved away. The checks after a crash are:
 
@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.sync_helpers import SyncSetup, make_setup
+from tests.helpers.sync import SyncSetup, make_setup
 
 PART = ".syncd-*.part"
 CRASH_ENV = "SYNCD_CRASH_AT"
