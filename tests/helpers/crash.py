@@ -1,4 +1,4 @@
-"""Helpers for the kill -9 tests (tests/test_crash_kill9.py).
+"""Helpers for the kill -9 tests (tests/reliability/test_crash_kill9.py).
 
 A :class:`World` wraps a :class:`~tests.helpers.sync.SyncSetup` and remembers
 every version of every file a user wrote (on either side), which of them must

@@ -16,7 +16,7 @@ import pytest
 from benchmarks import report
 from benchmarks._harness import Result
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ISSUE_ROWS = {
     "Idle poll, activity mode",
     "Idle true-up, fallback mode",

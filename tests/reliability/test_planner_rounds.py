@@ -1,6 +1,6 @@
 """Multi-round property tests for ``syncd.reconcile.planner.plan`` (issue 5, item 1).
 
-Uses the in-memory world of ``tests/test_planner_properties.py`` (local tree,
+Uses the in-memory world of ``tests/reliability/test_planner_properties.py`` (local tree,
 remote tree, base rows; the executor checks every action's expectation). Each
 example is several ROUNDS of
 
@@ -896,7 +896,7 @@ def test_regression_failed_move_then_record_loses_the_file():
     troubled = [actions[0].src, actions[0].dst]
     for a in actions[1:]:  # the move failed and changed nothing; the worker now holds
         # back records under a failed action's paths (Worker.run, fixed after this test;
-        # tests/test_sync_safety.py::test_a_record_about_a_move_that_did_not_happen_is_held_back
+        # tests/reliability/test_sync_safety.py::test_a_record_about_a_move_that_did_not_happen_is_held_back
         # shows it on the real worker)
         if isinstance(a, (RecordBase, ForgetBase)) and any(
                 is_under(p, t) for p in (a.base.local_path if isinstance(a, RecordBase)

@@ -1,7 +1,7 @@
 """Issue 16, item 4: the same move on both sides, plus an edit, never reverts the
 edit; our own move whose answer was lost is settled by one stat.
 
-The planner tests are pure (hand-built trees, ``tests/test_planner.py``'s
+The planner tests are pure (hand-built trees, ``tests/unit/test_planner.py``'s
 ``World``); the others run ``syncd sync`` against the real emulator over HTTP
 with real temp folders."""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SIZE = os.environ.get("SYNCD_LARGE_TRANSFER_SIZE", "1GiB")
 # Far below the file size: a client or server that buffered the body would grow by ~1 GiB.
 MAX_GROWTH = 48 << 20

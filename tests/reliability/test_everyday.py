@@ -5,7 +5,7 @@ feed, and Files.com accounts with no feed where every pass lists).
 
 Each scenario asserts what a sync tool owes its users: no version lost, no edit
 silently reverted, no deletion resurrected, both sides equal within a few passes,
-and the exit codes of docs/sync.md. Continued in tests/test_everyday_more.py
+and the exit codes of docs/sync.md. Continued in tests/reliability/test_everyday_more.py
 (several hosts, config changes, budget and faults, listings paged while a
 colleague acts, the trashes)."""
 

@@ -28,10 +28,10 @@ R13 one more sync makes no transfer and no change on either side.
 A crash here is in-process: the crash hook raises ``SimulatedCrash`` (a
 BaseException nothing in syncd catches); the engine is dropped and the next sync
 starts from what is on disk, in the index and on the server. ``finally`` blocks
-do run, which a real kill does not allow: ``tests/test_crash_kill9.py`` covers
+do run, which a real kill does not allow: ``tests/reliability/test_crash_kill9.py`` covers
 that with SIGKILL at the same named points.
 
-Every failure names its seed; ``python -m tests.e2e_machine --seed N -v``
+Every failure names its seed; ``python -m tests.reliability.e2e_machine --seed N -v``
 replays it and prints the steps. ``--count``/``--start``/``--jobs`` run many
 (the soak). Determinism: the steps, the faults (seeded in the emulator, one
 transfer at a time) and the crash moments are functions of the seed; only
@@ -771,7 +771,7 @@ def run_one(seed: int, *, verbose: bool = False, keep: bool = False,
         steps = "\n".join(seq.log) if seq else ""
         return (seq.stats if seq else Stats()), (
             f"seed {seed}{hosts_arg} FAILED: {text}"
-            f"replay: python -m tests.e2e_machine{hosts_arg} --seed {seed} -v\n"
+            f"replay: python -m tests.reliability.e2e_machine{hosts_arg} --seed {seed} -v\n"
             f"steps:\n{steps}")
     finally:
         engine_mod.ExaVaultClient = old
@@ -827,7 +827,7 @@ def _add(totals: Stats, stats: Stats) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.e2e_machine",
+    ap = argparse.ArgumentParser(prog="python -m tests.reliability.e2e_machine",
                                  description="Randomized two-sided sync sequences (R1 R2 R3 R13).")
     ap.add_argument("--seed", type=int, help="replay one sequence")
     ap.add_argument("--start", type=int, default=0, help="first seed of a run")

@@ -28,7 +28,7 @@ from syncd.cli import exitcodes
 from syncd.config.loader import ConfigError, load_config
 from tests.helpers.sync import make_setup
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 
 # Each mapping the parser validates (the tuple of allowed keys it hands to

@@ -1,4 +1,4 @@
-"""Everyday scenarios, continued (see tests/test_everyday.py): several hosts on one
+"""Everyday scenarios, continued (see tests/reliability/test_everyday.py): several hosts on one
 remote folder, config changes, the budget, server faults and lost answers,
 concurrent syncs, a colleague acting while syncd pages a listing, the same
 account used elsewhere, the trashes. Real emulator over HTTP, real temp folders,

@@ -1,18 +1,18 @@
 """Randomized two-sided end-to-end sequences against the emulator (see
-``tests/e2e_machine.py`` for the machine, the faults and the checks R1 R2 R3 R13).
+``tests/reliability/e2e_machine.py`` for the machine, the faults and the checks R1 R2 R3 R13).
 
 Each CI run takes ``E2E_SEQUENCES`` (default 200) consecutive seeds from the base
 seed ``E2E_SEED`` (default 0; ``E2E_SEED=random`` draws one and prints it). CI
 keeps a fixed range because the soak still finds open bugs at a rate of a few per
 thousand sequences (RELIABILITY.md): a random range would make CI fail at random.
 Any failure replays from its seed alone:
-``python -m tests.e2e_machine --seed N -v``. The soak is the same machine:
-``python -m tests.e2e_machine --start 0 --count 20000 --jobs 2``.
+``python -m tests.reliability.e2e_machine --seed N -v``. The soak is the same machine:
+``python -m tests.reliability.e2e_machine --start 0 --count 20000 --jobs 2``.
 
 The multi-host lane runs ``E2E_HOST_SEQUENCES`` (default 100) sequences of the
 same machine with several syncd hosts sharing one remote folder: half with 2
 hosts, half with 3, from the same base seed, in ``E2E_JOBS`` (default 2)
-processes. Replay: ``python -m tests.e2e_machine --hosts 3 --seed N -v``.
+processes. Replay: ``python -m tests.reliability.e2e_machine --hosts 3 --seed N -v``.
 
 In about half of all sequences a user also acts between two pages of a listing
 (the emulator's ``on_list_page``; pages of 3 items): issue 16's item 2.
@@ -27,7 +27,7 @@ import random
 
 import pytest
 
-from tests.e2e_machine import run_many, run_one
+from tests.reliability.e2e_machine import run_many, run_one
 
 SEQUENCES = int(os.environ.get("E2E_SEQUENCES", "200"))
 HOST_SEQUENCES = int(os.environ.get("E2E_HOST_SEQUENCES", "100"))

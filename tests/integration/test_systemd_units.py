@@ -14,7 +14,7 @@ import pytest
 from syncd.cli import exitcodes
 from syncd.daemon.notify import Notifier
 
-UNIT_DIR = Path(__file__).resolve().parent.parent / "systemd"
+UNIT_DIR = Path(__file__).resolve().parents[2] / "systemd"
 USER_UNIT = UNIT_DIR / "syncd.service"
 SYSTEM_UNIT = UNIT_DIR / "syncd@.service"
 

@@ -23,7 +23,7 @@ from syncd.config.loader import (
     load_config,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 KEY = "key-5f2a9c77d1"
 TOKEN = "token-81be07aa42"
 

@@ -797,7 +797,7 @@ def test_seed_11502_a_file_created_in_a_folder_being_deleted_is_kept(s):
 def test_an_ignored_file_does_not_stop_a_folder_deletion_and_is_never_trashed(s):
     """An ignored file does not make a deletion wait (it never syncs), and it
     is never trashed either (issue 16, item 5): the synced items go, the
-    folder stays with the ignored file (tests/test_ignored_kept.py)."""
+    folder stays with the ignored file (tests/integration/test_ignored_kept.py)."""
     s.set_options(ignore=["*.tmp"])
     synced(s, {"f/old.txt": "old", "keep.txt": "k"})
     write(s.local() / "f" / "scratch.tmp", "never synced")
