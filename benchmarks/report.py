@@ -21,7 +21,7 @@ HEADER = """# Benchmarks
 
 Performance and transaction economy of syncd, measured by the committed suite
 in `benchmarks/` against the emulator on 127.0.0.1 (issue 6). Benchmarks are not
-tests: the test suite makes no timing assertions; `tests/test_benchmarks_quick.py`
+tests: the test suite makes no timing assertions; `tests/integration/test_benchmarks_quick.py`
 runs the suite at CI size to prove the harness works and asserts the rows that
 are counts (transactions, files hashed), which are not timings.
 

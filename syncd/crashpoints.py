@@ -16,7 +16,7 @@ Two ways to arm them:
   is called with the point's name and may raise (a simulated crash) or change
   the world (an edit during a transfer).
 
-The names are listed in :data:`POINTS`; ``tests/test_crashpoints.py`` checks the
+The names are listed in :data:`POINTS`; ``tests/reliability/test_crashpoints.py`` checks the
 list against the code, so a renamed point cannot silently stop being tested.
 """
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 
 from syncd.emulators.exavault import Emulator
-
-API_KEY = "test-api-key-5f2a9c"
-ACCESS_TOKEN = "test-access-token-81be07"
+from tests.helpers.accounts import ACCESS_TOKEN, API_KEY, FAST_RETRY
 
 
 @pytest.fixture
@@ -34,9 +32,6 @@ def emulator(make_emulator) -> Emulator:
 
 
 # --- clients bound to an emulator -------------------------------------------------------
-
-FAST_RETRY = dict(attempts=6, total_seconds=10.0, initial_backoff=0.001, max_backoff=0.02,
-                  jitter=0.005)
 
 
 @pytest.fixture
