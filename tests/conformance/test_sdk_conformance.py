@@ -1,7 +1,7 @@
 """Conformance of the emulator, driven by the OFFICIAL ExaVault Python SDK (exavault==2.1.6).
 
 The SDK is an independent client: every answer must deserialize into its models
-*and* carry the fields documented in /work/shared/exavault-api-v2.md.
+*and* carry the fields documented in docs/exavault-api.md.
 
 What the SDK does on the wire (read from exavault/{api_client,rest}.py, api/*.py,
 models/*.py) and therefore what the emulator must accept / send:
@@ -195,7 +195,7 @@ def check_dt(value, *, required=True):
 
 
 def check_resource(res, *, path: str, type_: str, size: int | None = None) -> m.Resource:
-    """The documented Resource shape (digest section 3), via the SDK models."""
+    """The documented Resource shape (docs/exavault-api.md §5, §6), via the SDK models."""
     assert isinstance(res, m.Resource), type(res)
     assert isinstance(res.id, int) and res.id > 0
     assert res.type == "resource"
@@ -312,7 +312,7 @@ def test_account_include_master_user_deserializes(sdk):
 
 
 def test_account_update_notice_settings(sdk):
-    """PATCH /account (digest 5): admin edits notice settings; thresholds are whole numbers 70-100."""
+    """PATCH /account (docs/exavault-api.md §4): admin edits notice settings; thresholds are whole numbers 70-100."""
     body = m.UpdateAccountRequestBody(
         quota=m.AccountQuotaValues(notice_enabled=True, notice_threshold=80, transactions_notice_threshold=75)
     )
@@ -446,7 +446,7 @@ def test_upload_onto_existing_folder_is_400(sdk):
 
 
 def test_upload_size_mismatch_rejected(sdk):
-    # digest 7.4: the final size must equal fileSize, else 400
+    # docs/exavault-api.md §17.4: the final size must equal fileSize, else 400
     local = sdk.local_file(b"abc")
     errs = expect_error(400, sdk.res.upload_file, KEY, TOKEN, "/sm.txt", 10, file=local)
     assert errs[0].code == "ERROR_INVALID_PARAMETER"
@@ -454,7 +454,7 @@ def test_upload_size_mismatch_rejected(sdk):
 
 
 def test_upload_relative_path(sdk):
-    # digest 6: the upload sample sends a bare name without a leading "/"
+    # docs/exavault-api.md §5: the upload sample sends a bare name without a leading "/"
     check_single(sdk.upload("rel.txt", b"rel"), 201, path="/rel.txt", type_="file", size=3)
     check_single(sdk.info("rel.txt"), 200, path="/rel.txt", type_="file", size=3)
 
@@ -828,7 +828,7 @@ def test_info_timestamps_access_and_overwrite(sdk):
     time.sleep(1.1)
     sdk.download_bytes(["/t/a.txt"])
     read = sdk.info("/t/a.txt").data
-    # accessedAt = last access/download (digest 3); a download is not a change
+    # accessedAt = last access/download (docs/exavault-api.md §6); a download is not a change
     assert read.attributes.accessed_at > first.attributes.accessed_at
     assert read.attributes.updated_at == first.attributes.updated_at
     second = sdk.upload("/t/a.txt", b"22", allow_overwrite=True).data
@@ -1011,7 +1011,7 @@ def test_move_many_all_present(sdk):
     )
     if status == 200:
         check_resource(sdk.deserialize(body["data"], "Resource"), path="/mm/to/a.txt", type_="file")
-    else:  # digest 7.2: 207 whenever more than one identifier is sent
+    else:  # docs/exavault-api.md §17.1: 207 whenever more than one identifier is sent
         assert status == 207
         assert [x["responseStatus"] for x in body["responses"]] == [200, 200]
         got = [sdk.deserialize(x["data"], "Resource").attributes.path for x in body["responses"]]
@@ -1037,7 +1037,7 @@ def test_rename_by_id(sdk):
     assert status == 200
     renamed = check_single(resp, 200, path="/rn/b #?%+&.txt", type_="file", size=9)
     assert renamed.id == r.id
-    assert renamed.attributes.hash == r.attributes.hash  # digest 7.8: hash never changes
+    assert renamed.attributes.hash == r.attributes.hash  # docs/exavault-api.md §17.2: hash never changes
     expect_error(404, sdk.info, "/rn/a.txt")
     assert sdk.download_bytes(["/rn/b #?%+&.txt"])[0] == b"rename me"
     ratelimit(headers)
@@ -1105,7 +1105,7 @@ def test_delete_many_all_present(sdk):
     )
     if status == 200:
         assert body == {"responseStatus": 200, "data": []}
-    else:  # digest 7.2 allows 207 for >1 identifier; then every item must be 200
+    else:  # docs/exavault-api.md §17.1 allows 207 for >1 identifier; then every item must be 200
         assert status == 207
         assert [x["responseStatus"] for x in body["responses"]] == [200, 200]
     assert sdk.list("/dm").returned_results == 0
@@ -1216,7 +1216,7 @@ def test_activity_entries_deserialize(activity):
     assert [a.bytes_transferred for a in ops["RETR"] if a.file_name == "/act/a.txt"] == [5]
     assert "/act/b.txt" in [a.file_name for a in ops["DELE"]]
     assert {"/act", "/act/sub"} <= {a.file_name for a in ops["MKD"]}
-    # digest 7.10: fileName = new path, fileSource = old path for rename/move/copy
+    # docs/exavault-api.md §17.6: fileName = new path, fileSource = old path for rename/move/copy
     assert ("/act/b.txt", "/act/a.txt") in [(a.file_name, a.file_source) for a in ops["RNTO"]]
     assert ("/act/sub/b.txt", "/act/b.txt") in [(a.file_name, a.file_source) for a in ops["MOVE"]]
     assert ("/act/b.txt", "/act/sub/b.txt") in [(a.file_name, a.file_source) for a in ops["COPY"]]
@@ -1268,7 +1268,7 @@ def test_activity_date_window(activity):
 
 
 def test_webhook_logs_available_outside_files_com_mode(sdk):
-    """GET /activity/webhooks is a documented v2 endpoint (digest 4.2); only Files.com mode drops it."""
+    """GET /activity/webhooks is a documented v2 endpoint (docs/exavault-api.md §14); only Files.com mode drops it."""
     resp, status, _ = sdk.activity.get_webhook_logs_with_http_info(KEY, TOKEN, limit=10)
     assert status == 200
     assert isinstance(resp, m.WebhookActivityResponse)

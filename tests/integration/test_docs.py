@@ -433,6 +433,7 @@ def _links(path: Path) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("doc", ["README.md", "docs/architecture.md", "docs/configuration.md",
                                  "docs/operations.md", "docs/emulator.md", "docs/sync.md",
+                                 "docs/exavault-api.md",
                                  "docs/daemon.md", "systemd/README.md"])
 def test_relative_links_lead_to_existing_files_and_headings(doc):
     path = REPO / doc

@@ -1,4 +1,4 @@
-"""The webhook receiver: signature vectors (digest §4.3), payload parsing, and a real
+"""The webhook receiver: signature vectors (docs/exavault-api.md §14.2), payload parsing, and a real
 listener on a loopback port."""
 
 from __future__ import annotations
