@@ -1171,7 +1171,7 @@ class _Planner:
         # old name): then the stale rows are left to the next run, which sees
         # them as "deleted on both sides" and forgets them (rule 9).
         written = {key(p) for a in [*self.moves, *self.asides, *mkdirs, *self.xfers]
-                   for p in _written_paths(a)}
+                   for p in a.writes}
         written_in = set(written)
         for w in written:
             a = parent(w)
@@ -1184,7 +1184,7 @@ class _Planner:
         actions += sorted(self.asides, key=lambda a: (a.src, type(a).__name__))
         actions += sorted(self.frees, key=_path_key)
         actions += sorted(mkdirs, key=_path_key)
-        actions += sorted(self.xfers, key=lambda a: (_size(a), _path_key(a)))
+        actions += sorted(self.xfers, key=lambda a: (a.size, _path_key(a)))
         actions += sorted(self.forgets, key=lambda a: a.path)
         actions += sorted(self.records.values(), key=lambda a: (a.base.local_path,))
         actions += sorted(self.deletes, key=_path_key)
@@ -1214,35 +1214,4 @@ def _ancestors_spelled(path: str) -> set[str]:
 
 
 def _path_key(a: Action) -> tuple[str, str]:
-    if isinstance(a, (Upload, Download, Compare, DeleteLocal, MakeLocalDir)):
-        p = a.path
-    elif isinstance(a, (DeleteRemote, MakeRemoteDir)):
-        p = a.remote_path
-    elif isinstance(a, (MoveLocal, MoveRemote)):
-        p = a.src
-    elif isinstance(a, RecordBase):
-        p = a.base.local_path
-    else:
-        p = a.path
-    return (p, type(a).__name__)
-
-
-def _written_paths(a: Action) -> tuple[str, ...]:
-    """Local paths whose base row the worker writes when it runs ``a``."""
-    if isinstance(a, (Upload, Download, Compare)):
-        return (a.path,) if not isinstance(a, Compare) else (a.path, a.conflict_path)
-    if isinstance(a, MakeLocalDir):
-        return (a.path,)
-    if isinstance(a, MakeRemoteDir):
-        return (a.local.path,)
-    if isinstance(a, (MoveLocal, MoveRemote)):
-        return (a.dst,)
-    return ()
-
-
-def _size(a: Action) -> int:
-    if isinstance(a, Upload):
-        return a.local.size
-    if isinstance(a, (Download, Compare)):
-        return a.remote.size
-    return 0
+    return (a.subject, type(a).__name__)
