@@ -794,7 +794,7 @@ class _Planner(Moves):
         for a in actions:
             if isinstance(a, banned):  # pragma: no cover - defensive
                 why = f"{type(a).__name__} dropped ({self.opt.direction})"
-                self.notes.append((_path_key(a)[0], why))
+                self.notes.append((a.subject, why))
         return kept
 
 
