@@ -28,6 +28,7 @@ class Unsettled(Exception):
 
 
 def check_cancel(cancel: threading.Event | None) -> None:
+    """Raise ``Cancelled`` once ``cancel`` is set (the daemon is stopping)."""
     if cancel is not None and cancel.is_set():
         raise Cancelled("stopping")
 
@@ -46,7 +47,6 @@ class CorruptDownload(Exception):
 
 class UnsafePath(Exception):
     """A path that would leave the mirror's local root (hostile name or a symlink)."""
-
 
 
 def describe(exc: BaseException) -> str:

@@ -185,7 +185,6 @@ class Part:
             self.close()
 
 
-
 def file_mode(st: os.stat_result | None) -> int | None:
     """The permission bits a download replacing this file keeps (rwx only: never
     set-user-id, set-group-id or sticky bits on bytes from the server)."""

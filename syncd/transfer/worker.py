@@ -348,7 +348,6 @@ class Worker(Moves, Folders, Uploads, Downloads, Conflicts, Records, Deletes):
             self._stale(item_id, action, refresh=True)
 
 
-
 @dataclass(frozen=True)
 class Batch:
     """A handler that takes all queued actions of its type in a phase at once
