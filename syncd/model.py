@@ -163,7 +163,7 @@ class BaseEntry:
 
 
 class _Action:
-    """What every action type states about itself (each class sets them all):
+    """What every action type states about itself (each class sets all but ``size``):
 
     * ``phase``: the worker phase that runs it: ``move``, ``mkdir``, ``transfer``,
       ``record`` or ``delete`` (``syncd.transfer.worker`` runs them in that order);
@@ -172,9 +172,9 @@ class _Action:
       failures are backed off under it, the plan sorts by it;
     * ``paths``: every relative path it touches (an action waits when one of
       them, or a folder above, is backed off or troubled);
-    * ``writes``: the local paths whose base row it writes, which are where it
+    * ``writes``: the local paths whose base row it writes; by key, where it
       creates an item (a deletion that clears one of them runs first);
-    * ``description``: one line for ``syncd sync --dry-run``;
+    * ``description``: what it does, in one line (a dry run prints "would " + it);
     * ``size``: the bytes it transfers (0: none)."""
 
     __slots__ = ()
