@@ -507,7 +507,7 @@ class SyncEngine:
                 report.guard = reason
                 plan = guards.without_deletes(plan)
             if dry_run:
-                report.planned = [_describe_action(a) for a in plan.actions]
+                report.planned = [a.description for a in plan.actions]
                 for line in report.planned:
                     self.reporter.line(f"{m.name}: would {line}")
                 return
@@ -662,32 +662,3 @@ def _hostile(path: str) -> str | None:
     if any(len(os.fsencode(p)) > 255 for p in parts):
         return "name longer than 255 bytes: not synced"
     return None
-
-
-def _describe_action(a) -> str:
-    t = type(a).__name__
-    if isinstance(a, model.Upload):
-        return f"upload {a.path} ({a.local.size} B)" + (" replacing the remote copy"
-                                                        if a.replace else "")
-    if isinstance(a, model.Download):
-        return f"download {a.remote_path} ({a.remote.size} B)" + (
-            " replacing the local copy" if a.replace else "")
-    if isinstance(a, model.Compare):
-        return f"compare {a.path} (download and compare contents)"
-    if isinstance(a, model.MoveRemote):
-        return f"move remote {a.src} -> {a.dst}"
-    if isinstance(a, model.MoveLocal):
-        return f"move local {a.src} -> {a.dst}"
-    if isinstance(a, model.DeleteRemote):
-        return f"delete remote {a.remote_path}"
-    if isinstance(a, model.DeleteLocal):
-        return f"delete local {a.path} (to the local trash)"
-    if isinstance(a, model.MakeRemoteDir):
-        return f"create remote folder {a.remote_path}"
-    if isinstance(a, model.MakeLocalDir):
-        return f"create local folder {a.path}"
-    if isinstance(a, model.RecordBase):
-        return f"record {a.base.local_path} as in sync"
-    if isinstance(a, model.ForgetBase):
-        return f"forget {a.path}"
-    return t

@@ -26,7 +26,7 @@ import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 Kind = Literal["file", "dir"]
 FILE: Kind = "file"
@@ -155,10 +155,36 @@ class BaseEntry:
 # seen at planning time). The worker re-checks that expectation just before acting
 # and skips the action (to be re-planned) when the world moved on, so nothing the
 # user changed after planning is ever overwritten.
+#
+# Each action type also says what it is, once, for the planner, the guards, the
+# engine and the worker (see ``_Action``); the worker's table of handlers
+# (``syncd.transfer.worker.HANDLERS``) says how it is done. ``tests/test_actions.py``
+# fails for a type that lacks either.
+
+
+class _Action:
+    """What every action type states about itself (each class sets all but ``size``):
+
+    * ``phase``: the worker phase that runs it: ``move``, ``mkdir``, ``transfer``,
+      ``record`` or ``delete`` (``syncd.transfer.worker`` runs them in that order);
+    * ``deletes``: it deletes an item (the guards count it, ``--force`` lifts them);
+    * ``subject``: the path it is about (as the side it acts on spells it):
+      failures are backed off under it, the plan sorts by it;
+    * ``paths``: every relative path it touches (an action waits when one of
+      them, or a folder above, is backed off or troubled);
+    * ``writes``: the local paths whose base row it writes; by key, where it
+      creates an item (a deletion that clears one of them runs first);
+    * ``description``: what it does, in one line (a dry run prints "would " + it);
+    * ``size``: the bytes it transfers (0: none)."""
+
+    __slots__ = ()
+    phase: ClassVar[str]
+    deletes: ClassVar[bool]
+    size = 0
 
 
 @dataclass(frozen=True)
-class Upload:
+class Upload(_Action):
     """Send local file ``path`` to remote ``remote_path``. ``replace`` is the remote
     version it may overwrite (``None`` = the remote path must be free)."""
 
@@ -167,9 +193,20 @@ class Upload:
     local: LocalEntry
     replace: RemoteEntry | None = None
 
+    phase, deletes = "transfer", False
+    subject = property(lambda self: self.path)
+    paths = property(lambda self: (self.path, self.remote_path))
+    writes = property(lambda self: (self.path,))
+    size = property(lambda self: self.local.size)
+
+    @property
+    def description(self) -> str:
+        return f"upload {self.path} ({self.size} B)" + (
+            " replacing the remote copy" if self.replace else "")
+
 
 @dataclass(frozen=True)
-class Download:
+class Download(_Action):
     """Fetch remote file ``remote_path`` into local ``path``. ``replace`` is the local
     version it may overwrite (``None`` = the local path must be free). ``base``: a
     restore of a file deleted locally whose server "edit" has the synced size: when
@@ -183,9 +220,20 @@ class Download:
     replace: LocalEntry | None = None
     base: BaseEntry | None = None
 
+    phase, deletes = "transfer", False
+    subject = property(lambda self: self.path)
+    paths = property(lambda self: (self.path, self.remote_path))
+    writes = property(lambda self: (self.path,))
+    size = property(lambda self: self.remote.size)
+
+    @property
+    def description(self) -> str:
+        return f"download {self.remote_path} ({self.size} B)" + (
+            " replacing the local copy" if self.replace else "")
+
 
 @dataclass(frozen=True)
-class Compare:
+class Compare(_Action):
     """Both sides have a file at the same path whose contents may be equal: download
     the remote copy (one transfer) and compare contents. Equal -> record as synced.
     With ``base`` (both sides changed since it, and the server's file has the base's
@@ -201,21 +249,40 @@ class Compare:
     conflict_path: str
     base: BaseEntry | None = None
 
+    phase, deletes = "transfer", False
+    subject = property(lambda self: self.path)
+    paths = property(lambda self: (self.path, self.remote_path, self.conflict_path))
+    writes = property(lambda self: (self.path, self.conflict_path))
+    size = property(lambda self: self.remote.size)
+    description = property(lambda self: f"compare {self.path} (download and compare contents)")
+
 
 @dataclass(frozen=True)
-class MakeRemoteDir:
+class MakeRemoteDir(_Action):
     remote_path: str
     local: LocalEntry
 
+    phase, deletes = "mkdir", False
+    subject = property(lambda self: self.remote_path)
+    paths = property(lambda self: (self.remote_path,))
+    writes = property(lambda self: (self.local.path,))
+    description = property(lambda self: f"create remote folder {self.remote_path}")
+
 
 @dataclass(frozen=True)
-class MakeLocalDir:
+class MakeLocalDir(_Action):
     path: str
     remote: RemoteEntry
 
+    phase, deletes = "mkdir", False
+    subject = property(lambda self: self.path)
+    paths = property(lambda self: (self.path,))
+    writes = property(lambda self: (self.path,))
+    description = property(lambda self: f"create local folder {self.path}")
+
 
 @dataclass(frozen=True)
-class MoveRemote:
+class MoveRemote(_Action):
     """Move/rename a remote file or folder (one server move and/or rename). For a
     folder the whole subtree follows; the base and remote rows under ``src`` are
     re-rooted at ``dst``. An aside (a conflict's ``(conflicted copy …)`` name)
@@ -229,9 +296,15 @@ class MoveRemote:
     forget_base: bool = False
     keep_base: bool = False
 
+    phase, deletes = "move", False
+    subject = property(lambda self: self.src)
+    paths = property(lambda self: (self.src, self.dst))
+    writes = property(lambda self: (self.dst,))
+    description = property(lambda self: f"move remote {self.src} -> {self.dst}")
+
 
 @dataclass(frozen=True)
-class MoveLocal:
+class MoveLocal(_Action):
     """Rename a local file or folder inside the mirror root (``os.rename``, never
     replacing an existing target). Also used to give a conflict's local copy its
     ``(conflicted copy …)`` name; then ``forget_base`` / ``keep_base`` as for
@@ -243,43 +316,70 @@ class MoveLocal:
     forget_base: bool = False
     keep_base: bool = False
 
+    phase, deletes = "move", False
+    subject = property(lambda self: self.src)
+    paths = property(lambda self: (self.src, self.dst))
+    writes = property(lambda self: (self.dst,))
+    description = property(lambda self: f"move local {self.src} -> {self.dst}")
+
 
 @dataclass(frozen=True)
-class DeleteRemote:
+class DeleteRemote(_Action):
     """Delete (or move to the remote trash) a remote file or folder with its subtree."""
 
     remote_path: str
     remote: RemoteEntry
 
+    phase, deletes = "delete", True
+    subject = property(lambda self: self.remote_path)
+    paths = property(lambda self: (self.remote_path,))
+    writes = property(lambda self: ())
+    description = property(lambda self: f"delete remote {self.remote_path}")
+
 
 @dataclass(frozen=True)
-class DeleteLocal:
+class DeleteLocal(_Action):
     """Move a local file or folder (with its subtree) into the recoverable local trash."""
 
     path: str
     local: LocalEntry
 
+    phase, deletes = "delete", True
+    subject = property(lambda self: self.path)
+    paths = property(lambda self: (self.path,))
+    writes = property(lambda self: ())
+    description = property(lambda self: f"delete local {self.path} (to the local trash)")
+
 
 @dataclass(frozen=True)
-class RecordBase:
+class RecordBase(_Action):
     """No transfer needed: both sides already agree (e.g. folders created on both
     sides, a touched file whose content is unchanged). Write this base row."""
 
     base: BaseEntry
 
+    phase, deletes = "record", False
+    subject = property(lambda self: self.base.local_path)
+    paths = property(lambda self: (self.base.local_path,))
+    writes = property(lambda self: ())
+    description = property(lambda self: f"record {self.base.local_path} as in sync")
+
 
 @dataclass(frozen=True)
-class ForgetBase:
+class ForgetBase(_Action):
     """Both sides lost the path: drop its base row (and its subtree's)."""
 
     path: str
 
+    phase, deletes = "record", False
+    subject = property(lambda self: self.path)
+    paths = property(lambda self: (self.path,))
+    writes = property(lambda self: ())
+    description = property(lambda self: f"forget {self.path}")
+
 
 Action = (Upload | Download | Compare | MakeRemoteDir | MakeLocalDir | MoveRemote
           | MoveLocal | DeleteRemote | DeleteLocal | RecordBase | ForgetBase)
-
-DELETES = (DeleteRemote, DeleteLocal)
-TRANSFERS = (Upload, Download, Compare)
 
 
 @dataclass(frozen=True)

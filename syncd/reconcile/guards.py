@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from syncd import model
-from syncd.model import DeleteLocal, DeleteRemote, Plan
+from syncd.model import Plan
 
 DEFAULT_FRACTION = 0.5
 DEFAULT_MIN = 10
@@ -51,9 +51,8 @@ def deletion_count(plan: Plan, base: Mapping[str, model.BaseEntry]) -> int:
     """Entries the plan deletes, counting every synced entry inside a deleted folder."""
     total = 0
     for action in plan.actions:
-        if isinstance(action, (DeleteLocal, DeleteRemote)):
-            path = model.key(action.path if isinstance(action, DeleteLocal)
-                             else action.remote_path)
+        if action.deletes:
+            path = model.key(action.subject)
             total += max(1, sum(1 for k in base if model.is_under(k, path)))
     return total
 
@@ -88,7 +87,7 @@ def check(plan: Plan, base: Mapping[str, model.BaseEntry], g: GuardInput) -> str
     reason = distrust(g)
     if reason:
         return reason
-    if not any(isinstance(a, (DeleteLocal, DeleteRemote)) for a in plan.actions):
+    if not any(a.deletes for a in plan.actions):
         return None
     n = deletion_count(plan, base)
     if g.max_delete is None:
@@ -104,5 +103,5 @@ def check(plan: Plan, base: Mapping[str, model.BaseEntry], g: GuardInput) -> str
 
 
 def without_deletes(plan: Plan) -> Plan:
-    return Plan([a for a in plan.actions if not isinstance(a, (DeleteLocal, DeleteRemote))],
+    return Plan([a for a in plan.actions if not a.deletes],
                 plan.conflicts, plan.notes)

@@ -224,14 +224,19 @@ Assumed worker behaviour: uploads and remote mkdirs create missing parents;
 ``MoveRemote``/``MoveLocal`` re-root the base rows under ``src``; a delete drops
 the base rows of its subtree; each transfer/mkdir records the base row of its
 path.
+
+Why this module is long: this docstring is the specification (``docs/architecture.md``
+summarises it and ``tests/test_docs.py`` reads the rule table from it) and
+``_Planner`` is the rule table as code, one method per rule or outcome, which
+reads best in one place. What is not the table lives beside it: the virtual
+trees (``syncd.reconcile.tree``), names and conflict names
+(``syncd.reconcile.names``), move detection and ordering (``syncd.reconcile.moves``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import heapq
-from collections.abc import Callable, Iterable, Mapping
-from typing import Generic, TypeVar
+from collections.abc import Mapping
 
 from syncd.model import (
     DIR,
@@ -253,23 +258,18 @@ from syncd.model import (
     RecordBase,
     RemoteEntry,
     Upload,
-    conflict_name,
-    is_under,
     join,
     key,
     name,
     parent,
-    rebase,
 )
+from syncd.reconcile.moves import Moves
+from syncd.reconcile.tree import LOCAL, REMOTE, Tree
 
 __all__ = ["plan"]
 
-LOCAL, REMOTE = "local", "remote"
 ABSENT, NEW, SAME, MOD, DELETED, KIND = "A", "N", "S", "M", "D", "K"
 _CHANGED = (NEW, MOD, KIND)
-
-E = TypeVar("E")
-
 
 DEFAULT_OPTIONS = PlanOptions()  # frozen, so one shared default is safe
 
@@ -331,109 +331,24 @@ def base_of(local: LocalEntry, remote: RemoteEntry) -> BaseEntry:
                      remote_updated=remote.updated)
 
 
-def _respell(path: str, old: str, new: str, new_key: str, dst_key: str) -> str:
-    """``path`` (spelled under ``old``) re-rooted under ``new``; keys as fallback
-    when a row's spelling does not share its folder's prefix."""
-    if is_under(path, old) and old:
-        return rebase(path, old, new)
-    return new + new_key[len(dst_key):]
-
-
-# ---------------------------------------------------------------------- virtual tree
-
-
-class _Tree(Generic[E]):
-    """A keyed tree that can move and drop subtrees, remembering where each
-    original key went (``now``) and which are flagged (base rows re-rooted with
-    no worker action doing it)."""
-
-    def __init__(self, items: Mapping[str, E]):
-        self.items: dict[str, E] = dict(items)
-        self.kids: dict[str, set[str]] = {}
-        for k in self.items:
-            self._link(k)
-        self.now: dict[str, str | None] = {k: k for k in self.items}
-        self.was: dict[str, str] = {k: k for k in self.items}
-        self.flag: set[str] = set()
-
-    def _link(self, k: str) -> None:
-        """Make ``k`` reachable from the root, through keys that have no item
-        (base rows can sit below a folder that has none)."""
-        while k:
-            up = self.kids.setdefault(parent(k), set())
-            if k in up:
-                return
-            up.add(k)
-            k = parent(k)
-
-    def get(self, k: str) -> E | None:
-        return self.items.get(k)
-
-    def __contains__(self, k: str) -> bool:
-        return k in self.items
-
-    def subtree(self, k: str, *, self_too: bool = True) -> list[str]:
-        out: list[str] = []
-        stack = [k] if self_too else list(self.kids.get(k, ()))
-        while stack:
-            x = stack.pop()
-            if x in self.items:
-                out.append(x)
-            stack.extend(self.kids.get(x, ()))
-        return out
-
-    def has_below(self, k: str) -> bool:
-        return bool(self.subtree(k, self_too=False))
-
-    def _take(self, keys: Iterable[str]) -> list[tuple[str, E, str, bool]]:
-        taken = []
-        for k in keys:
-            taken.append((k, self.items.pop(k), self.was.pop(k), k in self.flag))
-            self.kids.get(parent(k), set()).discard(k)
-            self.flag.discard(k)
-        return taken
-
-    def move(self, src: str, dst: str, respell: Callable[[E, str], E],
-             keep: Callable[[str, E, E], bool] | None = None) -> list[str]:
-        """Move the subtree at ``src`` to ``dst``. An item already at a key the
-        move lands on is replaced -- unless ``keep(key, there, moving)`` says it
-        stays (then the moving item is dropped)."""
-        moved = []
-        for k, entry, orig, flagged in self._take(self.subtree(src)):
-            nk = rebase(k, src, dst)
-            entry = respell(entry, nk)
-            if nk in self.items:
-                if keep is not None and keep(nk, self.items[nk], entry):
-                    self.now[orig] = None
-                    continue
-                for _, _, there, _ in self._take([nk]):
-                    self.now[there] = None
-            self.items[nk] = entry
-            self._link(nk)
-            self.was[nk], self.now[orig] = orig, nk
-            if flagged:
-                self.flag.add(nk)
-            moved.append(nk)
-        return moved
-
-    def drop(self, k: str, *, self_too: bool = True) -> None:
-        for _, _, orig, _ in self._take(self.subtree(k, self_too=self_too)):
-            self.now[orig] = None
-
-
 # --------------------------------------------------------------------------- planner
 
 
-class _Planner:
+class _Planner(Moves):
+    """One plan in the making: the virtual trees, the walk over every key with
+    the rules, and the action buckets that ``run`` puts in order. Names
+    (``syncd.reconcile.names``) and moves (``syncd.reconcile.moves``) are its
+    parts in their own modules."""
+
     def __init__(self, local: Mapping[str, LocalEntry], remote: Mapping[str, RemoteEntry],
                  base: Mapping[str, BaseEntry], options: PlanOptions):
         self.opt = options
         self.master = {"upload-only": LOCAL, "download-only": REMOTE}.get(options.direction)
         self.notes: list[tuple[str, str]] = []
         self.conflicts: list[str] = []
-        self.vl: _Tree[LocalEntry] = _Tree(local)
-        self.vr: _Tree[RemoteEntry] = _Tree(self._rekey_remote(remote))
-        self.vb: _Tree[BaseEntry] = _Tree(base)
+        self.vl: Tree[LocalEntry] = Tree(local)
+        self.vr: Tree[RemoteEntry] = Tree(self._rekey_remote(remote))
+        self.vb: Tree[BaseEntry] = Tree(base)
         self.made: dict[str, set[str]] = {LOCAL: set(), REMOTE: set()}
         self.taken: set[str] = set(self.vl.items) | set(self.vr.items)
         # action buckets (see "Ordering")
@@ -448,342 +363,17 @@ class _Planner:
         self.records: dict[str, RecordBase] = {}
         self.deletes: list[Action] = []
 
-    # ---------------------------------------------------------------- inputs
-
-    def _rekey_remote(self, remote: Mapping[str, RemoteEntry]) -> dict[str, RemoteEntry]:
-        out: dict[str, RemoteEntry] = {}
-        dropped: set[str] = set()
-        for path in sorted(remote):
-            entry = remote[path]
-            if _ancestors_spelled(path) & dropped:
-                continue  # inside a folder left alone
-            k = key(path)
-            if k in out:
-                dropped.add(path)
-                self.notes.append((path, (f"same name as {out[k].path} after Unicode "
-                                          "normalisation: not synced")))
-                continue
-            out[k] = entry
-        return out
-
     # ---------------------------------------------------------------- helpers
-
-    def tree(self, side: str) -> _Tree:
-        return self.vl if side == LOCAL else self.vr
-
-    @staticmethod
-    def other(side: str) -> str:
-        return REMOTE if side == LOCAL else LOCAL
 
     def status(self, side: str, k: str) -> str:
         if side == LOCAL:
             return local_status(self.vl.get(k), self.vb.get(k))
         return remote_status(self.vr.get(k), self.vb.get(k))
 
-    def lspell(self, k: str) -> str:
-        """Local spelling of key ``k`` (known entries' spellings for the parts that exist)."""
-        if not k:
-            return ""
-        entry = self.vl.get(k)
-        if entry is not None:
-            return entry.path
-        return join(self.lspell(parent(k)), self._leaf(k, REMOTE))
-
-    def rspell(self, k: str) -> str:
-        """Server spelling of key ``k``. A name the server does not have yet is
-        written NFC (the key's own spelling), whatever the local spelling: a macOS
-        NFD name uploaded as is would sit beside another client's NFC spelling of
-        the same name as a second item that no one could sync."""
-        if not k:
-            return ""
-        entry = self.vr.get(k)
-        if entry is not None:
-            return entry.path
-        b = self.vb.get(k)
-        leaf = name(b.remote_path) if b is not None else name(k)
-        return join(self.rspell(parent(k)), leaf)
-
-    def _leaf(self, k: str, prefer: str) -> str:
-        for side in (prefer, self.other(prefer)):
-            entry = self.tree(side).get(k)
-            if entry is not None:
-                return name(entry.path)
-        b = self.vb.get(k)
-        return name(b.local_path) if b is not None else name(k)
-
-    def cc(self, path: str) -> str:
-        out = conflict_name(path, self.opt.host, self.opt.timestamp, self.taken)
-        self.taken.add(key(out))
-        return out
-
     def note(self, side: str, k: str) -> None:
         entry = self.tree(side).get(k)
         self.notes.append((entry.path if entry is not None else k,
                            f"{side} change ignored ({self.opt.direction})"))
-
-    # ----------------------------------------------------------------- moves
-
-    def _detect_local_moves(self) -> dict[str, str]:
-        """base key Q -> local key P."""
-        vb, vl = self.vb.items, self.vl.items
-        fresh = {(e.inode, e.kind) for p, e in vl.items() if e.inode and p not in vb}
-        if not fresh:
-            return {}
-        base_by_ino: dict[tuple[int, str], list[str]] = {}
-        for q, b in vb.items():
-            if (b.inode, b.kind) in fresh:
-                base_by_ino.setdefault((b.inode, b.kind), []).append(q)
-        local_by_ino: dict[tuple[int, str], list[str]] = {}
-        for p, entry in vl.items():
-            if (entry.inode, entry.kind) in fresh:
-                local_by_ino.setdefault((entry.inode, entry.kind), []).append(p)
-        out: dict[str, str] = {}
-        for ino, ps in local_by_ino.items():
-            qs = base_by_ino.get(ino, [])
-            if len(ps) != 1 or len(qs) != 1:  # hard links: only a unique match counts
-                continue
-            p, q = ps[0], qs[0]
-            if p in vb or q in vl:
-                continue
-            # A rename keeps size and mtime; a new file that got a freed inode back
-            # (the old one deleted) almost never has both.
-            if ino[1] == FILE and (vl[p].size, vl[p].mtime_ns) != (vb[q].size, vb[q].mtime_ns):
-                continue
-            out[q] = p
-        return out
-
-    def _detect_remote_moves(self) -> dict[str, str]:
-        """base key Q -> remote key P."""
-        vb, vr = self.vb.items, self.vr.items
-        fresh = {e.id: p for p, e in vr.items() if p not in vb}
-        if not fresh:
-            return {}
-        by_id: dict[str, list[str]] = {}
-        for q, b in vb.items():
-            if b.remote_id in fresh:
-                by_id.setdefault(b.remote_id, []).append(q)
-        out: dict[str, str] = {}
-        for rid, qs in by_id.items():
-            if len(qs) != 1:
-                continue
-            p, q = fresh[rid], qs[0]
-            entry, b, at_q = vr[p], vb[q], vr.get(q)
-            if b.kind != entry.kind or (at_q is not None and at_q.id == entry.id):
-                continue
-            out[q] = p
-        return out
-
-    def _same_move_implied(self, moves: dict[str, str], side: str,
-                           others: dict[str, str]) -> dict[str, str]:
-        """Moves of ``side`` not detected by identity but implied by the other
-        side's move Q->P (``moves``): ``side`` has nothing at Q and an item at P
-        that the base does not know and no detected move of ``side`` brought
-        there, of Q's kind -- the same rename, after which the item changed (an
-        edit, an editor's atomic save, a server that gave the edited file a new
-        id). A folder must keep its identity too (inode, or a remote id that is
-        equal or not learned yet); a file need not, since the three-way
-        comparison at P that follows never loses a version (the side whose file
-        equals the base yields, otherwise both are kept as a conflict)."""
-        t, vb = self.tree(side), self.vb.items
-        taken = set(others.values())
-        out: dict[str, str] = {}
-        for q, p in moves.items():
-            entry, b = t.items.get(p), vb[q]
-            if (q in others or q in t.items or entry is None or p in vb or p in taken
-                    or entry.kind != b.kind):
-                continue
-            if entry.kind == DIR and not self._same_folder(side, entry, q, p, others):
-                continue
-            out[q] = p
-        return out
-
-    def _same_folder(self, side: str, entry: LocalEntry | RemoteEntry, q: str, p: str,
-                     others: dict[str, str]) -> bool:
-        """Is ``side``'s folder at ``p`` the base's folder ``q``? Locally: the same
-        inode. Remotely: the same id; when the base never learnt it, the folder
-        must hold one of ``q``'s children (moved there by id) -- or ``q`` had
-        none -- so that a folder someone made anew at ``p`` is not taken for it
-        (its missing children would look deleted)."""
-        b = self.vb.items[q]
-        if side == LOCAL:
-            assert isinstance(entry, LocalEntry)
-            return entry.inode == b.inode
-        assert isinstance(entry, RemoteEntry)
-        if entry.id and b.remote_id:
-            return entry.id == b.remote_id
-        kids = self.vb.subtree(q, self_too=False)
-        return not kids or any(c in others and is_under(others[c], p) for c in kids)
-
-    def resolve_moves(self) -> None:
-        lm, rm = self._detect_local_moves(), self._detect_remote_moves()
-        implied_l = self._same_move_implied(rm, LOCAL, lm)
-        rm.update(self._same_move_implied(lm, REMOTE, rm))
-        lm.update(implied_l)
-        winner = self.master or REMOTE
-
-        def dst_of(q: str) -> str:
-            if q in lm and q in rm:
-                return lm[q] if winner == LOCAL else rm[q]
-            return lm.get(q) or rm[q]
-
-        for q in self._move_order(set(lm) | set(rm), dst_of, lm, rm):
-            qv = self.vb.now.get(q)
-            if qv is None:
-                continue
-            lp = self.vl.now.get(lm[q]) if q in lm else None
-            rp = self.vr.now.get(rm[q]) if q in rm else None
-            lp = None if lp == qv else lp
-            rp = None if rp == qv else rp
-            if lp and rp:
-                if lp == rp:
-                    self._rebase_base(qv, lp, flag=True)
-                elif winner == REMOTE:
-                    self._move(LOCAL, qv, lp, rp, both=True)
-                else:
-                    self._move(REMOTE, qv, rp, lp, both=True)
-            elif lp and self.master != REMOTE:
-                self._move(REMOTE, qv, qv, lp, both=False)
-            elif rp and self.master != LOCAL:
-                self._move(LOCAL, qv, qv, rp, both=False)
-
-    @staticmethod
-    def _move_order(qs: set[str], dst_of: Callable[[str], str], lm: dict[str, str],
-                    rm: dict[str, str]) -> list[str]:
-        """Shallow destinations first -- but a move whose destination lies in a
-        folder that moves itself (the destination as either mover saw it, inside a
-        folder that is at its base place or at either side's new place, e.g. a
-        folder moved into ``a`` or ``A`` while the other side moved ``a`` to
-        ``b/a``) waits for that folder's move, so that it follows the folder to
-        its new place instead of landing in whatever now has one of its names.
-        A cycle of such waits (a into b, b into a) is broken in the plain order."""
-        def order(q: str) -> tuple[int, str, str]:
-            return (dst_of(q).count("/"), dst_of(q), q)
-
-        places: dict[str, set[str]] = {}
-        for q in qs:
-            for p in (q, lm.get(q), rm.get(q)):
-                if p is not None:
-                    places.setdefault(p, set()).add(q)
-        waits: dict[str, set[str]] = {}
-        waiters: dict[str, list[str]] = {}
-        for q in qs:
-            waits[q] = set()
-            # either side's destination: the winner's move may turn out to be no
-            # move at all on the other side (it moved with its folder there)
-            for a in {parent(d) for d in (lm.get(q), rm.get(q)) if d is not None}:
-                while a:
-                    for w in places.get(a, ()):
-                        if w != q and w not in waits[q]:
-                            waits[q].add(w)
-                            waiters.setdefault(w, []).append(q)
-                    a = parent(a)
-        ready = [order(q) for q in qs if not waits[q]]
-        heapq.heapify(ready)
-        left = {q: order(q) for q in qs}
-        out: list[str] = []
-        while left:
-            q = heapq.heappop(ready)[2] if ready else min(left.values())[2]
-            if q not in left:
-                continue
-            del left[q]
-            out.append(q)
-            for w in waiters.get(q, ()):
-                waits[w].discard(q)
-                if not waits[w] and w in left:
-                    heapq.heappush(ready, left[w])
-        return out
-
-    def _move(self, side: str, qv: str, src: str, dst: str, *, both: bool) -> None:
-        """Move ``side``'s item at ``src`` (the item of base row ``qv``) to ``dst``,
-        where the other side already has it; re-root the base at ``dst``."""
-        t, b = self.tree(side), self.vb.items[qv]
-        entry = t.get(src)
-        if entry is None or entry.kind != b.kind:
-            return
-        # An empty base id means "not learned yet" (a folder the server created
-        # implicitly for an upload): the folder at that path is taken as the same.
-        if side == REMOTE and b.remote_id and entry.id != b.remote_id:
-            return
-        if side == LOCAL and entry.inode != b.inode:
-            return
-        if (dst in t or dst in self.made[side] or dst in self.vb or is_under(dst, src)
-                or is_under(src, dst) or is_under(dst, qv) or is_under(qv, dst)):
-            return
-        chain = self._missing_parents(side, dst)
-        if chain is None:
-            return
-        self._make_parents(side, chain)
-        if side == REMOTE:
-            # a new server name is written NFC, as in rspell (the local leaf may be NFD)
-            new = join(self.rspell(parent(dst)), key(name(self.vl.items[dst].path)))
-            self.moves.append(MoveRemote(src=entry.path, dst=new, remote=entry))
-        else:
-            new = join(self.lspell(parent(dst)), name(self.vr.items[dst].path))
-            self.moves.append(MoveLocal(src=entry.path, dst=new, local=entry))
-        old = entry.path
-        t.move(src, dst, lambda e, nk: dataclasses.replace(
-            e, path=_respell(e.path, old, new, nk, dst)))
-        self._rebase_base(qv, dst, flag=both)
-
-    def _missing_parents(self, side: str, dst: str) -> list[str] | None:
-        """Folders above ``dst`` missing on ``side`` (deepest first), or None when
-        one of them cannot simply be created there (it has a base row, or a file
-        is in the way)."""
-        t, o = self.tree(side), self.tree(self.other(side))
-        chain: list[str] = []
-        a = parent(dst)
-        while a and a not in t and a not in self.made[side]:
-            there = o.get(a)
-            if a in self.vb or there is None or there.kind != DIR:
-                return None
-            chain.append(a)
-            a = parent(a)
-        if a and a in t and t.items[a].kind != DIR:
-            return None
-        return chain
-
-    def _make_parents(self, side: str, chain: list[str]) -> None:
-        if not chain:
-            return
-        if side == REMOTE:
-            self.moves.append(MakeRemoteDir(remote_path=self.rspell(chain[0]),
-                                            local=self.vl.items[chain[0]]))
-        else:
-            for a in reversed(chain):
-                self.moves.append(MakeLocalDir(path=self.lspell(a), remote=self.vr.items[a]))
-        self.made[side].update(chain)
-
-    def _rebase_base(self, qv: str, dst: str, *, flag: bool) -> None:
-        if dst in self.vb or is_under(dst, qv) or is_under(qv, dst):
-            return
-        b = self.vb.items[qv]
-        if flag and qv not in self.vb.flag:
-            # Nothing the worker does moves these rows: forget them where they
-            # are (see run()) and record them again at the new place.
-            self.reroot_forgets.append(ForgetBase(b.local_path))
-        new_l, new_r = self.lspell(dst), self.rspell(dst)
-        moved = self.vb.move(qv, dst, lambda e, nk: dataclasses.replace(
-            e, local_path=_respell(e.local_path, b.local_path, new_l, nk, dst),
-            remote_path=_respell(e.remote_path, b.remote_path, new_r, nk, dst)),
-            keep=lambda nk, there, moving: self._fit(nk, there) > self._fit(nk, moving))
-        if flag:
-            self.vb.flag.update(moved)
-
-    def _fit(self, k: str, b: BaseEntry) -> int:
-        """How well base row ``b`` describes the items at ``k`` now (0-4): when a
-        re-rooted row lands where a row already is (one recorded at the new place
-        by a pass cut short before it forgot the old rows), the row that knows
-        the items there stays -- not an older one that would make them look
-        changed on both sides (a false conflict)."""
-        fit = 0
-        entry, there = self.vl.get(k), self.vr.get(k)
-        if entry is not None and entry.kind == b.kind and entry.inode == b.inode:
-            fit += 1 + (entry.kind == DIR or (entry.size, entry.mtime_ns) == (b.size,
-                                                                             b.mtime_ns))
-        if there is not None and there.kind == b.kind and there.id == b.remote_id:
-            fit += 1 + (there.kind == DIR or (there.size, there.updated) == (b.remote_size,
-                                                                            b.remote_updated))
-        return fit
 
     # ------------------------------------------------------------------ walk
 
@@ -1171,7 +761,7 @@ class _Planner:
         # old name): then the stale rows are left to the next run, which sees
         # them as "deleted on both sides" and forgets them (rule 9).
         written = {key(p) for a in [*self.moves, *self.asides, *mkdirs, *self.xfers]
-                   for p in _written_paths(a)}
+                   for p in a.writes}
         written_in = set(written)
         for w in written:
             a = parent(w)
@@ -1184,7 +774,7 @@ class _Planner:
         actions += sorted(self.asides, key=lambda a: (a.src, type(a).__name__))
         actions += sorted(self.frees, key=_path_key)
         actions += sorted(mkdirs, key=_path_key)
-        actions += sorted(self.xfers, key=lambda a: (_size(a), _path_key(a)))
+        actions += sorted(self.xfers, key=lambda a: (a.size, _path_key(a)))
         actions += sorted(self.forgets, key=lambda a: a.path)
         actions += sorted(self.records.values(), key=lambda a: (a.base.local_path,))
         actions += sorted(self.deletes, key=_path_key)
@@ -1204,45 +794,9 @@ class _Planner:
         for a in actions:
             if isinstance(a, banned):  # pragma: no cover - defensive
                 why = f"{type(a).__name__} dropped ({self.opt.direction})"
-                self.notes.append((_path_key(a)[0], why))
+                self.notes.append((a.subject, why))
         return kept
 
 
-def _ancestors_spelled(path: str) -> set[str]:
-    parts = path.split("/")
-    return {"/".join(parts[:i]) for i in range(1, len(parts))}
-
-
 def _path_key(a: Action) -> tuple[str, str]:
-    if isinstance(a, (Upload, Download, Compare, DeleteLocal, MakeLocalDir)):
-        p = a.path
-    elif isinstance(a, (DeleteRemote, MakeRemoteDir)):
-        p = a.remote_path
-    elif isinstance(a, (MoveLocal, MoveRemote)):
-        p = a.src
-    elif isinstance(a, RecordBase):
-        p = a.base.local_path
-    else:
-        p = a.path
-    return (p, type(a).__name__)
-
-
-def _written_paths(a: Action) -> tuple[str, ...]:
-    """Local paths whose base row the worker writes when it runs ``a``."""
-    if isinstance(a, (Upload, Download, Compare)):
-        return (a.path,) if not isinstance(a, Compare) else (a.path, a.conflict_path)
-    if isinstance(a, MakeLocalDir):
-        return (a.path,)
-    if isinstance(a, MakeRemoteDir):
-        return (a.local.path,)
-    if isinstance(a, (MoveLocal, MoveRemote)):
-        return (a.dst,)
-    return ()
-
-
-def _size(a: Action) -> int:
-    if isinstance(a, Upload):
-        return a.local.size
-    if isinstance(a, (Download, Compare)):
-        return a.remote.size
-    return 0
+    return (a.subject, type(a).__name__)

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from syncd.transfer import worker
-from syncd.transfer.worker import Cancelled, HashingReader, HashingWriter, Throttle
+from syncd.transfer import streams
+from syncd.transfer.errors import Cancelled
+from syncd.transfer.streams import HashingReader, HashingWriter, Throttle
 from tests.helpers.daemon import DaemonProc, daemon_setup, wait_for
 
 WATCHDOG_USEC = "1000000"  # WatchdogSec=1s: a ping is due every 0.5 s
@@ -212,24 +213,24 @@ def _no_umask_calls(monkeypatch) -> list:
 
 def test_umask_is_read_without_changing_it(monkeypatch, umask_027):
     calls = _no_umask_calls(monkeypatch)
-    assert worker._umask() == 0o027
+    assert streams.umask() == 0o027
     assert calls == []
 
 
 def test_umask_without_proc_uses_the_value_read_at_start(monkeypatch, umask_027):
     """Where /proc/self/status has no Umask: line, the value read once at import
     (in the main thread, before any thread) is used; the umask is not touched."""
-    monkeypatch.setattr(worker, "_proc_umask", lambda: None)
-    monkeypatch.setattr(worker, "_START_UMASK", 0o077)
+    monkeypatch.setattr(streams, "_proc_umask", lambda: None)
+    monkeypatch.setattr(streams, "_START_UMASK", 0o077)
     calls = _no_umask_calls(monkeypatch)
-    assert worker._umask() == 0o077
+    assert streams.umask() == 0o077
     assert calls == []
 
 
 def test_proc_umask_matches_the_real_umask(umask_027):
     if not Path("/proc/self/status").exists():
         pytest.skip("no /proc")
-    assert worker._proc_umask() == 0o027
+    assert streams._proc_umask() == 0o027
 
 
 def test_download_file_mode_follows_the_umask(make_emulator, tmp_path, umask_027,

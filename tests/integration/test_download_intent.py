@@ -1,6 +1,6 @@
 """A download killed between putting its file in place and recording it (crash point
 ``download.replaced``, a real ``kill -9`` of ``syncd sync``) is recorded at the next
-start, from the intent the worker committed before the rename (``Worker._Download``,
+start, from the intent the worker committed before the rename (``Worker._download``,
 ``worker.complete_downloads``). Without it, the next pass saw an unrecorded local
 file: a false conflicted copy after another remote edit, or the file uploaded back
 after the remote user deleted it (RELIABILITY.md, known limits 4 and 5).
