@@ -29,7 +29,6 @@ class Outcome:
     refresh: bool = False     # the remote snapshot is known to be behind: refresh it
     failed: list[tuple[str, str]] = field(default_factory=list)
     deferred: int = 0         # not attempted (stopped early)
-    retried: int = 0          # tries sent again after a transient failure
     stop: Exception | None = None
     done_items: list[int] = field(default_factory=list)
     kept: list[tuple[str, str]] = field(default_factory=list)  # folders kept for ignored items

@@ -238,7 +238,7 @@ class Deletes(WorkerCore):
         """Does the folder just moved to ``trashed`` hold an item the plan did not
         know, or another version of one it knew? One listing of the trashed copy
         tells (⌈items/100⌉ requests): a file written into the folder while we
-        deleted it must not go unnoticed into the trash (soak seed 19768). When the
+        deleted it must not go unnoticed into the trash. When the
         listing fails we cannot tell, and the folder goes back."""
         known = {model.key(p[len(rel) + 1:]): e
                  for p, e in self.index.remote_under(self.mirror, rel).items()}

@@ -69,7 +69,7 @@ class Uploads(WorkerCore):
         after the client's own retries): did the server store it? One stat tells.
         Recording it now matters: if a user deletes the file on either side before
         the next pass, an unrecorded copy would look like a new version, beat the
-        delete and come back (soak seed 6856). An overwrite counts as landed when
+        delete and come back. An overwrite counts as landed when
         the file has our size and is no longer the version we replaced. None: it
         did not land (the upload may be sent again); ``Unsettled`` when the stat
         fails too (sending it again could store a second copy)."""

@@ -307,7 +307,6 @@ class Worker(Moves, Folders, Uploads, Downloads, Conflicts, Records, Deletes):
                 self.out.stop = exc  # the server fails too often: run again later
                 return "stop"
             self._retries -= 1
-            self.out.retried += 1
         delay = RETRY_DELAY * 2 ** (attempt - 1)
         delay += random.uniform(0, delay / 4)  # parallel transfers do not come back in step
         if self.r.cancel is not None:

@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timezone
 
 from . import paths as P
-from .store import ROOT_ID, Row
+from .store import Row
 
 PLACEHOLDER_ID = 0  # relationship ids in --files-com mode
 
@@ -103,7 +103,3 @@ def error(status: int, code: str | None, detail: str | None, *, title: str | Non
     if meta is not None:
         err["meta"] = meta
     return {"responseStatus": status, "errors": [err]}
-
-
-def is_root(row: Row) -> bool:
-    return row.id == ROOT_ID
