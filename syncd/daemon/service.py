@@ -623,7 +623,7 @@ class Daemon:
         cfg = self.config
         acct = cfg.account
         budget = self.session.budget
-        feed = self.index.get_state("account:" + acct.url, "feed")
+        feed = self.index.account_state(acct.url).feed
         rows = [self.index.remote_count(m.name) for m in cfg.mirrors]
         limit, reserve = _usable(acct.budget, budget)
         choice = schedule.choose_poll_interval(
@@ -650,14 +650,14 @@ class Daemon:
 
     def _write_daemon_state(self) -> None:
         p = self.poll
-        self.index.set_state("account:" + self.config.account.url, "daemon", {
+        self.index.account_state(self.config.account.url).daemon = {
             "pid": os.getpid(),
             "started": self.started_at,
             "poll_interval": None if p is None else p.interval,
             "poll_reason": None if p is None else p.reason,
             "webhook": None if self.webhook is None else self.webhook.url,
             "watch": ", ".join(f"{n}: {w.mode}" for n, w in sorted(self.watchers.items())),
-        })
+        }
 
     # ------------------------------------------------------------------ reload
 

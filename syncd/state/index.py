@@ -39,6 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from syncd import crashpoints, model
+from syncd.state.keys import INTENT_PREFIX as _INTENT
+from syncd.state.keys import (ACCOUNT_PREFIX, MIRROR_PREFIX, AccountState, MirrorState,
+                              mirror_scope)
 from syncd.model import Action, BaseEntry, LocalEntry, RemoteEntry
 
 FILENAME = "index.sqlite3"
@@ -684,9 +687,17 @@ class Index:
 
     @staticmethod
     def _check_scope(scope: str) -> None:
-        if not scope.startswith(("account:", "mirror:")):
+        if not scope.startswith((ACCOUNT_PREFIX, MIRROR_PREFIX)):
             raise ValueError(f"state scope must be 'account:<url>' or 'mirror:<name>', "
                              f"got {scope!r}")
+
+    def mirror_state(self, mirror: str) -> MirrorState:
+        """The ``mirror:<name>`` values, as attributes (see state/keys.py)."""
+        return MirrorState(self, mirror)
+
+    def account_state(self, url: str) -> AccountState:
+        """The ``account:<url>`` values, as attributes (see state/keys.py)."""
+        return AccountState(self, url)
 
     def get_state(self, scope: str, name: str, default: Any = None) -> Any:
         self._check_scope(scope)
@@ -837,7 +848,7 @@ class Index:
         with self._write():
             for table in ("base", "remote", "queue", "failure"):
                 self._conn.execute(f"DELETE FROM {table} WHERE mirror = ?", (mirror,))
-            self._conn.execute("DELETE FROM state WHERE scope = ?", (f"mirror:{mirror}",))
+            self._conn.execute("DELETE FROM state WHERE scope = ?", (mirror_scope(mirror),))
 
     def forget_trees(self, mirror: str, state_names: Iterable[str] = ()) -> None:
         """Drop what one mirror knows about its two trees - base, remote snapshot,
@@ -849,7 +860,7 @@ class Index:
             for table in ("base", "remote", "queue", "failure"):
                 self._conn.execute(f"DELETE FROM {table} WHERE mirror = ?", (mirror,))
             self._conn.executemany("DELETE FROM state WHERE scope = ? AND name = ?",
-                                   [(f"mirror:{mirror}", n) for n in state_names])
+                                   [(mirror_scope(mirror), n) for n in state_names])
 
     # -- intents: a download put in place but maybe not recorded (killed in between)
 
@@ -859,7 +870,7 @@ class Index:
         with self._write():
             self._conn.execute(
                 "INSERT OR REPLACE INTO state(scope, name, value) VALUES (?, ?, ?)",
-                (f"mirror:{mirror}", _INTENT + entry.key,
+                (mirror_scope(mirror), _INTENT + entry.key,
                  json.dumps(dataclasses.asdict(entry))))
 
     def record_intent(self, mirror: str, entry: BaseEntry) -> None:
@@ -871,21 +882,19 @@ class Index:
     def drop_intent(self, mirror: str, key: str) -> None:
         with self._write():
             self._conn.execute("DELETE FROM state WHERE scope = ? AND name = ?",
-                               (f"mirror:{mirror}", _INTENT + key))
+                               (mirror_scope(mirror), _INTENT + key))
 
     def intents(self, mirror: str) -> list[BaseEntry]:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT value FROM state WHERE scope = ? AND substr(name, 1, ?) = ?",
-                (f"mirror:{mirror}", len(_INTENT), _INTENT)).fetchall()
+                (mirror_scope(mirror), len(_INTENT), _INTENT)).fetchall()
         try:
             return [BaseEntry(**json.loads(v)) for (v,) in rows]
         except (ValueError, TypeError) as e:
             raise IndexCorruptError(corrupt_message(
                 self.path, f"state mirror:{mirror}: undecodable download intent")) from e
 
-
-_INTENT = "download:"
 
 
 # ----------------------------------------------------------------------------- files
