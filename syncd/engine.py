@@ -39,6 +39,7 @@ from syncd.state.budget import Budget, BudgetExhausted
 from syncd.config.loader import Config, MirrorConfig
 from syncd.local.ignore import IgnoreFileError, IgnoreRules
 from syncd.state.index import Index
+from syncd.state.keys import MirrorState
 from syncd.local.scan import LocalRootMissing, clean_temp_files, scan, temp_key
 from syncd.remote import (
     AuthError,
@@ -58,7 +59,7 @@ from syncd.transfer.worker import Cancelled, MirrorRun, Throttle, Worker, comple
 MAX_CYCLES = 3
 # What a mirror forgets besides its base, snapshot, queue and failures when its
 # local or remote root changed in the config (it starts over as a first meeting).
-NEW_ROOT_FORGETS = ("cursor", "listed_at", "device", "root_inode", "empty_listing")
+NEW_ROOT_FORGETS = MirrorState.tree_names()
 DEFERRING = (BudgetExhausted, RateLimitedError, TransportError, ServerError)
 
 
@@ -212,13 +213,13 @@ class SyncEngine:
         result.mirrors = list(reports.values())
         looked: set[str] = set()  # mirrors whose state this pass checked
         specs = lambda ms: [(m.name, m.remote, m.full_scan_interval) for m in ms]
-        scope = "account:" + acct.url
+        account = index.account_state(acct.url)
         if not dry_run:
-            if index.get_state(scope, "pass_open"):
+            if account.pass_open:
                 # The last pass was cut short (killed): echoes it expected may announce
                 # changes it never recorded. Read those back like anyone else's.
                 index.prune_echoes(acct.url, float("inf"))
-            index.set_state(scope, "pass_open", True)
+            account.pass_open = True
         try:
             restarted: set[str] = set()  # mirrors whose root changed in the config
             ready = [m for m in mirrors if self._prepare_local(index, m, reports[m.name],
@@ -231,8 +232,8 @@ class SyncEngine:
                 for m in ready:  # an empty listing stays distrusted until the next refresh
                     _remember_empty_listing(index, m.name, refreshed[m.name].empty_listing)
             else:  # (a pass without a refresh trusts the snapshot no more than the last one)
-                refreshed = {m.name: RefreshResult(empty_listing=bool(index.get_state(
-                    "mirror:" + m.name, "empty_listing"))) for m in ready}
+                refreshed = {m.name: RefreshResult(empty_listing=bool(
+                    index.mirror_state(m.name).empty_listing)) for m in ready}
             for m in ready:
                 focus = _focus(m.name, None if m.name in restarted else local,
                                refreshed[m.name], refresh)
@@ -251,7 +252,7 @@ class SyncEngine:
             # costs one request.
             worked = [m for m in ready if reports[m.name].counts]
             if readback and worked and not dry_run and \
-                    index.get_state("account:" + acct.url, "feed") == "yes":
+                    account.feed == "yes":
                 again = tracker.refresh(specs(ready))
                 for m in ready:
                     if again[m.name].changed and not reports[m.name].error:
@@ -291,7 +292,7 @@ class SyncEngine:
         finally:
             result.transactions = budget.spent - spent_before
         if not dry_run:
-            index.set_state(scope, "pass_open", False)  # not reached when killed
+            account.pass_open = False  # not reached when killed
             self._record(session, reports, looked, result)
 
     def _record(self, session: AccountSession, reports: dict[str, MirrorReport],
@@ -356,9 +357,9 @@ class SyncEngine:
         copies. Kept: a ``local:`` that names the same folder as before (moved or
         reached by another path: same device and inode), which is not a change.
         An index from before roots were recorded just records them."""
-        scope = "mirror:" + m.name
+        state = index.mirror_state(m.name)
         roots = {"local": str(m.local), "remote": m.remote}
-        known = index.get_state(scope, "roots")
+        known = state.roots
         if known == roots:
             return False
         changed = [(k, known.get(k), roots[k]) for k in ("local", "remote")
@@ -369,14 +370,14 @@ class SyncEngine:
             except OSError:
                 st = None
             if st is not None and [st.st_dev, st.st_ino] == [
-                    index.get_state(scope, "device"), index.get_state(scope, "root_inode")]:
+                    state.device, state.root_inode]:
                 changed = []  # the same folder, moved or reached by another path
         synced = index.base_count(m.name)
         with index.batch():  # (a crash in between forgets again next time: harmless)
             if changed:
                 # Also the snapshot and the feed cursor: the new remote root is listed.
                 index.forget_trees(m.name, NEW_ROOT_FORGETS)
-            index.set_state(scope, "roots", roots)
+            state.roots = roots
         if changed and synced:
             what = " and ".join(f"{k} folder ({old} -> {new})" for k, old, new in changed)
             self.reporter.line(f"{m.name}: the {what} changed since the last sync: the "
@@ -390,20 +391,20 @@ class SyncEngine:
         """Remove trashed items older than ``trash_days``: the local trash every
         time, the remote one at most once a day (one batched delete of the
         folders past their time, when there are any; never a listing)."""
-        index, scope = session.index, "mirror:" + m.name
+        index, state = session.index, session.index.mirror_state(m.name)
         LocalTrash(self.config.state_dir, m.name, self.now).purge(self.config.trash_days)
         if m.remote_delete == "trash" and \
-                self.now() - (index.get_state(scope, "trash_purged_at") or 0) > 86400:
+                self.now() - (state.trash_purged_at or 0) > 86400:
             RemoteTrash(session.backend, index, m.name, self.config.remote_trash,
                         self.now).purge(self.config.trash_days)
-            index.set_state(scope, "trash_purged_at", self.now())
+            state.trash_purged_at = self.now()
 
     def _mirror(self, index: Index, m: MirrorConfig, report: MirrorReport,
                 session: AccountSession, refreshed: RefreshResult, dry_run: bool, force: bool,
                 focus: set[str] | None = None, cancel: threading.Event | None = None) -> None:
         backend, tracker = session.backend, session.tracker
         root = str(m.local)
-        scope = "mirror:" + m.name
+        state = index.mirror_state(m.name)
         try:
             rules = IgnoreRules.for_root(Path(root), m.ignore)
         except IgnoreFileError as exc:
@@ -417,8 +418,8 @@ class SyncEngine:
             report.error = f"local folder {root} does not exist"
             return
         device, root_inode = st.st_dev, st.st_ino
-        known_device = index.get_state(scope, "device")
-        known_inode = index.get_state(scope, "root_inode")
+        known_device = state.device
+        known_inode = state.root_inode
         # A view we cannot trust stops the whole mirror, before it touches anything
         # (not even its temporary files or its trash): see guards.distrust.
         view = guards.GuardInput(
@@ -427,7 +428,7 @@ class SyncEngine:
             local_device_changed=known_device is not None and known_device != device,
             local_replaced=(known_device == device and known_inode is not None
                             and known_inode != root_inode),
-            unmounted=_unmounted(root, index.get_state(scope, "mounts") or []))
+            unmounted=_unmounted(root, state.mounts or []))
         if refreshed.root_missing and view.base_count:
             report.error = (f"remote folder {m.remote} is missing (deleted or moved on the "
                             "server?); nothing was changed")
@@ -437,8 +438,8 @@ class SyncEngine:
         if force and not dry_run and (device, root_inode) != (known_device, known_inode):
             # The user confirmed this folder: it is the one from now on, even if
             # the pass is cut short.
-            index.set_state(scope, "device", device)
-            index.set_state(scope, "root_inode", root_inode)
+            state.device = device
+            state.root_inode = root_inode
         if not dry_run and focus is None:  # (a focused pass does not walk the tree)
             try:
                 clean_temp_files(Path(root), rules, key=temp_key(index, m.name))
@@ -541,10 +542,10 @@ class SyncEngine:
                     wanted = _selector(focus)
         report.finished = True
         if not report.guard:
-            index.set_state(scope, "device", device)
-            index.set_state(scope, "root_inode", root_inode)
-        if focus is None and local.mounts != (index.get_state(scope, "mounts") or []):
-            index.set_state(scope, "mounts", local.mounts)
+            state.device = device
+            state.root_inode = root_inode
+        if focus is None and local.mounts != (state.mounts or []):
+            state.mounts = local.mounts
 
     def _distrusted(self, m: MirrorConfig, report: MirrorReport, view: guards.GuardInput,
                     force: bool, cycle: int = 0) -> bool:
@@ -592,9 +593,9 @@ def _reinclude(index: Index, name: str, root: str, rules: IgnoreRules) -> None:
     lacks them gets a copy) instead of the deletion going over. Those on both
     sides keep it: an edit made meanwhile goes over as an edit (two: a conflict).
     The rules are remembered per mirror to tell."""
-    scope = "mirror:" + name
+    state = index.mirror_state(name)
     lines = list(rules.lines)
-    before = index.get_state(scope, "ignore_lines")
+    before = state.ignore_lines
     if before == lines:
         return
     try:
@@ -610,13 +611,13 @@ def _reinclude(index: Index, name: str, root: str, rules: IgnoreRules) -> None:
         with index.batch():
             for b in back:
                 index.drop_base(name, b.key, subtree=False)
-    index.set_state(scope, "ignore_lines", lines)
+    state.ignore_lines = lines
 
 
 def _remember_empty_listing(index: Index, name: str, empty: bool) -> None:
-    scope = "mirror:" + name
-    if bool(index.get_state(scope, "empty_listing")) != empty:
-        index.set_state(scope, "empty_listing", empty)
+    state = index.mirror_state(name)
+    if bool(state.empty_listing) != empty:
+        state.empty_listing = empty
 
 
 def _unfinished(result: SyncResult, why: str) -> None:

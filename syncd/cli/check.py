@@ -187,7 +187,7 @@ class Checker:
         return "; ".join(parts)
 
     def _feed(self) -> str:
-        known = self.index.get_state("account:" + self.config.account.url, "feed")
+        known = self.index.account_state(self.config.account.url).feed
         if known is None and self.probe:
             known = self._probe_feed()
             how = "asked now, 1 transaction"
@@ -215,11 +215,11 @@ class Checker:
 
     def _mirror(self, m: MirrorConfig) -> None:
         index = self.index
-        scope = "mirror:" + m.name
-        st = index.get_state(scope, "status") or {}
+        state = index.mirror_state(m.name)
+        st = state.status or {}
         base = index.base(m.name)
         rows = index.remote(m.name)
-        listed = index.get_state(scope, "listed_at")
+        listed = state.listed_at
         self.say(f"Mirror {m.name} ({m.direction}): {m.local} <-> {m.remote}")
         local = self._local(m, bool(base))
         if base or st.get("last_sync"):

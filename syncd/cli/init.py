@@ -38,7 +38,7 @@ import platformdirs
 from syncd.cli import exitcodes
 from syncd.cli.app import CommandError
 from syncd.config.loader import APP_NAME, ConfigError, config_path, load_config
-from syncd.state.index import _make_private_dirs  # 0700 whatever the umask
+from syncd.state.connection import make_private_dirs  # 0700 whatever the umask
 
 DEFAULT_KEY_ENV = "EXAVAULT_API_KEY"
 DEFAULT_TOKEN_ENV = "EXAVAULT_ACCESS_TOKEN"
@@ -329,7 +329,7 @@ def run_init(opts: InitOptions, *, env: Mapping[str, str] | None = None,
                   state_dir=state_dir)
 
     try:
-        _make_private_dirs(target.parent)
+        make_private_dirs(target.parent)
         _validate(text, target.parent, check_env)
         _write(target, text, opts.force)
     except FileExistsError:  # created meanwhile

@@ -27,16 +27,12 @@ the queue stays in the index and the next start re-plans from the three trees.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import fcntl
-import logging
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,96 +43,30 @@ from syncd.cli import exitcodes
 from syncd.daemon import schedule
 
 from syncd.state import status
-from syncd.remote.backend import Change
-from syncd.config.loader import Config, ConfigError, MirrorConfig, load_config
+from syncd.config.loader import Config
+from syncd.daemon.inbox import Inbox, Work
+from syncd.daemon.jobs import RETRY_FIRST, RETRY_MAX, Jobs, Beats
+from syncd.daemon.log import log
+from syncd.daemon.memory import release_memory
+from syncd.daemon.producers import Producers
+from syncd.daemon.reload import Reload
 from syncd.engine import AccountSession, SyncEngine, SyncResult, host_name
-from syncd.local.ignore import IgnoreFileError, IgnoreRules, is_temp_name
+from syncd.local.ignore import IgnoreRules
 from syncd.state.index import FILENAME, Index, as_corrupt
-from syncd.logs import set_level
 from syncd.daemon.notify import HEARTBEAT, Heartbeat, Notifier
-from syncd.report import Reporter, when
+from syncd.report import when
 from syncd.local.watcher import LocalWatcher
 
-log = logging.getLogger("syncd.daemon.service")
+__all__ = ["Daemon", "StartError", "release_memory"]
 
 STOP_GRACE = 8.0        # seconds the main thread waits for the sync thread when stopping
 AUTH_RETRY = 900.0      # seconds between tries while the server refuses our credentials
-RETRY_FIRST = 30.0      # first retry after a pass that left work behind, then doubling
-RETRY_MAX = 900.0
-WEBHOOK_OPS = {"upload", "delete", "mkdir", "move", "rename", "copy"}
 
 
 class StartError(Exception):
     def __init__(self, message: str, code: int):
         super().__init__(message)
         self.code = code
-
-
-# ----------------------------------------------------------------------------- the inbox
-
-@dataclass
-class Work:
-    local: dict[str, set[str] | None] = field(default_factory=dict)  # mirror -> paths / all
-    poll: bool = False
-    timer: bool = False   # a poll asked for by the clock (not only by webhook pushes)
-    force_full: bool = False
-    hints: list[Change] | None = None
-    reload: bool = False
-    purge: bool = False
-
-    def empty(self) -> bool:
-        return not (self.local or self.poll or self.reload or self.purge)
-
-
-class Inbox:
-    """Work waiting for the sync thread, merged: many events make one pass."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._work = Work()
-
-    def put_local(self, mirror: str, paths: set[str] | None) -> None:
-        with self._cond:
-            have = self._work.local.get(mirror, set())
-            if paths is None or have is None:
-                self._work.local[mirror] = None
-            else:
-                self._work.local[mirror] = have | paths
-            self._cond.notify()
-
-    def put_poll(self, *, force_full: bool = False, hints: list[Change] | None = None) -> None:
-        with self._cond:
-            w = self._work
-            w.poll = True
-            w.force_full |= force_full
-            if hints is not None:
-                w.hints = (w.hints or []) + hints
-            else:
-                w.timer = True
-            self._cond.notify()
-
-    def put_purge(self) -> None:
-        with self._cond:
-            self._work.purge = True
-            self._cond.notify()
-
-    def put_reload(self) -> None:
-        with self._cond:
-            self._work.reload = True
-            self._cond.notify()
-
-    def wake(self) -> None:
-        with self._cond:
-            self._cond.notify()
-
-    def take(self, timeout: float) -> Work | None:
-        with self._cond:
-            if self._work.empty():
-                self._cond.wait(timeout)
-            if self._work.empty():
-                return None
-            work, self._work = self._work, Work()
-            return work
 
 
 # ----------------------------------------------------------------------------- the daemon
@@ -162,52 +92,11 @@ def _lock(state_dir: Path) -> int:
     return fd
 
 
-def _usable(own: int | None, budget) -> tuple[int | None, int]:
-    """(daily limit, reserve) to plan polling with: our own ``account.budget`` when
-    it fits in the account's limit minus the reserve, else the account's."""
-    server = budget.server_limit
-    reserve = budget.reserve_count()
-    if own is not None and (server is None or own <= server - reserve):
-        return own, 0
-    return server, reserve
+class Daemon(Producers, Jobs, Reload):
+    """The daemon: its lifecycle, the sync thread and what a pass leaves behind.
+    The producers (daemon/producers.py), the scheduler jobs (daemon/jobs.py) and
+    the reload (daemon/reload.py) are mixins."""
 
-
-class _Beats(Reporter):
-    """The daemon's reporter: prints nothing; each finished item (uploaded, moved,
-    failed, ...) is progress for the watchdog."""
-
-    def __init__(self, heartbeat: Heartbeat) -> None:
-        super().__init__(quiet=True)
-        self._heartbeat = heartbeat
-
-    def event(self, mirror: str, verb: str, path: str, size: int = 0) -> None:
-        self._heartbeat.beat()
-
-
-_libc: ctypes.CDLL | None | bool = None
-
-
-def release_memory() -> bool:
-    """Give the heap a pass freed back to the system. A pass over a big mirror
-    builds and drops hundreds of MB of entries; glibc keeps freed memory for
-    reuse, so an idle daemon would sit at its peak (BENCHMARKS.md: 195 MB idle
-    with 100k files, 46 MB live). ``malloc_trim(0)`` returns it, in milliseconds.
-    False where there is no glibc (the call is skipped)."""
-    global _libc
-    if _libc is None:
-        try:
-            name = ctypes.util.find_library("c")
-            lib = ctypes.CDLL(name) if name else None
-            _libc = lib if lib is not None and hasattr(lib, "malloc_trim") else False
-        except OSError:
-            _libc = False
-    if not _libc:
-        return False
-    _libc.malloc_trim(0)
-    return True
-
-
-class Daemon:
     def __init__(self, config: Config, *, config_file: str | None = None,
                  notifier: Notifier | None = None, now: Callable[[], float] = time.time,
                  host: str | None = None, on_secrets: Callable[[Config], None] | None = None,
@@ -224,7 +113,7 @@ class Daemon:
         self.cancel = threading.Event()   # set: stop what is running now
         self.stopped = threading.Event()  # set: the sync thread has ended
         self.fatal: StartError | None = None
-        self.engine = SyncEngine(config, reporter=_Beats(self.heartbeat), now=now,
+        self.engine = SyncEngine(config, reporter=Beats(self.heartbeat), now=now,
                                  host=self.host)
         self.watchers: dict[str, LocalWatcher] = {}
         self.webhook = None
@@ -342,121 +231,6 @@ class Daemon:
             self._lock_fd = None
         log.info("syncd stopped")
         self.notifier.close()
-
-    # ------------------------------------------------------------------ producers
-
-    def _ignored(self, m: MirrorConfig) -> Callable[[str, bool], bool]:
-        """The watcher's filter: the mirror's ignore rules, read again after a change
-        to .syncdignore (which itself always gets through: it makes a full rescan)."""
-
-        def ignored(rel: str, is_dir: bool) -> bool:
-            if rel == ".syncdignore":
-                return False
-            if is_temp_name(rel.rsplit("/", 1)[-1]):
-                return True
-            rules = self._rules.get(m.name, False)  # (popped by the delivery thread)
-            if rules is False:
-                try:
-                    rules = IgnoreRules.for_root(Path(m.local), m.ignore)
-                except IgnoreFileError:
-                    rules = None  # the pass reports the error
-                self._rules[m.name] = rules
-            return rules is not None and rules.ignored(rel, is_dir)
-        return ignored
-
-    def _on_local(self, name: str, paths: set[str] | None) -> None:
-        if paths is not None and ".syncdignore" in paths:
-            self._rules.pop(name, None)  # read the new rules on the next event
-            paths = None  # other rules: everything may be in or out now
-        log.debug("%s: local change: %s", name, "everything" if paths is None else
-                  f"{len(paths)} paths")
-        self.inbox.put_local(name, paths)
-
-    def _start_watcher(self, m: MirrorConfig) -> None:
-        if not os.path.lexists(m.local) and not self.index.base_count(m.name):
-            # A new mirror: create its folder now so it can be watched. A folder
-            # synced before and now missing (unmounted?) is not re-created: the
-            # watcher falls back to scans and the engine reports the problem.
-            try:
-                Path(m.local).mkdir(parents=True, exist_ok=True, mode=0o700)
-            except OSError as exc:
-                log.error("%s: cannot create %s: %s", m.name, m.local, exc.strerror or exc)
-        w = LocalWatcher(m.name, m.local, self._on_local, ignored=self._ignored(m),
-                         settle=self.config.daemon.settle,
-                         fallback_interval=min(300.0, self.config.daemon.local_scan_interval),
-                         log=logging.getLogger("syncd.watch"))
-        w.start()
-        self.watchers[m.name] = w
-
-    def _start_webhook(self) -> None:
-        hook = self.config.account.webhook
-        if hook is None:
-            return
-        from syncd.remote.webhook import WebhookServer
-
-        try:
-            self.webhook = WebhookServer(hook.host, hook.port, hook.token, self._on_push,
-                                         path=hook.path,
-                                         log=logging.getLogger("syncd.remote.webhook")).start()
-        except OSError as exc:
-            self.webhook = None
-            log.error("webhook: cannot listen on %s:%d: %s; polling instead", hook.host,
-                      hook.port, exc.strerror or exc)
-            return
-        log.info("webhook: listening on %s", self.webhook.url)
-
-    def _on_push(self, events) -> None:
-        changes = [Change("", datetime.now(UTC), e.op, e.path, e.source or "")
-                   for e in events if e.op in WEBHOOK_OPS and e.path]
-        if changes:
-            log.debug("webhook: %d changes pushed", len(changes))
-            self.inbox.put_poll(hints=changes)
-
-    def _schedule_fixed(self) -> None:
-        """Jobs whose period comes from the configuration (not the budget)."""
-        cfg = self.config
-        sch = self.scheduler
-        for job in ("local_trueup", "remote_trueup", "purge"):
-            if sch.get_job(job):
-                sch.remove_job(job)
-        sch.add_job(self.inbox.put_purge, "interval", id="purge", hours=24)
-        sch.add_job(self._local_trueup, "interval", id="local_trueup",
-                    seconds=cfg.daemon.local_scan_interval)
-        sch.add_job(self.inbox.put_poll, "interval", id="remote_trueup",
-                    seconds=min(m.full_scan_interval for m in cfg.mirrors))
-
-    def _local_trueup(self) -> None:
-        for m in self.config.mirrors:
-            self.inbox.put_local(m.name, None)
-
-    def _beat_on_requests(self, session: AccountSession) -> None:
-        """Every request the session's client finishes (answered or failed) is
-        progress: a listing of many pages is not a hang."""
-        observe = session.client.on_request
-        heartbeat = self.heartbeat
-
-        def on_request(event) -> None:
-            heartbeat.beat()
-            if observe is not None:
-                observe(event)
-        session.client.on_request = on_request
-
-    def _watchdog_ping(self) -> None:
-        """WATCHDOG=1, but only while the sync thread is alive and moving: waiting
-        for work, or having made progress within the ping interval (half of
-        WatchdogSec). A pass stuck longer than that (a request that never ends, a
-        hung file system) stops the pings and systemd restarts the daemon; the
-        next start re-plans from the three trees."""
-        if self._thread is None or not self._thread.is_alive():
-            return
-        age = self.heartbeat.age()
-        if age <= self.notifier.watchdog_interval:
-            self._stalled = False
-            self.notifier.watchdog()
-        elif not self._stalled:
-            self._stalled = True
-            log.warning("the sync pass has made no progress for %.0fs (hung?): not pinging "
-                        "the watchdog, systemd restarts syncd if this goes on", age)
 
     # ------------------------------------------------------------------ the sync thread
 
@@ -581,19 +355,6 @@ class Daemon:
         busy = [r.name for r in result.mirrors if r.error]
         self.notifier.status(("errors in " + ", ".join(busy)) if busy else self._idle_text())
 
-    def _retry(self) -> None:
-        names, self._retry_names = self._retry_names, set()
-        for name in names:
-            self.inbox.put_local(name, None)
-
-    def _next_retry(self, names) -> float:
-        now = self.now()
-        soonest = RETRY_MAX
-        for name in names:
-            for (_, next_try, _) in self.index.failures(name).values():
-                soonest = min(soonest, max(1.0, next_try - now))
-        return min(soonest, RETRY_FIRST) if soonest == RETRY_MAX else soonest
-
     def _pause(self, until: float, work: Work, *, state: str, why: str | None) -> None:
         self.paused_until = until
         for m in self.config.mirrors:
@@ -605,108 +366,3 @@ class Daemon:
         self.notifier.status(f"{state}: {why}; next try at {when(until)}")
         self._write_daemon_state()
 
-    def _resume(self) -> None:
-        self.paused_until = None
-        for m in self.config.mirrors:
-            self.inbox.put_local(m.name, None)
-        self.inbox.put_poll()
-
-    def _idle_text(self) -> str:
-        p = self.poll
-        every = "push (webhooks)" if p is None or p.interval is None else \
-            f"polling every {p.interval:.0f}s"
-        return f"idle: {len(self.config.mirrors)} mirrors in sync; {every}"
-
-    # ------------------------------------------------------------------ polling
-
-    def _choose_poll(self) -> None:
-        cfg = self.config
-        acct = cfg.account
-        budget = self.session.budget
-        feed = self.index.get_state("account:" + acct.url, "feed")
-        rows = [self.index.remote_count(m.name) for m in cfg.mirrors]
-        limit, reserve = _usable(acct.budget, budget)
-        choice = schedule.choose_poll_interval(
-            desired=min(m.poll_interval for m in cfg.mirrors), limit=limit,
-            reserve=reserve, transfer_share=acct.transfer_share,
-            feed=None if feed is None else feed == "yes", rows=rows,
-            full_scan_intervals=[m.full_scan_interval for m in cfg.mirrors],
-            webhook=self.webhook is not None)
-        old = self.poll
-        self.poll = choice
-        if old is not None and old.interval == choice.interval:
-            return
-        log.info("remote: %s", choice.reason)
-        sch = self.scheduler
-        if choice.interval is None:
-            if sch.get_job("poll"):
-                sch.remove_job("poll")
-        elif sch.get_job("poll"):
-            sch.reschedule_job("poll", trigger="interval", seconds=choice.interval)
-        else:
-            sch.add_job(self.inbox.put_poll, "interval", id="poll",
-                        seconds=choice.interval)
-        self._write_daemon_state()
-
-    def _write_daemon_state(self) -> None:
-        p = self.poll
-        self.index.set_state("account:" + self.config.account.url, "daemon", {
-            "pid": os.getpid(),
-            "started": self.started_at,
-            "poll_interval": None if p is None else p.interval,
-            "poll_reason": None if p is None else p.reason,
-            "webhook": None if self.webhook is None else self.webhook.url,
-            "watch": ", ".join(f"{n}: {w.mode}" for n, w in sorted(self.watchers.items())),
-        })
-
-    # ------------------------------------------------------------------ reload
-
-    def _reload(self) -> None:
-        old = self.config
-        try:
-            new = load_config(self.config_file)
-        except ConfigError as exc:
-            log.error("reload failed, keeping the running configuration: %s", exc)
-            self.notifier.ready(self._idle_text())
-            return
-        if new.state_dir != old.state_dir:
-            log.error("reload: state_dir changed (%s -> %s): restart syncd for that; keeping "
-                      "the running configuration", old.state_dir, new.state_dir)
-            self.notifier.ready(self._idle_text())
-            return
-        if self.on_secrets is not None:
-            self.on_secrets(new)
-        set_level(new.daemon.log_level)
-        before = {m.name: m for m in old.mirrors}
-        after = {m.name: m for m in new.mirrors}
-        self.config = new
-        self.engine = SyncEngine(new, reporter=_Beats(self.heartbeat), now=self.now,
-                                 host=self.host)
-        if new.account != old.account:
-            self.session.close()
-            self.session = self.engine.open_session(self.index, list(new.mirrors))
-            self._beat_on_requests(self.session)
-            if self.webhook is not None:
-                self.webhook.stop()
-                self.webhook = None
-            self._start_webhook()
-            self.poll = None
-        for name in before.keys() - after.keys():
-            self.watchers.pop(name).stop()
-            log.info("reload: mirror %s removed (its index data is kept)", name)
-        for name, m in after.items():
-            if name in before and before[name] == m:
-                continue
-            if name in self.watchers:
-                self.watchers.pop(name).stop()
-            self._rules.pop(name, None)
-            self._start_watcher(m)
-            self.inbox.put_local(name, None)
-            log.info("reload: mirror %s %s", name, "changed" if name in before else "added")
-        if new.daemon != old.daemon or [m.full_scan_interval for m in new.mirrors] != \
-                [m.full_scan_interval for m in old.mirrors]:
-            self._schedule_fixed()
-        self.poll = None if new.mirrors != old.mirrors else self.poll
-        self.inbox.put_poll()
-        self._choose_poll()
-        self.notifier.ready(self._idle_text())

@@ -23,7 +23,6 @@ from collections.abc import Iterable, Mapping
 
 from syncd.model import key, under_any
 
-STATE = "kept"
 LOCAL, REMOTE = "local", "remote"
 WHY = {
     LOCAL: "kept: holds ignored items (deleted on the server; its synced items went to "
@@ -33,13 +32,9 @@ WHY = {
 }
 
 
-def _scope(mirror: str) -> str:
-    return "mirror:" + mirror
-
-
 def load(index, mirror: str) -> list[tuple[str, str]]:
     """The kept folders of ``mirror`` as ``(side, path)``."""
-    return [(side, path) for side, path in index.get_state(_scope(mirror), STATE, []) or []]
+    return [(side, path) for side, path in index.mirror_state(mirror).kept or []]
 
 
 def add(index, mirror: str, side: str, paths: Iterable[str]) -> None:
@@ -47,7 +42,7 @@ def add(index, mirror: str, side: str, paths: Iterable[str]) -> None:
     entries = load(index, mirror)
     known = {(s, key(p)) for s, p in entries}
     entries += [(side, p) for p in paths if (side, key(p)) not in known]
-    index.set_state(_scope(mirror), STATE, [list(e) for e in sorted(set(entries))])
+    index.mirror_state(mirror).kept = [list(e) for e in sorted(set(entries))]
 
 
 def tops(side: str, paths: Iterable[str]) -> list[str]:
@@ -81,7 +76,7 @@ def hide(index, mirror: str, local: Mapping, remote: Mapping, base: Mapping, *,
             continue  # gone
         still.append((side, path))
     if save and len(still) != len(entries):
-        index.set_state(_scope(mirror), STATE, [list(e) for e in still])
+        index.mirror_state(mirror).kept = [list(e) for e in still]
     hidden = {side: {key(p) for s, p in still if s == side} for side in (LOCAL, REMOTE)}
     local_out = {k: e for k, e in local.items() if not under_any(k, hidden[LOCAL])}
     remote_out = {p: e for p, e in remote.items() if not under_any(key(p), hidden[REMOTE])}

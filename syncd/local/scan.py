@@ -343,17 +343,14 @@ def _scan(root: Path, base: Mapping[str, BaseEntry], rules: IgnoreRules,
     return result
 
 
-TEMP_KEY = "temp_key"
-
-
 def temp_key(index, mirror: str) -> bytes:
     """The mirror's key for download temp names (made once, kept in the index's
     state): only names made with it are syncd's (:func:`~syncd.local.ignore.new_temp_name`)."""
-    scope = "mirror:" + mirror
-    value = index.get_state(scope, TEMP_KEY)
+    state = index.mirror_state(mirror)
+    value = state.temp_key
     if not isinstance(value, str) or len(value) != 32:
         value = secrets.token_hex(16)
-        index.set_state(scope, TEMP_KEY, value)
+        state.temp_key = value
     return bytes.fromhex(value)
 
 

@@ -118,7 +118,6 @@ def _fold(name: str) -> str:
 #    {folder: [folded names put there]}}`` for the base folder and its numbered
 #    siblings. JSON costs about 2 ms to write and 1 ms to read for 10,000 names,
 #    once or twice per deleting run: no table of its own is needed.
-KNOWN, OPEN = "remote_trash", "remote_trash_open"
 REUSE = 86400  # a folder takes deletions for this long after its creation
 
 
@@ -130,7 +129,7 @@ class RemoteTrash:
         self.backend = backend
         self.index = index
         self.mirror = mirror
-        self.scope = "mirror:" + mirror
+        self.state = index.mirror_state(mirror)
         self.root = trash_root.rstrip("/") + "/" + mirror
         self.now = now
         self._known: dict[str, list[float]] | None = None  # folder -> [created, last_used]
@@ -189,10 +188,10 @@ class RemoteTrash:
         if self._known is not None:
             return
         known = {}
-        for entry in self.index.get_state(self.scope, KNOWN, []) or []:
+        for entry in self.state.remote_trash or []:
             known[entry[0]] = [entry[1], entry[2] if len(entry) > 2 else entry[1]]
         self._known = known
-        group = self.index.get_state(self.scope, OPEN) or {}
+        group = self.state.remote_trash_open or {}
         base = group.get("base")
         if base in known and 0 <= self.now() - known[base][0] < REUSE:
             self._base = base
@@ -240,11 +239,11 @@ class RemoteTrash:
     def _save(self) -> None:
         with self.index.batch():
             self._save_known()
-            self.index.set_state(self.scope, OPEN, {
-                "base": self._base, "names": {f: sorted(u) for f, u in self._used.items()}})
+            self.state.remote_trash_open = {
+                "base": self._base, "names": {f: sorted(u) for f, u in self._used.items()}}
 
     def _save_known(self) -> None:
-        self.index.set_state(self.scope, KNOWN, [[f, c, u] for f, (c, u) in self._known.items()])
+        self.state.remote_trash = [[f, c, u] for f, (c, u) in self._known.items()]
 
     def _gone(self, folder: str) -> bool:
         """Every item sent to ``folder`` was "not found": was the folder, created

@@ -33,28 +33,9 @@ companion of an event on a child (the parent's listing changed), and that child
 event is what gets reported. Reporting it would turn every change directly under
 the root into a full rescan.
 
-Notes on watchdog 7.1 (read in its source, ``watchdog/observers/inotify*.py``):
+Notes on watchdog 7.1 (read in its source, ``watchdog/observers/inotify*.py``;
+queue overflows and watch limits: see local/inotify.py):
 
-* **Queue overflow is not surfaced to event handlers.** ``InotifyFD.handle_event``
-  sees ``IN_Q_OVERFLOW``, logs the warning "Inotify queue overflowed; filesystem
-  events were lost" on the ``watchdog.observers.inotify_c`` logger and lets each
-  watch group discard its half-paired moves and re-add its recursive watches;
-  no event reaches the handler. The only observable trace is that log record, so
-  this module attaches a :class:`logging.Handler` to that logger and treats the
-  record as an overflow (full rescan, then observer restart). If that logger's
-  effective level is raised above WARNING, overflows go unnoticed here.
-* **Watch limits are only partly surfaced.** ``InotifyObserver()`` itself calls
-  ``inotify_init`` and raises ``OSError(EMFILE, "inotify instance limit
-  reached")``; ``observer.start()`` (the emitter's ``on_thread_start``) raises
-  ``OSError(ENOSPC, "inotify watch limit reached")``, but only when the watch on
-  the *root* cannot be added: ``InotifyWatchGroup._add_callback`` silently
-  swallows the same error for every sub-folder (at start and for folders created
-  later), leaving part of the tree unwatched without a word. To catch that, the
-  watcher probes after a successful start and after a batch that contained new
-  folders: it adds one inotify watch on a fresh instance of its own; ENOSPC
-  there means the user's watch budget is used up, so some folders (now or
-  soon) cannot be watched, and the watcher goes to polling with the same
-  message as for a start-time ENOSPC.
 * A dying emitter is noticed by checking the observer's threads every
   ``health_interval`` seconds (watchdog has no callback for it). A root that is
   deleted makes the emitter stop itself; the restart then fails (ENOENT) and the
@@ -68,14 +49,11 @@ Notes on watchdog 7.1 (read in its source, ``watchdog/observers/inotify*.py``):
 from __future__ import annotations
 
 import collections
-import ctypes
 import errno
 import logging
 import os
-import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable
 
 from watchdog.events import (
@@ -86,6 +64,10 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers.api import BaseObserver
+
+from syncd.local.inotify import OVERFLOW_TAP, watch_failure
+from syncd.local.settle import Settler
+from syncd.local.inotify import watches_exhausted as _inotify_watches_exhausted
 
 __all__ = ["LocalWatcher"]
 
@@ -104,10 +86,6 @@ _RESTART_WINDOW = 600.0
 # How long stop() waits for an on_change call in progress.
 _STOP_JOIN_TIMEOUT = 10.0
 
-_INOTIFY_LOGGER = "watchdog.observers.inotify_c"
-_OVERFLOW_MESSAGE = "Inotify queue overflowed"
-_SYSCTL_DIR = "/proc/sys/fs/inotify"
-_SYSCTL_FILE = "/etc/sysctl.d/90-syncd.conf"
 
 
 class LocalWatcher:
@@ -148,9 +126,6 @@ class LocalWatcher:
         self._prefix = self.root if self.root.endswith(os.sep) else self.root + os.sep
         self._on_change = on_change
         self._ignored = ignored
-        self._settle = settle
-        self._grace = settle * _GROUP_FRACTION
-        self._max_delay = max_delay
         self._fallback_interval = fallback_interval
         self._factory = observer_factory or _default_observer
         self._log = log or logging.getLogger(__name__)
@@ -161,10 +136,7 @@ class LocalWatcher:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._observer: BaseObserver | None = None
-        # path -> [time of first event, time of last event]
-        self._dirty: dict[str, list[float]] = {}
-        self._hold_until: float | None = None
-        self._not_before = 0.0  # no settled batch before this (one per settle period)
+        self._pending = Settler(settle, max_delay, settle * _GROUP_FRACTION)
         self._rescan_due = False
         self._trouble: str | None = None  # set by the overflow tap
         self._probe_due = False
@@ -184,13 +156,11 @@ class LocalWatcher:
             if self._thread is not None:
                 raise RuntimeError(f"watcher for mirror {self.name} is already started")
             self._stopping = False
-            self._dirty.clear()
-            self._hold_until = None
-            self._not_before = 0.0
+            self._pending.reset()
             self._rescan_due = self._probe_due = False
             self._trouble = None
             self._restarts.clear()
-        _OVERFLOW_TAP.add(self)
+        OVERFLOW_TAP.add(self)
         failure = self._launch()
         now = self._clock()
         with self._cond:
@@ -212,7 +182,7 @@ class LocalWatcher:
             self._stopping = True
             thread, self._thread = self._thread, None
             self._cond.notify_all()
-        _OVERFLOW_TAP.discard(self)
+        OVERFLOW_TAP.discard(self)
         if thread is not None and thread is not threading.current_thread():
             thread.join(_STOP_JOIN_TIMEOUT)
             if thread.is_alive():
@@ -261,16 +231,9 @@ class LocalWatcher:
                 self._cond.notify_all()
             if is_dir and event.event_type in ("created", "moved"):
                 self._probe_due = True
-            was_idle = not self._dirty
-            for rel in dirty:
-                times = self._dirty.get(rel)
-                if times is None:
-                    self._dirty[rel] = [now, now]
-                else:
-                    times[1] = now
             # A new event never brings the earliest deadline forward, except
             # the first one: only then does the delivery thread need waking.
-            if was_idle and dirty:
+            if self._pending.touch(dirty, now):
                 self._cond.notify_all()
 
     def _relative(self, path: str) -> str | None:
@@ -294,13 +257,15 @@ class LocalWatcher:
                                 self.name, rel)
             return False
 
-    def _overflowed(self) -> None:
+    def overflowed(self) -> None:
+        """The inotify queue overflowed: restart the observer and rescan."""
         with self._cond:
             if self._mode == MODE_EVENTS and self._trouble is None:
                 self._trouble = "the inotify event queue overflowed (events were lost)"
                 self._cond.notify_all()
 
-    def _owns_thread(self, ident: int | None) -> bool:
+    def owns_thread(self, ident: int | None) -> bool:
+        """Is thread ``ident`` one of this watcher's observer threads?"""
         observer = self._observer
         if observer is None or ident is None:
             return False
@@ -349,50 +314,15 @@ class LocalWatcher:
                 wake.append(self._next_poll)
             if self._rescan_due:
                 self._rescan_due = False
-                self._drop_settled(now)
+                self._pending.drop_settled(now)
                 return "deliver", None
-            if self._dirty:
-                batch, next_due = self._take_due(now)
+            if self._pending:
+                batch, next_due = self._pending.take_due(now)
                 if batch:
                     return "deliver", batch
                 wake.append(next_due)
             self._cond.wait(max(0.0, min(wake) - now) if wake else None)
         return None
-
-    def _take_due(self, now: float) -> tuple[set[str] | None, float]:
-        quiet_before = now - self._settle
-        forced_before = now - self._max_delay
-        first_forced = min(first for first, _ in self._dirty.values()) + self._max_delay
-        due = [p for p, (first, last) in self._dirty.items()
-               if last <= quiet_before or first <= forced_before]
-        if not due:
-            self._hold_until = None
-            first_quiet = min(last for _, last in self._dirty.values()) + self._settle
-            return None, min(max(first_quiet, self._not_before), first_forced)
-        forced = now >= first_forced
-        if not forced:
-            # One settled batch per settle period: a long burst comes in a few
-            # large calls rather than one every few milliseconds.
-            if now < self._not_before:
-                return None, min(self._not_before, first_forced)
-            if self._hold_until is None:
-                almost = [last for _, last in self._dirty.values()
-                          if quiet_before < last <= quiet_before + self._grace]
-                if almost:
-                    self._hold_until = max(almost) + self._settle
-            if self._hold_until is not None and now < self._hold_until:
-                return None, min(self._hold_until, first_forced)
-        self._hold_until = None
-        self._not_before = now + self._settle
-        for p in due:
-            del self._dirty[p]
-        return set(due), now
-
-    def _drop_settled(self, now: float) -> None:
-        quiet_before = now - self._settle
-        for p in [p for p, (_, last) in self._dirty.items() if last <= quiet_before]:
-            del self._dirty[p]
-        self._hold_until = None
 
     def _deliver(self, paths: set[str] | None) -> None:
         try:
@@ -512,23 +442,7 @@ class LocalWatcher:
         return f"scanning every {self._fallback_interval:g} s instead"
 
     def _failure_message(self, exc: OSError) -> str:
-        head = f"mirror {self.name}:"
-        if exc.errno == errno.ENOSPC:
-            return _limit_message(head, "watches", "max_user_watches", 524288,
-                                  self._polling_note())
-        if exc.errno == errno.EMFILE:
-            if _near_open_file_limit():
-                return (f"{head} out of file descriptors (the process's open-file limit, "
-                        f"ulimit -n / LimitNOFILE=, is reached); {self._polling_note()}")
-            return _limit_message(head, "instances", "max_user_instances", 1024,
-                                  self._polling_note())
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            what = "it does not exist or is not a folder"
-        elif exc.errno in (errno.EACCES, errno.EPERM):
-            what = "permission denied"
-        else:
-            what = exc.strerror or str(exc)
-        return f"{head} cannot watch {self.root} for changes ({what}); {self._polling_note()}"
+        return watch_failure(self.name, self.root, exc, self._polling_note())
 
 
 class _Handler(FileSystemEventHandler):
@@ -549,107 +463,3 @@ def _default_observer() -> BaseObserver:
     from watchdog.observers import Observer
 
     return Observer()
-
-
-# ---------------------------------------------------------------- overflow tap
-
-
-class _OverflowTap(logging.Handler):
-    """Sees watchdog's queue-overflow warning, the only trace an overflow leaves."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self._watchers: weakref.WeakSet[LocalWatcher] = weakref.WeakSet()
-        self._installed = False
-        self._guard = threading.Lock()
-
-    def add(self, watcher: LocalWatcher) -> None:
-        with self._guard:
-            self._watchers.add(watcher)
-            if not self._installed:
-                logging.getLogger(_INOTIFY_LOGGER).addHandler(self)
-                self._installed = True
-
-    def discard(self, watcher: LocalWatcher) -> None:
-        with self._guard:
-            self._watchers.discard(watcher)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not str(record.msg).startswith(_OVERFLOW_MESSAGE):
-            return
-        with self._guard:
-            watchers = list(self._watchers)
-        # The overflow is logged on the reader thread of the observer that lost
-        # events; when that cannot be told, every watcher rescans.
-        owners = [w for w in watchers if w._owns_thread(record.thread)]
-        for w in owners or watchers:
-            w._overflowed()
-
-
-_OVERFLOW_TAP = _OverflowTap()
-
-
-# ------------------------------------------------------------- inotify limits
-
-_IN_ATTRIB = 0x00000004
-_IN_ONLYDIR = 0x01000000
-_libc: ctypes.CDLL | None = None
-
-
-def _inotify_watches_exhausted(path: str) -> bool:
-    """True if this user cannot add one more inotify watch (Linux; else False).
-
-    Adds a watch on ``path`` to a fresh inotify instance of its own and closes
-    it again. watchdog 7.1 swallows ENOSPC for sub-folders, so this is how a
-    tree that did not fit in ``fs.inotify.max_user_watches`` is noticed.
-    """
-    global _libc
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        if _libc is None:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.inotify_init1.argtypes = [ctypes.c_int]
-            libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
-            _libc = libc
-        fd = _libc.inotify_init1(os.O_CLOEXEC)
-    except (OSError, AttributeError):
-        return False
-    if fd < 0:  # out of instances: not what is asked here (ours exists)
-        return False
-    try:
-        wd = _libc.inotify_add_watch(fd, os.fsencode(path), _IN_ATTRIB | _IN_ONLYDIR)
-        return wd < 0 and ctypes.get_errno() == errno.ENOSPC
-    finally:
-        os.close(fd)
-
-
-def _read_sysctl(name: str) -> int | None:
-    try:
-        with open(os.path.join(_SYSCTL_DIR, name), encoding="ascii") as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _limit_message(head: str, what: str, knob: str, suggested: int, note: str) -> str:
-    current = _read_sysctl(knob)
-    shown = "unknown" if current is None else str(current)
-    if current is not None:
-        suggested = max(suggested, current * 2)
-    return (f"{head} out of inotify {what} (fs.inotify.{knob}={shown}; this tree needs more): "
-            f"raise it with 'sudo sysctl fs.inotify.{knob}={suggested}' and persist it in "
-            f"{_SYSCTL_FILE}; {note}")
-
-
-def _near_open_file_limit() -> bool:
-    try:
-        import resource
-
-        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft == resource.RLIM_INFINITY:
-            return False
-        return len(os.listdir("/proc/self/fd")) >= soft - 2
-    except (ImportError, OSError, ValueError):
-        return False
-

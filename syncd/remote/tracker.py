@@ -67,6 +67,7 @@ from typing import Any, TypeVar
 
 from syncd.remote.backend import Backend, Change, FeedUnavailable, RemoteItem
 from syncd.state.index import Index
+from syncd.state.keys import AccountState
 from syncd import model
 from syncd.model import RemoteEntry
 from syncd.remote.errors import InvalidParameterError, NotFoundError
@@ -102,10 +103,6 @@ class _Mirror:
     dirty: set[str] = field(default_factory=set)
     hints: dict[str, str] = field(default_factory=dict)  # rel -> "dir" / "file" / "gone"
     moved_out: set[str] = field(default_factory=set)  # rel sources of moves and renames
-
-    @property
-    def scope(self) -> str:
-        return "mirror:" + self.name
 
     @cached_property
     def cursor_at(self) -> datetime:
@@ -212,8 +209,8 @@ class RemoteTracker:
         self._accept_empty = False  # this refresh may store an empty listing (--force)
 
     @property
-    def _scope(self) -> str:
-        return "account:" + self.account
+    def _state(self) -> AccountState:
+        return self.index.account_state(self.account)
 
     # --- request accounting ---------------------------------------------------------
 
@@ -261,14 +258,14 @@ class RemoteTracker:
         self._first = None
         self._accept_empty = accept_empty
         index = self.index
-        feed = index.get_state(self._scope, "feed")
+        feed = self._state.feed
         t = self.now()
         ms: list[_Mirror] = []
         use_hints = feed == "no" and hints is not None and not force_full
         for name, root, interval in mirrors:
-            scope = "mirror:" + name
-            listed_at = index.get_state(scope, "listed_at")
-            cursor = index.get_state(scope, "cursor")
+            state = index.mirror_state(name)
+            listed_at = state.listed_at
+            cursor = state.cursor
             full = (force_full or listed_at is None or t - float(listed_at) > interval
                     or (feed == "no" and not use_hints)
                     or (feed != "no" and cursor is None))
@@ -288,14 +285,14 @@ class RemoteTracker:
                                      lambda out: math.ceil((len(out) + 1) / PAGE))
                 feed_time = self.backend.server_time()
             except FeedUnavailable:
-                index.set_state(self._scope, "feed", "no")
+                self._state.feed = "no"
                 feed = "no"
                 for m in ms:
                     m.full = True
                 feeders = []
             else:
                 if feed != "yes":
-                    index.set_state(self._scope, "feed", "yes")
+                    self._state.feed = "yes"
                     feed = "yes"
         shared = self._count() - mark
         if changes is not None and feeders:
@@ -486,7 +483,7 @@ class RemoteTracker:
         with self.index.batch():
             self.index.put_remote(m.name, entries, replace_all=True)
             if settled:
-                self.index.set_state(m.scope, "listed_at", self.now())
+                self.index.mirror_state(m.name).listed_at = self.now()
             if feed == "yes":
                 self._advance(m, changes, feed_time)
         m.result.paths = _diff(m.rows, {e.path: e for e in entries})
@@ -633,7 +630,7 @@ class RemoteTracker:
             # complete as of the first request of this refresh.
             start = (self._first or datetime.now(UTC)) - timedelta(seconds=SETTLE)
             if m.cursor is None or start > m.cursor_at:
-                self.index.set_state(m.scope, "cursor", {"at": _iso(start), "ids": []})
+                self.index.mirror_state(m.name).cursor = {"at": _iso(start), "ids": []}
             return
         at = m.cursor_at if m.cursor else _EPOCH
         if changes:
@@ -648,7 +645,7 @@ class RemoteTracker:
             ids |= m.seen
         value: dict[str, Any] = {"at": _iso(at), "ids": sorted(ids)}
         if value != m.cursor:
-            self.index.set_state(m.scope, "cursor", value)
+            self.index.mirror_state(m.name).cursor = value
 
 
 def _relocated(path: str, moved: dict[str, str]) -> str:

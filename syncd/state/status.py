@@ -44,19 +44,19 @@ def _iso(t: float | None) -> str | None:
 def set_state(index: Index, mirror: str, state: str, now: float, *,
               message: str | None = None, until: float | None = None) -> None:
     """Change only the state of a mirror's status (the rest is kept)."""
-    scope = "mirror:" + mirror
-    status = dict(index.get_state(scope, "status") or {})
+    values = index.mirror_state(mirror)
+    status = dict(values.status or {})
     if status.get("state") != state:
         status["since"] = now
     status.update(state=state, message=message, until=until)
-    index.set_state(scope, "status", status)
+    values.status = status
 
 
 def record_pass(index: Index, report: MirrorReport, now: float, *, state: str | None = None,
                 until: float | None = None) -> None:
     """Store one mirror's outcome of a pass."""
-    scope = "mirror:" + report.name
-    status = dict(index.get_state(scope, "status") or {})
+    values = index.mirror_state(report.name)
+    status = dict(values.status or {})
     conflicts = list(status.get("conflicts") or [])
     for path in sorted(set(report.conflicts)):
         conflicts.append([path, now])
@@ -71,13 +71,13 @@ def record_pass(index: Index, report: MirrorReport, now: float, *, state: str | 
     if report.finished and not report.error and not report.guard:
         status["last_sync"] = now
     status["last_counts"] = dict(report.counts)
-    index.set_state(scope, "status", status)
+    values.status = status
 
 
 def record_rate(index: Index, account: str, *, limit: int | None, remaining: int | None,
                 reserve: int, now: float) -> None:
-    index.set_state("account:" + account, "rate",
-                    {"limit": limit, "remaining": remaining, "reserve": reserve, "at": now})
+    index.account_state(account).rate = {
+        "limit": limit, "remaining": remaining, "reserve": reserve, "at": now}
 
 
 # ---------------------------------------------------------------------- reading
@@ -109,13 +109,12 @@ def collect(config: Config, *, now: float | None = None) -> dict[str, Any]:
     index_path = config.state_dir / "index.sqlite3"
     index = Index(index_path) if index_path.exists() else None
     try:
-        get = (lambda scope, name: index.get_state(scope, name)) if index else \
-            (lambda scope, name: None)
-        daemon = get("account:" + acct.url, "daemon") or {}
+        values = index.account_state(acct.url) if index else None
+        daemon = (values.daemon if values else None) or {}
         running = holder is not None and daemon.get("pid") == holder
-        rate = get("account:" + acct.url, "rate") or {}
+        rate = (values.rate if values else None) or {}
         spent = index.spent(acct.url, now - DAY) if index else 0
-        feed = get("account:" + acct.url, "feed")
+        feed = values.feed if values else None
         out: dict[str, Any] = {
             "version": 1,
             "daemon": {
@@ -149,8 +148,7 @@ def collect(config: Config, *, now: float | None = None) -> dict[str, Any]:
 
 
 def _mirror(index: Index | None, m, running: bool, now: float) -> dict[str, Any]:
-    status: Mapping[str, Any] = (index.get_state("mirror:" + m.name, "status") if index
-                                 else None) or {}
+    status: Mapping[str, Any] = (index.mirror_state(m.name).status if index else None) or {}
     state = status.get("state") or ("idle" if status else "new")
     message = status.get("message")
     if not running and state == "syncing":
