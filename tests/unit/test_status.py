@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
-from rich.errors import MarkupError
 
 from syncd import model
 
