@@ -132,7 +132,7 @@ class Daemon(Producers, Jobs, Reload):
     # ------------------------------------------------------------------ lifecycle
 
     def run(self, *, signals: bool = True) -> int:
-        """Run until SIGTERM/SIGINT (or ``request_stop``); the exit code."""
+        """Run until SIGTERM/SIGINT; the exit code."""
         sigs = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
         if signals:
             old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
@@ -165,9 +165,6 @@ class Daemon(Producers, Jobs, Reload):
         finally:
             if signals:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-
-    def request_stop(self) -> None:
-        self.stopped.set()
 
     def _start(self) -> None:
         cfg = self.config

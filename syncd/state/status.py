@@ -30,7 +30,6 @@ from syncd.report import MirrorReport
 DAY = 86400.0
 MAX_CONFLICTS = 50  # recent conflicts remembered per mirror
 MAX_ERRORS = 20     # errors shown per mirror
-STATES = ("idle", "syncing", "paused", "error")
 
 
 def _iso(t: float | None) -> str | None:
