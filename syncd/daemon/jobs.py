@@ -11,7 +11,8 @@ from syncd.config.loader import Config
 from syncd.daemon import schedule
 from syncd.daemon.inbox import Inbox
 from syncd.daemon.log import log
-from syncd.daemon.notify import Heartbeat, Notifier
+from syncd.daemon.notify import Notifier
+from syncd.heartbeat import Heartbeat
 from syncd.engine import AccountSession
 from syncd.report import Reporter
 from syncd.state.index import Index

@@ -53,7 +53,8 @@ from syncd.daemon.reload import Reload
 from syncd.engine import AccountSession, SyncEngine, SyncResult, host_name
 from syncd.local.ignore import IgnoreRules
 from syncd.state.index import FILENAME, Index, as_corrupt
-from syncd.daemon.notify import HEARTBEAT, Heartbeat, Notifier
+from syncd.daemon.notify import Notifier
+from syncd.heartbeat import HEARTBEAT, Heartbeat
 from syncd.report import when
 from syncd.local.watcher import LocalWatcher
 

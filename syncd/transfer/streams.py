@@ -10,7 +10,7 @@ import threading
 import time
 
 from syncd import crashpoints
-from syncd.daemon import notify
+from syncd import heartbeat
 from syncd.local.ignore import is_own_temp_name, new_temp_name
 from syncd.transfer.errors import Cancelled, check_cancel
 
@@ -40,7 +40,7 @@ class Throttle:
                 time.sleep(step)
             elif cancel.wait(step):
                 raise Cancelled("stopping")
-            notify.beat()
+            heartbeat.beat()
 
 
 class HashingReader:
@@ -71,7 +71,7 @@ class HashingReader:
         first = not self.count and data
         self.sha.update(data)
         self.count += len(data)
-        notify.beat()  # a long upload is progress, chunk by chunk (the watchdog)
+        heartbeat.beat()  # a long upload is progress, chunk by chunk (the watchdog)
         self._throttle.take(len(data), self._cancel)
         if first:
             crashpoints.hit("upload.body")
@@ -93,7 +93,7 @@ class HashingWriter:
 
     def write(self, data: bytes) -> int:
         check_cancel(self._cancel)
-        notify.beat()  # a long download is progress, chunk by chunk (the watchdog)
+        heartbeat.beat()  # a long download is progress, chunk by chunk (the watchdog)
         self._throttle.take(len(data), self._cancel)
         self.sha.update(data)
         first = not self.count and data
