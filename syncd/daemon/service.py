@@ -49,7 +49,8 @@ from syncd.daemon import schedule
 from syncd.state import status
 from syncd.remote.backend import Change
 from syncd.config.loader import Config, ConfigError, MirrorConfig, load_config
-from syncd.engine import AccountSession, SyncEngine, SyncResult, host_name
+from syncd.engine import SyncEngine, SyncResult, host_name
+from syncd.session import AccountSession
 from syncd.local.ignore import IgnoreFileError, IgnoreRules, is_temp_name
 from syncd.state.index import FILENAME, Index, as_corrupt
 from syncd.logs import set_level

@@ -13,7 +13,7 @@ to and from mirror-relative paths. Every method may raise the typed errors of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Literal, Protocol
@@ -21,6 +21,22 @@ from typing import BinaryIO, Literal, Protocol
 from syncd.model import Kind
 
 ChangeOp = Literal["upload", "delete", "mkdir", "move", "rename", "copy", "other"]
+
+Echo = Callable[[str, str], None]
+"""``echo(op, path)``: called by a backend after each change it made on the server,
+with the op and absolute path its change feed will report for it."""
+
+
+@dataclass(frozen=True)
+class RequestEvent:
+    """Passed to a client's ``on_request`` once per request sent (one transaction
+    each). ``status`` is ``None`` when no answer arrived (transport failure)."""
+
+    method: str
+    path: str
+    status: int | None
+    limit: int | None
+    remaining: int | None
 
 
 @dataclass(frozen=True)

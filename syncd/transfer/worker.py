@@ -78,7 +78,7 @@ from syncd.model import (
     RemoteEntry,
     Upload,
 )
-from syncd.remote import (
+from syncd.remote.errors import (
     AuthError,
     NotFoundError,
     RateLimitedError,

@@ -47,9 +47,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
+from syncd.remote.backend import RequestEvent
 from syncd.remote.exavault.models import (Account, ActivityEntry, ItemResult, Page, RateLimit,
-                                          RequestEvent, Resource, _attrs, _int, _item_results,
-                                          as_identifier)
+                                          Resource, _attrs, _int, _item_results, as_identifier)
 from syncd.remote.errors import (ForbiddenError, InvalidParameterError, NotFoundError,
                                  NotSupportedError, ProtocolError, RateLimitedError, RemoteError,
                                  ServerError, SourceChangedError, TransportError,

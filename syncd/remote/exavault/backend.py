@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import BinaryIO
 
-from syncd.remote.backend import Change, ChangeOp, FeedUnavailable, RemoteItem
+from syncd.remote.backend import Change, ChangeOp, Echo, FeedUnavailable, RemoteItem
 from syncd.remote.errors import (
     InvalidParameterError,
     NotSupportedError,
@@ -34,8 +34,6 @@ from syncd.remote.errors import (
 )
 from syncd.remote.exavault.api import ExaVaultClient
 from syncd.remote.exavault.models import ActivityEntry, ItemResult, Operation, Resource
-
-Echo = Callable[[str, str], None]
 
 # Feed operations the sync engine cares about; everything else (downloads, shares,
 # users, logins, notifications, ...) is not a change to the tree.

@@ -287,15 +287,3 @@ class RateLimit:
     limit: int | None
     remaining: int | None
     observed_at: datetime
-
-
-@dataclass(frozen=True)
-class RequestEvent:
-    """Passed to ``on_request`` once per HTTP request sent (one transaction each).
-    ``status`` is ``None`` when no answer arrived (transport failure)."""
-
-    method: str
-    path: str
-    status: int | None
-    limit: int | None
-    remaining: int | None
