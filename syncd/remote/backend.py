@@ -40,14 +40,27 @@ class RequestEvent:
 
 
 @dataclass(frozen=True)
+class ContentHash:
+    """A file's content hash as the server reports it: ``algorithm`` as the service
+    names it (lower case, e.g. ``"sha512"``) and the digest in lower-case hex."""
+
+    algorithm: str
+    hex: str
+
+
+@dataclass(frozen=True)
 class RemoteItem:
-    """One item as the server reports it (absolute path)."""
+    """One item as the server reports it (absolute path). ``hash`` and ``version``
+    (the server's id of this version of the file) are ``None`` where the service
+    does not report them (ExaVault reports neither)."""
 
     path: str
     kind: Kind
     id: str
     size: int
     updated: float  # UNIX seconds
+    hash: ContentHash | None = None
+    version: str | None = None
 
 
 @dataclass(frozen=True)
