@@ -16,17 +16,15 @@ way to learn what changed on the server (digest §4.4):
   once and remembered in the account state (``feed``: ``"yes"``/``"no"``).
 
 Cursors. Each mirror keeps its own feed position in ``mirror:<name>`` state
-``cursor = {"at": ISO server time, "ids": [entry ids seen in the last 2 s]}``
-(the feed call is still shared: it starts at the oldest cursor of the mirrors
-being refreshed). Per-mirror cursors let the engine refresh a subset of the
-account's mirrors (e.g. one mirror again mid-run) without losing the others'
-changes. A query starts ``OVERLAP`` seconds before the cursor, because the
-feed's timestamps have one-second resolution; ids already seen are skipped. A
-cursor moves only after the mirror's dirty paths were resolved and stored, in
-the same index transaction, so a crash replays (harmlessly) instead of losing
-changes. It moves to the newest entry seen, or to the server time of the feed
-answer minus ``SETTLE`` seconds if that is later, so busy feeds of irrelevant
-entries (downloads) are not fetched again and again.
+``cursor``, a value only the backend reads (``Backend.changes``; ExaVault's is
+described in ``syncd.remote.exavault.feed``). The feed call is still shared: it
+starts at the oldest cursor of the mirrors being refreshed, and each mirror skips
+the changes its own cursor has seen. Per-mirror cursors let the engine refresh a
+subset of the account's mirrors (e.g. one mirror again mid-run) without losing
+the others' changes. A cursor moves only after the mirror's dirty paths were
+resolved and stored, in the same index transaction, so a crash replays
+(harmlessly) instead of losing changes. After listings alone (no feed call) it
+moves to the server time of the refresh's first request.
 
 Cheap shortcuts. A ``mkdir`` entry never needs a subtree listing of anything it
 did not create: creating the root or an ancestor of it (e.g. implicitly, by an
@@ -62,17 +60,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from syncd.remote.backend import Backend, Change, FeedUnavailable, RemoteItem
+from syncd.remote.backend import Backend, Change, Cursor, FeedUnavailable, RemoteItem
 from syncd.state.index import Index
 from syncd import model
 from syncd.model import RemoteEntry
 from syncd.remote.errors import InvalidParameterError, NotFoundError
 
-OVERLAP = 2.0  # seconds a feed query reaches back before the cursor (1 s resolution)
-SETTLE = 5.0  # seconds a cursor stays behind the server clock (late log entries)
 ECHO_TTL = 2 * 86400.0  # expected echoes not seen after this are forgotten
 PAGE = 100  # items per listing request
 ECHO_OPS = frozenset({"upload", "delete", "mkdir", "move", "rename"})
@@ -96,7 +91,7 @@ class _Mirror:
     root: str  # absolute, no trailing slash; "" for the home folder "/"
     interval: float
     rows: dict[str, RemoteEntry]
-    cursor: dict | None
+    cursor: Cursor | None
     full: bool
     result: RefreshResult = field(default_factory=RefreshResult)
     dirty: set[str] = field(default_factory=set)
@@ -106,14 +101,6 @@ class _Mirror:
     @property
     def scope(self) -> str:
         return "mirror:" + self.name
-
-    @cached_property
-    def cursor_at(self) -> datetime:
-        return _parse(self.cursor["at"]) if self.cursor else _EPOCH
-
-    @cached_property
-    def seen(self) -> set[str]:
-        return set(self.cursor.get("ids") or ()) if self.cursor else set()
 
     def abs(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else (self.root or "/")
@@ -133,18 +120,6 @@ class _Mirror:
         removes the whole mirror)."""
         path = path.rstrip("/")
         return bool(self.root) and self.root.startswith(path + "/")
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _parse(text: str) -> datetime:
-    dt = datetime.fromisoformat(text)
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat()
 
 
 def _norm_root(root: str) -> str:
@@ -276,17 +251,16 @@ class RemoteTracker:
 
         mark = self._count()
         changes: list[Change] | None = None
-        feed_time: datetime | None = None
+        reached: Cursor | None = None
         feeders = [m for m in ms if not m.full]
         if feed != "no" and (feed is None or feeders):
             # Feed state unknown: this call is the probe (its entries are not needed:
             # every mirror without a cursor is listed in full below).
-            since = (min(m.cursor_at for m in feeders) - timedelta(seconds=OVERLAP) if feeders
-                     else self.backend.server_time() or datetime.now(UTC))
+            since = self.backend.oldest([m.cursor for m in feeders]) if feeders else None
             try:
-                changes = self._call(lambda: self.backend.changes(since),
-                                     lambda out: math.ceil((len(out) + 1) / PAGE))
-                feed_time = self.backend.server_time()
+                changes, reached = self._call(
+                    lambda: self.backend.changes(since),
+                    lambda out: math.ceil((len(out[0]) + 1) / PAGE))
             except FeedUnavailable:
                 index.set_state(self._scope, "feed", "no")
                 feed = "no"
@@ -303,16 +277,14 @@ class RemoteTracker:
         elif use_hints and feeders:
             for m in feeders:
                 m.cursor = None  # a hint applies whenever it came
-                m.__dict__.pop("cursor_at", None)
-                m.__dict__.pop("seen", None)
             self._mark_dirty(feeders, ms, list(hints or ()))
 
         for i, m in enumerate(ms):
             mark = self._count()
             if m.full or "" in m.dirty or self._listing_is_cheaper(m):
-                self._full(m, feed, changes, feed_time)
+                self._full(m, feed, changes, reached)
             else:
-                self._resolve(m, changes, feed_time)
+                self._resolve(m, changes, reached)
             m.result.requests = self._count() - mark + (shared if i == 0 else 0)
         index.prune_echoes(self.account, self.now() - ECHO_TTL)
         return {m.name: m.result for m in ms}
@@ -324,7 +296,7 @@ class RemoteTracker:
         for ch in changes:
             hits: list[tuple[_Mirror, set[str]]] = []
             for m in feeders:
-                if ch.at < m.cursor_at - timedelta(seconds=OVERLAP) or (ch.id and ch.id in m.seen):
+                if self.backend.seen(m.cursor, ch):
                     continue  # this mirror has handled it before
                 if ch.op == "mkdir":
                     # A new folder is empty (what goes into it has entries of its own).
@@ -382,7 +354,7 @@ class RemoteTracker:
         return cost >= math.ceil((len(m.rows) + 1) / PAGE)
 
     def _resolve(self, m: _Mirror, changes: list[Change] | None,
-                 feed_time: datetime | None) -> None:
+                 reached: Cursor | None) -> None:
         """Re-read each outermost dirty path (a stat; for a folder also its subtree)
         and store the answers together with the mirror's new cursor."""
         found: dict[str, list[RemoteEntry]] = {}  # rel path -> rows now there ([] = gone)
@@ -419,7 +391,7 @@ class RemoteTracker:
                 self.index.drop_remote(m.name, rel)
             for entries in found.values():
                 self.index.put_remote(m.name, entries)
-            self._advance(m, changes, feed_time)
+            self._advance(m, changes, reached)
         if found:
             m.result.mode = "feed"
             m.result.paths = _diff(m.rows, self.index.remote(m.name))
@@ -449,7 +421,7 @@ class RemoteTracker:
     # --- full listing --------------------------------------------------------------------
 
     def _full(self, m: _Mirror, feed: str | None, changes: list[Change] | None,
-              feed_time: datetime | None) -> None:
+              reached: Cursor | None) -> None:
         m.result.mode = "listing"
         root = m.abs("")
         missing = False
@@ -488,7 +460,7 @@ class RemoteTracker:
             if settled:
                 self.index.set_state(m.scope, "listed_at", self.now())
             if feed == "yes":
-                self._advance(m, changes, feed_time)
+                self._advance(m, changes, reached)
         m.result.paths = _diff(m.rows, {e.path: e for e in entries})
         m.result.changed = len(m.result.paths)
 
@@ -626,27 +598,14 @@ class RemoteTracker:
     # --- cursors -------------------------------------------------------------------------
 
     def _advance(self, m: _Mirror, changes: list[Change] | None,
-                 feed_time: datetime | None) -> None:
+                 reached: Cursor | None) -> None:
         """Store the mirror's new cursor (inside the caller's batch)."""
-        if changes is None:
+        if changes is None or reached is None:
             # No feed call this time (every mirror was listed): the listings are
             # complete as of the first request of this refresh.
-            start = (self._first or datetime.now(UTC)) - timedelta(seconds=SETTLE)
-            if m.cursor is None or start > m.cursor_at:
-                self.index.set_state(m.scope, "cursor", {"at": _iso(start), "ids": []})
-            return
-        at = m.cursor_at if m.cursor else _EPOCH
-        if changes:
-            at = max(at, max(ch.at for ch in changes))
-        if feed_time is not None:
-            at = max(at, feed_time - timedelta(seconds=SETTLE))
-        if at == _EPOCH:  # nothing to go by
-            at = (self._first or datetime.now(UTC)) - timedelta(seconds=SETTLE)
-        window = at - timedelta(seconds=OVERLAP)
-        ids = {ch.id for ch in changes if ch.id and ch.at >= window}
-        if m.cursor and m.cursor_at == at:
-            ids |= m.seen
-        value: dict[str, Any] = {"at": _iso(at), "ids": sorted(ids)}
+            changes = []
+            reached = self.backend.cursor_at(self._first or datetime.now(UTC))
+        value = self.backend.advance(m.cursor, changes, reached)
         if value != m.cursor:
             self.index.set_state(m.scope, "cursor", value)
 
