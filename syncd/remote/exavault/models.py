@@ -3,7 +3,7 @@
 Liberal in what they accept (digest: 200 or 207 forms, operation codes or labels,
 timestamps with ``Z`` or offsets, with or without seconds, missing optional
 fields), so one odd field never sinks a whole listing. No I/O here: the client
-(``exavault_api``) is the only module that speaks HTTP.
+(``api``, with ``http`` and ``body``) is the only code that speaks HTTP.
 """
 
 from __future__ import annotations
