@@ -51,7 +51,8 @@ from syncd.remote.errors import (
 from syncd.remote.tracker import RefreshResult
 from syncd.report import MirrorReport, Reporter, when
 from syncd.session import AccountSession
-from syncd.local.trash import LocalTrash, RemoteTrash
+from syncd.local.trash import LocalTrash
+from syncd.remote.trash import RemoteTrash
 from syncd.transfer.worker import Cancelled, MirrorRun, Throttle, Worker, complete_downloads
 
 MAX_CYCLES = 3
