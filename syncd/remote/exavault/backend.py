@@ -83,6 +83,8 @@ def strictly_under(path: str, root: str) -> bool:
 
 
 def item_of(res: Resource) -> RemoteItem:
+    """The item for ``res``: no content hash (``Resource.hash`` is an address, not a
+    digest) and no version id, which the API does not have."""
     return RemoteItem(path=res.path, kind="dir" if res.is_dir else "file", id=str(res.id),
                       size=res.size, updated=res.updated_at.timestamp() if res.updated_at else 0.0)
 
