@@ -27,7 +27,7 @@ from benchmarks._harness import (
     split_evenly,
     workdir,
 )
-from syncd.remote.tracker import OVERLAP, SETTLE
+from syncd.remote.exavault.feed import OVERLAP, SETTLE
 
 QUIET_AFTER = SETTLE + OVERLAP + 1.0  # seconds after which a feed query no longer sees a burst
 DAY = 86400.0

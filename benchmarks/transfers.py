@@ -28,7 +28,7 @@ from benchmarks._harness import (
     new_setup,
     workdir,
 )
-from syncd.remote.tracker import OVERLAP
+from syncd.remote.exavault.feed import OVERLAP
 
 RATIO_TARGET = 0.8
 FLAT = 48 << 20  # RSS growth that still counts as flat for a 1 GiB transfer (the test's bound)

@@ -35,25 +35,25 @@ from syncd.reconcile import planner
 
 from syncd.state import status
 from syncd.remote.backend import Change
-from syncd.state.budget import Budget, BudgetExhausted
+from syncd.state.budget import BudgetExhausted
 from syncd.config.loader import Config, MirrorConfig
 from syncd.local.ignore import IgnoreFileError, IgnoreRules
 from syncd.state.index import Index
 from syncd.state.keys import MirrorState
 from syncd.local.scan import LocalRootMissing, clean_temp_files, scan, temp_key
-from syncd.remote import (
+from syncd.remote.errors import (
     AuthError,
-    ExaVaultClient,
     ForbiddenError,
     RateLimitedError,
     RemoteError,
     ServerError,
     TransportError,
 )
-from syncd.remote.exavault.backend import ExaVaultBackend
-from syncd.remote.tracker import RefreshResult, RemoteTracker
+from syncd.remote.tracker import RefreshResult
 from syncd.report import MirrorReport, Reporter, when
-from syncd.local.trash import LocalTrash, RemoteTrash
+from syncd.session import AccountSession
+from syncd.local.trash import LocalTrash
+from syncd.remote.trash import RemoteTrash
 from syncd.transfer.worker import Cancelled, MirrorRun, Throttle, Worker, complete_downloads
 
 MAX_CYCLES = 3
@@ -61,35 +61,6 @@ MAX_CYCLES = 3
 # local or remote root changed in the config (it starts over as a first meeting).
 NEW_ROOT_FORGETS = MirrorState.tree_names()
 DEFERRING = (BudgetExhausted, RateLimitedError, TransportError, ServerError)
-
-
-@dataclass
-class AccountSession:
-    """What passes over one account share: the index, the transaction budget, the
-    HTTP client and the remote tracker. One-shot syncs open one per run; the
-    daemon keeps one for its lifetime (a new one after a config reload)."""
-
-    index: Index
-    budget: Budget
-    client: ExaVaultClient
-    backend: ExaVaultBackend
-    tracker: RemoteTracker
-
-    @classmethod
-    def open(cls, config: Config, index: Index, *, now: Callable[[], float] = time.time,
-             pool: int = 6) -> AccountSession:
-        acct = config.account
-        budget = Budget(index, acct.url, budget=acct.budget, reserve=acct.reserve, now=now)
-        client = ExaVaultClient(acct.url, acct.api_key, acct.access_token,
-                                timeout=(10.0, acct.timeout), pool_size=pool,
-                                gate=budget.gate, on_request=budget.observe)
-        backend = ExaVaultBackend(
-            client, echo=lambda op, path: index.expect_echo(acct.url, now(), op, path))
-        tracker = RemoteTracker(backend, index, acct.url, now=now)
-        return cls(index, budget, client, backend, tracker)
-
-    def close(self) -> None:
-        self.client.close()
 
 
 class Busy(Exception):

@@ -47,18 +47,17 @@ from syncd.state.budget import DAY, Budget, BudgetExhausted
 from syncd.cli.app import CommandError
 from syncd.config.loader import Config, MirrorConfig
 from syncd.state.index import Index
-from syncd.remote import (
+from syncd.remote.errors import (
     AuthError,
-    ExaVaultClient,
     ForbiddenError,
     NotFoundError,
     NotSupportedError,
     RateLimitedError,
     RemoteError,
-    RetryPolicy,
     ServerError,
     TransportError,
 )
+from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
 
 ONE_TRY = RetryPolicy(attempts=1)
 

@@ -50,7 +50,8 @@ from syncd.daemon.log import log
 from syncd.daemon.memory import release_memory
 from syncd.daemon.producers import Producers
 from syncd.daemon.reload import Reload
-from syncd.engine import AccountSession, SyncEngine, SyncResult, host_name
+from syncd.engine import SyncEngine, SyncResult, host_name
+from syncd.session import AccountSession
 from syncd.local.ignore import IgnoreRules
 from syncd.state.index import FILENAME, Index, as_corrupt
 from syncd.daemon.notify import Notifier

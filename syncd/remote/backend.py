@@ -1,9 +1,9 @@
 """The remote side as the sync engine sees it: a small, backend-neutral interface.
 
-The planner, worker and engine only know this interface; ``syncd.remote.
-exavault_backend`` implements it over the ExaVault v2 API. A second service
-(Egnyte's public API is the likely next) needs a new implementation of this
-class and nothing else.
+The planner, worker, engine and tracker only know this interface;
+``syncd.remote.exavault.backend`` implements it over the ExaVault v2 API. A
+second service (Egnyte's public API is the likely next) needs a new
+implementation of this class and one entry in ``syncd.session.SERVICES``.
 
 Paths here are ABSOLUTE server paths (``/work/a.txt``); the engine converts
 to and from mirror-relative paths. Every method may raise the typed errors of
@@ -13,25 +13,56 @@ to and from mirror-relative paths. Every method may raise the typed errors of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Literal, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
 from syncd.model import Kind
 
 ChangeOp = Literal["upload", "delete", "mkdir", "move", "rename", "copy", "other"]
 
+Cursor = Any  # a position in a backend's change feed: see ``Backend.changes``
+
+Echo = Callable[[str, str], None]
+"""``echo(op, path)``: called by a backend after each change it made on the server,
+with the op and absolute path its change feed will report for it."""
+
+
+@dataclass(frozen=True)
+class RequestEvent:
+    """Passed to a client's ``on_request`` once per request sent (one transaction
+    each). ``status`` is ``None`` when no answer arrived (transport failure)."""
+
+    method: str
+    path: str
+    status: int | None
+    limit: int | None
+    remaining: int | None
+
+
+@dataclass(frozen=True)
+class ContentHash:
+    """A file's content hash as the server reports it: ``algorithm`` as the service
+    names it (lower case, e.g. ``"sha512"``) and the digest in lower-case hex."""
+
+    algorithm: str
+    hex: str
+
 
 @dataclass(frozen=True)
 class RemoteItem:
-    """One item as the server reports it (absolute path)."""
+    """One item as the server reports it (absolute path). ``hash`` and ``version``
+    (the server's id of this version of the file) are ``None`` where the service
+    does not report them (ExaVault reports neither)."""
 
     path: str
     kind: Kind
     id: str
     size: int
     updated: float  # UNIX seconds
+    hash: ContentHash | None = None
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,9 +89,34 @@ class Backend(Protocol):
     def stat(self, path: str) -> RemoteItem:
         """The item at ``path``; ``NotFoundError`` if there is none."""
 
-    def changes(self, since: datetime) -> list[Change]:
-        """Account-wide changes at or after ``since`` (server time), oldest first.
-        Raises ``FeedUnavailable`` when the server has no feed."""
+    # The change feed. A cursor is a position in it: a JSON value (the index stores
+    # it as is) that only the backend which made it reads; everyone else stores it
+    # and passes it back. (ExaVault's is a server time, another service's may be
+    # an event id.) These methods, but ``changes``, send no request.
+
+    def changes(self, cursor: Cursor | None) -> tuple[list[Change], Cursor]:
+        """Account-wide changes after ``cursor``, oldest first, and the position
+        the answer reached (pass it to ``advance``). ``None``: from now (a probe
+        whether the feed exists). Raises ``FeedUnavailable`` when the server has
+        no feed."""
+
+    def cursor_at(self, when: datetime) -> Cursor:
+        """A cursor from which the feed reports every change after server time
+        ``when`` (e.g. a full listing complete as of then)."""
+
+    def oldest(self, cursors: Sequence[Cursor]) -> Cursor:
+        """The earliest of ``cursors``: one ``changes`` call from it serves every
+        reader at one of them."""
+
+    def seen(self, cursor: Cursor | None, change: Change) -> bool:
+        """True if a reader at ``cursor`` has had ``change`` already."""
+
+    def advance(self, cursor: Cursor | None, changes: Sequence[Change],
+                reached: Cursor) -> Cursor:
+        """The cursor of a reader at ``cursor`` after reading ``changes``, the
+        answer of a ``changes`` call (from at most ``cursor``) that reached
+        ``reached``. ``advance(c, [], cursor_at(t))`` is the later of ``c`` and
+        ``cursor_at(t)``."""
 
     def server_time(self) -> datetime | None:
         """The server's clock as of the last answer, if known."""

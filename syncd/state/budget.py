@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from syncd.remote import RequestEvent
+from syncd.remote.backend import RequestEvent
 
 DAY = 86400.0
 

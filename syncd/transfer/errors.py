@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from syncd.remote import AuthError, RateLimitedError, ServerError, TransportError
+from syncd.remote.errors import AuthError, RateLimitedError, ServerError, TransportError
 from syncd.state.budget import BudgetExhausted
 
 

@@ -8,7 +8,7 @@ import stat as stat_mod
 
 from syncd import crashpoints, model
 from syncd.model import DIR, MoveLocal, MoveRemote
-from syncd.remote import ServerError, TransportError
+from syncd.remote.errors import ServerError, TransportError
 from syncd.remote.backend import RemoteItem
 from syncd.transfer.core import WorkerCore, twin, with_ancestors
 from syncd.transfer.errors import FATAL, Stale, UnsafePath

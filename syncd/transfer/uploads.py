@@ -9,7 +9,7 @@ from dataclasses import replace as dc_replace
 
 from syncd import crashpoints, model
 from syncd.model import FILE, LocalEntry, MoveRemote, RemoteEntry, Upload
-from syncd.remote import NotFoundError, ServerError, TransportError
+from syncd.remote.errors import NotFoundError, ServerError, TransportError
 from syncd.remote.backend import RemoteItem
 from syncd.transfer.core import WorkerCore, same_version
 from syncd.transfer.errors import TRANSIENT, Stale, Unsettled, describe

@@ -69,7 +69,7 @@ from syncd.model import (
     RecordBase,
     Upload,
 )
-from syncd.remote import NotFoundError, SourceChangedError, TransportError
+from syncd.remote.errors import NotFoundError, SourceChangedError, TransportError
 from syncd.transfer.conflicts import Conflicts
 from syncd.transfer.core import MirrorRun, Outcome, with_ancestors
 from syncd.transfer.deletes import Deletes

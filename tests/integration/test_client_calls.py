@@ -8,8 +8,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from syncd.remote import (InvalidParameterError, NotFoundError, Operation, RateLimit,
-                          RequestEvent, Resource)
+from syncd.remote.backend import RequestEvent
+from syncd.remote.errors import InvalidParameterError, NotFoundError
+from syncd.remote.exavault.models import Operation, RateLimit, Resource
 
 
 def _log(emu, method=None, path=None):

@@ -13,9 +13,10 @@ import traceback
 
 import pytest
 
-from syncd.remote import (AuthError, ExaVaultClient, InvalidParameterError, NotFoundError,
-                          NotSupportedError, ProtocolError, RateLimitedError, RemoteError,
-                          RetryPolicy, ServerError, TransportError)
+from syncd.remote.errors import (AuthError, InvalidParameterError, NotFoundError,
+                                 NotSupportedError, ProtocolError, RateLimitedError, RemoteError,
+                                 ServerError, TransportError)
+from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
 from tests.helpers.accounts import ACCESS_TOKEN, API_KEY, FAST_RETRY
 
 

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from syncd.remote import RemoteError, RetryPolicy, ServerError, TransportError
+from syncd.remote.errors import RemoteError, ServerError, TransportError
+from syncd.remote.exavault.api import RetryPolicy
 from tests.helpers.accounts import FAST_RETRY
 
 

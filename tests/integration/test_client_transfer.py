@@ -13,7 +13,8 @@ import unicodedata
 
 import pytest
 
-from syncd.remote import ExaVaultClient, InvalidParameterError, RetryPolicy, TransportError
+from syncd.remote.errors import InvalidParameterError, TransportError
+from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
 from tests.helpers.accounts import ACCESS_TOKEN, API_KEY, FAST_RETRY
 
 NFC = unicodedata.normalize("NFC", "café.txt")

@@ -302,7 +302,7 @@ def test_changes_maps_the_activity_feed(emulator, backend):
     o.delete("/f/b.txt")
     backend.download("/g/b.txt", io.BytesIO())  # a download is not a change
 
-    changes = backend.changes(since)
+    changes = backend.activity(since)
     got = [(c.op, c.path, c.source, c.user) for c in changes]
     assert got == [
         ("mkdir", "/f", "", "other"),
@@ -322,7 +322,7 @@ def test_changes_unavailable_on_files_com(make_emulator, make_client):
     emu = make_emulator(files_com=True)
     backend = ExaVaultBackend(make_client(emu))
     with pytest.raises(FeedUnavailable):
-        backend.changes(datetime.now(UTC))
+        backend.activity(datetime.now(UTC))
 
 
 def test_no_echo_callback_and_no_credentials_in_repr(emulator, make_client):

@@ -5,7 +5,7 @@ only its synced items; the folder stays with the ignored ones, is not synced
 any more (not re-created on the side that deleted it, not deleted again), and
 the pass's report and `syncd status` say why it remains.
 
-Real emulator over HTTP, real temp folders (tests/sync_helpers.py)."""
+Real emulator over HTTP, real temp folders (tests/helpers/sync.py)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from syncd.state.index import Index
 from syncd.model import stamp
 from syncd.remote.errors import NotFoundError
 from syncd.remote.exavault.backend import ExaVaultBackend
-from syncd.local.trash import RemoteTrash
+from syncd.remote.trash import RemoteTrash
 
 NOW = 1_795_400_000.0
 

@@ -13,15 +13,15 @@ import time
 import pytest
 import requests
 
-from syncd.remote.webhook import (
+from syncd.remote.exavault.webhook import (
     SIGNATURE_HEADER,
     WebhookEvent,
     WebhookPayloadError,
-    WebhookServer,
     parse,
     signature,
     verify,
 )
+from syncd.remote.webhook import WebhookServer
 
 TOKEN = "efb7e0030e6cef1b45d3d74a67881a2b"
 CONNECT = (b'{"accountname":"exampleaccount","username":"exampleaccount","operation":"Connect",'

@@ -57,7 +57,7 @@ from pathlib import Path
 
 import yaml
 
-from syncd import crashpoints, engine as engine_mod, model
+from syncd import crashpoints, model, session as session_mod
 
 from syncd.transfer import worker as worker_mod
 from syncd.config.loader import load_config
@@ -749,8 +749,8 @@ def run_one(seed: int, *, verbose: bool = False, keep: bool = False,
     """Run sequence ``seed`` (with ``hosts`` syncd instances; ``listing``: users may
     act between the pages of a listing); returns (stats, None) or (stats, failure
     text)."""
-    old = engine_mod.ExaVaultClient
-    engine_mod.ExaVaultClient = functools.partial(ExaVaultClient, retry=FAST_RETRY)
+    old = session_mod.ExaVaultClient
+    session_mod.ExaVaultClient = functools.partial(ExaVaultClient, retry=FAST_RETRY)
     old_delay, worker_mod.RETRY_DELAY = worker_mod.RETRY_DELAY, 0.001  # in-pass retries too
     old_page = exavault_api.PAGE_LIMIT
     tmp = tempfile.mkdtemp(prefix=f"syncd-e2e-{seed}-")
@@ -774,7 +774,7 @@ def run_one(seed: int, *, verbose: bool = False, keep: bool = False,
             f"replay: python -m tests.reliability.e2e_machine{hosts_arg} --seed {seed} -v\n"
             f"steps:\n{steps}")
     finally:
-        engine_mod.ExaVaultClient = old
+        session_mod.ExaVaultClient = old
         worker_mod.RETRY_DELAY = old_delay
         exavault_api.PAGE_LIMIT = old_page
         if seq is not None:

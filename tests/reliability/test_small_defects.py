@@ -9,7 +9,7 @@
     the documented line naming the file, exit 70, no traceback;
 (e) the same edit on both sides (same size) is compared, not made a conflict.
 
-All against the emulator on 127.0.0.1 with real folders (tests/sync_helpers.py).
+All against the emulator on 127.0.0.1 with real folders (tests/helpers/sync.py).
 """
 
 from __future__ import annotations

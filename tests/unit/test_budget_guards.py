@@ -10,7 +10,7 @@ from syncd.reconcile import guards
 from syncd.state.budget import DAY, Budget, BudgetExhausted
 from syncd.state.index import Index
 from syncd.model import BaseEntry, DeleteLocal, DeleteRemote, LocalEntry, Plan, RemoteEntry, Upload
-from syncd.remote import RequestEvent
+from syncd.remote.backend import RequestEvent
 from syncd.transfer.worker import MirrorRun, UnsafePath, Worker
 
 

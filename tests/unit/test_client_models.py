@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from syncd.remote import errors
-from syncd.remote.exavault.api import _MultipartBody
+from syncd.remote.exavault.body import MultipartBody as _MultipartBody
 from syncd.remote.exavault.models import (Account, ActivityEntry, Operation, Resource,
                                           _item_results, _pick_time, as_identifier, parse_time)
 

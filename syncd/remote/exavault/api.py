@@ -1,4 +1,5 @@
-"""ExaVault REST API v2 client: the only module in syncd that speaks HTTP.
+"""ExaVault REST API v2 client: with ``http`` (sending requests, retrying, paging)
+and ``body`` (transfer bodies), the only code in syncd that speaks HTTP.
 
 The contract is /work/shared/exavault-api-v2.md (the "digest"). The client must
 work against our emulator and against implementations we never see, so it is
@@ -30,30 +31,22 @@ with jitter; only ``TransportError`` and ``ServerError`` are retried):
 
 from __future__ import annotations
 
-import functools
-import json
 import os
-import random
 import threading
-import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
-from urllib.parse import quote, urlencode
 
 import requests
-from requests.adapters import HTTPAdapter
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
-from syncd.remote.exavault.models import (Account, ActivityEntry, ItemResult, Page, RateLimit,
-                                          RequestEvent, Resource, _attrs, _int, _item_results,
-                                          as_identifier)
+from syncd.remote.backend import RequestEvent
 from syncd.remote.errors import (ForbiddenError, InvalidParameterError, NotFoundError,
-                                 NotSupportedError, ProtocolError, RateLimitedError, RemoteError,
-                                 ServerError, SourceChangedError, TransportError,
-                                 error_for_status)
+                                 NotSupportedError, ProtocolError, TransportError)
+from syncd.remote.exavault.body import MultipartBody, can_seek, check_json_download
+from syncd.remote.exavault.http import (BlockAdapter, RetryPolicy, Transport, describe,
+                                        labelled_json)
+from syncd.remote.exavault.models import (Account, ActivityEntry, ItemResult, Page, RateLimit,
+                                          Resource, _attrs, _int, _item_results, as_identifier)
 
 CHUNK_SIZE = 1 << 20  # upload/download I/O unit: large enough for throughput, small in memory
 # A body up to this size is sent or received in one piece from memory: for small
@@ -64,113 +57,6 @@ PAGE_LIMIT = 100  # the documented maximum page size for lists and activity
 # size, keeps the JSON body small and bounds the damage of a whole-batch error.
 DELETE_BATCH = 100
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retry bounds for repeatable calls (see the module docstring for which)."""
-
-    attempts: int = 5  # total tries, the first included
-    total_seconds: float = 60.0  # no new attempt would start after this
-    initial_backoff: float = 0.5
-    max_backoff: float = 10.0
-    jitter: float = 0.5  # up to this many seconds added at random to each wait
-
-
-# ----------------------------------------------------------------------------- streaming upload body
-
-class _MultipartBody:
-    """A ``multipart/form-data`` body with the single field ``file``, streamed from an
-    open binary file: head bytes, then exactly ``size`` bytes read from the file in
-    pieces of at most ``chunk`` bytes, then the closing boundary. ``__len__`` lets
-    requests send a Content-Length (no chunked encoding, which servers may refuse),
-    and ``rewind`` makes it reusable for a retry when the file is seekable.
-
-    requests' ``files=`` would build the whole body in memory, hence this class."""
-
-    def __init__(self, fileobj: BinaryIO, size: int, filename: str, chunk: int):
-        boundary = uuid.uuid4().hex
-        safe = filename.translate({ord('"'): "%22", ord("\r"): "%0D", ord("\n"): "%0A"})
-        self.content_type = f"multipart/form-data; boundary={boundary}"
-        self._head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-                      f'filename="{safe}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-                      ).encode("utf-8")
-        self._tail = f"\r\n--{boundary}--\r\n".encode("ascii")
-        self._file, self._size, self._chunk = fileobj, size, chunk
-        self._start = fileobj.tell() if _seekable(fileobj) else None
-        self._pos = 0
-
-    @property
-    def rewindable(self) -> bool:
-        return self._start is not None or self._pos == 0
-
-    def rewind(self) -> None:
-        if self._pos and self._start is None:
-            raise ValueError("upload source cannot be rewound")
-        if self._start is not None:
-            self._file.seek(self._start)
-        self._pos = 0
-
-    def __len__(self) -> int:
-        return len(self._head) + self._size + len(self._tail)
-
-    def tell(self) -> int:
-        return self._pos
-
-    def read(self, n: int = -1) -> bytes:
-        n = self._chunk if n is None or n < 0 else min(n, self._chunk)
-        head, size = len(self._head), self._size
-        if self._pos < head:
-            piece = self._head[self._pos:self._pos + n]
-        elif self._pos < head + size:
-            want = min(n, head + size - self._pos)
-            piece = self._file.read(want)
-            if not piece:
-                raise SourceChangedError(f"upload source ended at {self._pos - head} "
-                                         f"of {size} bytes")
-            done = self._pos + len(piece) == head + size
-            if done and self._start is not None and self._file.read(1):  # never block a pipe
-                raise SourceChangedError(f"upload source grew beyond {size} bytes")
-        else:
-            piece = self._tail[self._pos - head - size:][:n]
-        self._pos += len(piece)
-        return piece
-
-    def read_all(self) -> bytes:
-        """The whole body at once (a small file: one buffer, one send), with the same
-        checks as streaming it."""
-        pieces = []
-        while piece := self.read(self._chunk):
-            pieces.append(piece)
-        return b"".join(pieces)
-
-
-def _seekable(f: Any) -> bool:
-    try:
-        return bool(f.seekable())
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-class _Adapter(HTTPAdapter):
-    """An HTTPAdapter whose connections send request bodies in ``blocksize`` pieces
-    (urllib3 defaults to 16 KiB, which costs many small reads on a big upload)."""
-
-    def __init__(self, blocksize: int, **kw):
-        self._blocksize = blocksize
-        super().__init__(**kw)
-
-    def init_poolmanager(self, *args, **kw):
-        kw["blocksize"] = self._blocksize
-        super().init_poolmanager(*args, **kw)
-
-
-# ----------------------------------------------------------------------------- the client
-
-_RETRYABLE = (TransportError, ServerError)
-# What a parse of a hostile or broken answer can raise; the client turns each into
-# ProtocolError (a huge number, a nesting too deep for the JSON decoder, a wrong type).
-_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError,
-                 RecursionError)
 # A download labelled JSON up to this size is inspected: an error envelope or a body
 # that is not JSON under that label is a broken answer, not the file (the API sends
 # files as application/octet-stream).
@@ -178,7 +64,7 @@ JSON_SNIFF_LIMIT = 1 << 20
 _ITEM_ERRORS = (InvalidParameterError, ForbiddenError, NotFoundError)
 
 
-class ExaVaultClient:
+class ExaVaultClient(Transport):
     """A thread-safe client for one account (share it between transfer threads).
 
     ``base_url`` is e.g. ``https://acme.exavault.com/api/v2``. ``timeout`` is
@@ -215,7 +101,7 @@ class ExaVaultClient:
         bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         if bundle:
             self._session.verify = bundle
-        adapter = _Adapter(chunk_size, pool_connections=2, pool_maxsize=max(1, pool_size))
+        adapter = BlockAdapter(chunk_size, pool_connections=2, pool_maxsize=max(1, pool_size))
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._lock = threading.Lock()
@@ -239,145 +125,6 @@ class ExaVaultClient:
     def requests_sent(self) -> int:
         """HTTP requests sent so far (each is one paid transaction), retries included."""
         return self._sent
-
-    # --- transport ---------------------------------------------------------------
-
-    def _send(self, method: str, path: str, *, params: Iterable[tuple[str, Any]] = (),
-              stream: bool = False, **kw) -> requests.Response:
-        """Send one request; record it, its rate-limit headers and any transport error.
-        Query strings are encoded by ``urlencode`` with ``%20`` for spaces (``+`` is
-        ambiguous to some parsers) and nothing left unescaped; names are never
-        normalised, so NFC and NFD spellings stay distinct. Redirects are refused: the
-        credential headers must never follow a redirect to another host."""
-        query = urlencode(list(params), quote_via=quote, safe="")
-        if self.gate is not None:  # may raise (budget exhausted): nothing is sent
-            self.gate(method, path)
-        with self._lock:
-            self._sent += 1
-        try:
-            resp = self._session.request(method, self.base_url + path, params=query or None,
-                                         timeout=self.timeout, stream=stream,
-                                         allow_redirects=False, **kw)
-        except requests.RequestException as exc:
-            self._observe(method, path, None, {})
-            raise TransportError(_describe(exc), method=method, path=path) from exc
-        try:
-            self._observe(method, path, resp.status_code, resp.headers)
-        except BaseException:
-            resp.close()
-            raise
-        return resp
-
-    def _observe(self, method: str, path: str, status: int | None, headers) -> None:
-        limit = _int(headers.get("X-RateLimit-Limit"))
-        remaining = _int(headers.get("X-RateLimit-Remaining"))
-        if limit is not None or remaining is not None:
-            self.rate_limit = RateLimit(limit, remaining, datetime.now(timezone.utc))
-        date = headers.get("Date")
-        if date:
-            self.server_time = self._parse_date(date) or self.server_time
-        if self.on_request is not None:
-            self.on_request(RequestEvent(method, path, status, limit, remaining))
-
-    @staticmethod
-    @functools.lru_cache(maxsize=4)
-    def _parse_date(date: str) -> datetime | None:
-        """A Date header as UTC (cached: it changes once a second)."""
-        try:
-            return parsedate_to_datetime(date).astimezone(timezone.utc)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-
-    def _error(self, method: str, path: str, resp: requests.Response, body: Any) -> RemoteError:
-        """The typed error for a non-2xx answer, built from the error envelope."""
-        err = {}
-        if isinstance(body, dict) and isinstance(body.get("errors"), list) and body["errors"]:
-            err = body["errors"][0] if isinstance(body["errors"][0], dict) else {}
-        scrub = lambda v: RemoteError.scrub(None if v is None else str(v), self._secrets)  # noqa: E731
-        fields = dict(status=resp.status_code, code=scrub(err.get("code")),
-                      detail=scrub(err.get("detail") or err.get("title")), method=method, path=path)
-        cls = error_for_status(resp.status_code)
-        if 300 <= resp.status_code < 400:
-            return ProtocolError(f"unexpected redirect ({resp.reason})", **fields)
-        if cls is RateLimitedError:
-            return RateLimitedError(scrub(resp.reason) or "", **fields,
-                                    limit=_int(resp.headers.get("X-RateLimit-Limit")),
-                                    remaining=_int(resp.headers.get("X-RateLimit-Remaining")))
-        return cls(scrub(resp.reason) or "", **fields)
-
-    def _decode(self, method: str, path: str, resp: requests.Response,
-                parse: Callable[[dict, int], Any]) -> Any:
-        """Read a JSON answer: raise the typed error, or return ``parse(body, status)``."""
-        try:
-            raw = resp.content
-        except requests.RequestException as exc:  # e.g. body shorter than Content-Length
-            raise TransportError(_describe(exc), status=resp.status_code, method=method,
-                                 path=path) from exc
-        body = _json(raw)  # an empty 2xx body (e.g. 204) reads as {}: parse() decides
-        #                    if data was needed; a body that is not JSON reads as None
-        if not 200 <= resp.status_code < 300:
-            raise self._error(method, path, resp, body)
-        where = dict(status=resp.status_code, method=method, path=path)
-        if not isinstance(body, dict):
-            raise ProtocolError("answer is not a JSON object", **where)
-        echoed = _int(body.get("responseStatus"))
-        if (body.get("errors") and "responses" not in body) or (echoed or 200) >= 300:
-            raise ProtocolError("2xx answer carries an error envelope", **where)
-        try:
-            return parse(body, resp.status_code)
-        except _SHAPE_ERRORS as exc:
-            raise ProtocolError(f"unexpected answer shape ({type(exc).__name__}: {exc})",
-                                **where) from None
-
-    def _call(self, method: str, path: str, parse: Callable[[dict, int], Any], *,
-              repeatable: bool, params: Iterable[tuple[str, Any]] = (), **kw) -> Any:
-        params = list(params)
-
-        def attempt():
-            with self._send(method, path, params=params, **kw) as resp:
-                return self._decode(method, path, resp, parse)
-        return self._retrying(attempt) if repeatable else attempt()
-
-    def _retrying(self, attempt: Callable[[], Any], can_retry: Callable[[], bool] = lambda: True):
-        """Run ``attempt`` under the retry rule. An error that ends it carries
-        ``tries``, the number of attempts made (a caller need not retry again
-        what was already retried)."""
-        p = self.retry
-        tries = 0
-
-        def counted():
-            nonlocal tries
-            tries += 1
-            return attempt()
-        try:
-            return Retrying(
-                stop=stop_after_attempt(max(1, p.attempts)) | stop_before_delay(p.total_seconds),
-                wait=lambda state: min(p.max_backoff, p.initial_backoff * 2 ** (
-                    state.attempt_number - 1)) + random.uniform(0, p.jitter),
-                retry=retry_if_exception(lambda e: isinstance(e, _RETRYABLE) and can_retry()),
-                reraise=True,
-            )(counted)
-        except RemoteError as exc:
-            exc.tries = tries
-            raise
-
-    def _pages(self, fetch: Callable[[int, int], Page], limit: int) -> list:
-        """Fetch every page. Continue while a page is full or ``totalResults`` says more
-        remain; stop on an empty page, a short page, or once ``totalResults`` (when
-        non-zero) is reached. A server that caps pages below ``limit`` still works as
-        long as it reports ``totalResults``."""
-        items: list = []
-        first = None
-        while True:
-            page = fetch(len(items), limit)
-            if page.items and page.items[0] == first:  # would loop forever
-                raise ProtocolError("the server ignores the paging offset")
-            first = page.items[0] if page.items else None
-            items.extend(page.items)
-            if not page.items or (page.total and len(items) >= page.total):
-                return items
-            if len(page.items) < limit and not page.total > len(items):
-                return items
 
     # --- account, listings, info ---------------------------------------------------
 
@@ -504,13 +251,13 @@ class ExaVaultClient:
         same bytes replace the same file); with ``allow_overwrite=False`` a retry after
         a lost answer would store a duplicate, so the error surfaces instead."""
         if size is None:
-            if not _seekable(fileobj):
+            if not can_seek(fileobj):
                 raise ValueError("size is required for a non-seekable upload source")
             here = fileobj.tell()
             size = fileobj.seek(0, os.SEEK_END) - here
             fileobj.seek(here)
         target = _abs(path)
-        body = _MultipartBody(fileobj, size, target.rsplit("/", 1)[-1], self.chunk_size)
+        body = MultipartBody(fileobj, size, target.rsplit("/", 1)[-1], self.chunk_size)
         params = [("path", target), ("fileSize", size),
                   ("allowOverwrite", "true" if allow_overwrite else "false")]
 
@@ -550,7 +297,7 @@ class ExaVaultClient:
         started and truncated; a non-seekable target is retried only if nothing had
         been written. If the download finally fails, a seekable target is truncated
         back to its starting point, so a short file is never left looking complete."""
-        seekable = _seekable(fileobj)
+        seekable = can_seek(fileobj)
         start = fileobj.tell() if seekable else 0
         written = 0
         params = [("resources[]", as_identifier(ref))]
@@ -571,18 +318,18 @@ class ExaVaultClient:
                 expected = _int(resp.headers.get("Content-Length"))
                 try:
                     chunks = resp.iter_content(self.chunk_size)
-                    is_json = _is_json(resp)
+                    is_json = labelled_json(resp)
                     if expected is not None and expected <= SMALL_BODY or \
                             is_json and (expected is None or expected <= JSON_SNIFF_LIMIT):
                         raw = resp.content  # small: read whole (then judge JSON)
                         if is_json:
-                            _check_json_download(raw, resp.status_code, where)
+                            check_json_download(raw, resp.status_code, where)
                         chunks = [raw] if raw else []
                     for chunk in chunks:
                         fileobj.write(chunk)
                         written += len(chunk)
                 except requests.RequestException as exc:
-                    raise TransportError(_describe(exc), status=200, **where) from exc
+                    raise TransportError(describe(exc), status=200, **where) from exc
                 if expected is not None and written != expected:
                     raise TransportError(f"body has {written} of {expected} bytes",
                                          status=200, **where)
@@ -629,33 +376,6 @@ class ExaVaultClient:
         return self._pages(fetch, limit)
 
 
-def _json(raw: bytes) -> Any:
-    """The decoded JSON body; ``{}`` when empty, ``None`` when it is not JSON."""
-    if not raw:
-        return {}
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
-        return None
-
-
-def _is_json(resp: requests.Response) -> bool:
-    ctype = (resp.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-    return ctype == "application/json" or ctype.endswith("+json")
-
-
-def _check_json_download(raw: bytes, status: int, where: dict) -> None:
-    """A download labelled JSON must not be an error envelope, and must be JSON."""
-    body = _json(raw)
-    if body is None:
-        raise ProtocolError("download answered with a body labelled JSON that is not JSON",
-                            status=status, **where)
-    if isinstance(body, dict) and (isinstance(body.get("errors"), list)
-                                   or (_int(body.get("responseStatus")) or 200) >= 300):
-        raise ProtocolError("download answered with an error envelope instead of the file",
-                            status=status, **where)
-
-
 def _page(item: Callable[[dict], Any]) -> Callable[[dict, int], Page]:
     def parse(body: dict, status: int) -> Page:
         data = body.get("data") or []
@@ -686,16 +406,3 @@ def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
-
-
-def _describe(exc: requests.RequestException) -> str:
-    """A short, credential-free description of a requests failure (no URL, no headers)."""
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "connection broken while reading the body"
-    cause: BaseException = exc
-    while cause.__context__ is not None and cause.__context__ is not cause:
-        cause = cause.__context__
-    reason = type(cause).__name__ if cause is not exc else ""
-    return f"connection failed ({reason})" if reason else "connection failed"

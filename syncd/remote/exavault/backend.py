@@ -18,11 +18,11 @@ Credentials live only inside the client; nothing here logs or stores them.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import BinaryIO
 
-from syncd.remote.backend import Change, ChangeOp, FeedUnavailable, RemoteItem
+from syncd.remote.backend import Change, ChangeOp, Echo, FeedUnavailable, RemoteItem
 from syncd.remote.errors import (
     InvalidParameterError,
     NotSupportedError,
@@ -32,10 +32,10 @@ from syncd.remote.errors import (
     TransportError,
     error_for_status,
 )
+from syncd.remote.exavault import feed
 from syncd.remote.exavault.api import ExaVaultClient
+from syncd.remote.exavault.feed import Cursor
 from syncd.remote.exavault.models import ActivityEntry, ItemResult, Operation, Resource
-
-Echo = Callable[[str, str], None]
 
 # Feed operations the sync engine cares about; everything else (downloads, shares,
 # users, logins, notifications, ...) is not a change to the tree.
@@ -83,6 +83,8 @@ def strictly_under(path: str, root: str) -> bool:
 
 
 def item_of(res: Resource) -> RemoteItem:
+    """The item for ``res``: no content hash (``Resource.hash`` is an address, not a
+    digest) and no version id, which the API does not have."""
     return RemoteItem(path=res.path, kind="dir" if res.is_dir else "file", id=str(res.id),
                       size=res.size, updated=res.updated_at.timestamp() if res.updated_at else 0.0)
 
@@ -137,7 +139,31 @@ class ExaVaultBackend:
         was moved while a listing was paged (not part of the minimal ``Backend``)."""
         return item_of(self.client.info_by_id(int(id)))
 
-    def changes(self, since: datetime) -> list[Change]:
+    # --- the change feed (cursors: ``feed``) ---------------------------------------
+
+    def changes(self, cursor: Cursor | None) -> tuple[list[Change], Cursor]:
+        started = datetime.now(UTC)
+        since = (feed.query_start(cursor) if cursor is not None
+                 else self.client.server_time or started)
+        out = self.activity(since)
+        return out, feed.reached(out, self.client.server_time, started)
+
+    def cursor_at(self, when: datetime) -> Cursor:
+        return feed.since(when)
+
+    def oldest(self, cursors: Sequence[Cursor]) -> Cursor:
+        return feed.oldest(cursors)
+
+    def seen(self, cursor: Cursor | None, change: Change) -> bool:
+        return feed.seen(cursor, change)
+
+    def advance(self, cursor: Cursor | None, changes: Sequence[Change],
+                reached: Cursor) -> Cursor:
+        return feed.advance(cursor, changes, reached)
+
+    def activity(self, since: datetime) -> list[Change]:
+        """The account's changes at or after server time ``since``, oldest first
+        (one activity query: about one request per 100 entries)."""
         try:
             entries = self.client.session_activity(since)
         except NotSupportedError as exc:

@@ -3,7 +3,7 @@
 Liberal in what they accept (digest: 200 or 207 forms, operation codes or labels,
 timestamps with ``Z`` or offsets, with or without seconds, missing optional
 fields), so one odd field never sinks a whole listing. No I/O here: the client
-(``exavault_api``) is the only module that speaks HTTP.
+(``api``, with ``http`` and ``body``) is the only code that speaks HTTP.
 """
 
 from __future__ import annotations
@@ -287,15 +287,3 @@ class RateLimit:
     limit: int | None
     remaining: int | None
     observed_at: datetime
-
-
-@dataclass(frozen=True)
-class RequestEvent:
-    """Passed to ``on_request`` once per HTTP request sent (one transaction each).
-    ``status`` is ``None`` when no answer arrived (transport failure)."""
-
-    method: str
-    path: str
-    status: int | None
-    limit: int | None
-    remaining: int | None

@@ -1,0 +1,91 @@
+"""The account session: the one place that knows which service an account is.
+
+``AccountSession.open`` builds, from the config, what passes over one account
+share: the transaction budget, the service's client, the ``Backend`` over it and
+the remote tracker. The service is picked from ``SERVICES`` by the account's type;
+the config has no type key yet, so every account is ``DEFAULT_SERVICE``
+(ExaVault). A second service is one more entry in ``SERVICES``: a function that
+builds its client and ``Backend`` (the rest of syncd only sees ``Backend``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from syncd.config.loader import AccountConfig, Config
+from syncd.remote.backend import Backend, Echo, RequestEvent
+from syncd.remote.exavault.api import ExaVaultClient
+from syncd.remote.exavault.backend import ExaVaultBackend
+from syncd.remote.tracker import RemoteTracker
+from syncd.state.budget import Budget
+from syncd.state.index import Index
+
+
+class Client(Protocol):
+    """What the session needs of a service's client: per-request observation (the
+    budget counts, the daemon's heartbeat beats) and closing."""
+
+    on_request: Callable[[RequestEvent], None] | None
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the budget lends a service's client: ``gate`` runs before each
+    request (it may refuse with ``BudgetExhausted``), ``on_request`` after it."""
+
+    gate: Callable[[str, str], None]
+    on_request: Callable[[RequestEvent], None]
+    pool: int  # HTTP connections to keep (parallel transfers + 2)
+
+
+Connect = Callable[[AccountConfig, Wiring, Echo], tuple[Client, Backend]]
+
+
+def _exavault(acct: AccountConfig, wiring: Wiring, echo: Echo) -> tuple[Client, Backend]:
+    client = ExaVaultClient(acct.url, acct.api_key, acct.access_token,
+                            timeout=(10.0, acct.timeout), pool_size=wiring.pool,
+                            gate=wiring.gate, on_request=wiring.on_request)
+    return client, ExaVaultBackend(client, echo=echo)
+
+
+SERVICES: dict[str, Connect] = {"exavault": _exavault}
+DEFAULT_SERVICE = "exavault"
+
+
+def service_of(acct: AccountConfig) -> str:
+    """The account's service: a key of ``SERVICES``. The config has no type key
+    yet, so every account is ``DEFAULT_SERVICE``; a type key would be read here."""
+    return DEFAULT_SERVICE
+
+
+@dataclass
+class AccountSession:
+    """What passes over one account share: the index, the transaction budget, the
+    service's client, its backend and the remote tracker. One-shot syncs open one
+    per run; the daemon keeps one for its lifetime (a new one after a config reload)."""
+
+    index: Index
+    budget: Budget
+    client: Client
+    backend: Backend
+    tracker: RemoteTracker
+
+    @classmethod
+    def open(cls, config: Config, index: Index, *, now: Callable[[], float] = time.time,
+             pool: int = 6) -> AccountSession:
+        acct = config.account
+        budget = Budget(index, acct.url, budget=acct.budget, reserve=acct.reserve, now=now)
+        connect = SERVICES[service_of(acct)]
+        client, backend = connect(
+            acct, Wiring(budget.gate, budget.observe, pool),
+            lambda op, path: index.expect_echo(acct.url, now(), op, path))
+        tracker = RemoteTracker(backend, index, acct.url, now=now)
+        return cls(index, budget, client, backend, tracker)
+
+    def close(self) -> None:
+        self.client.close()
