@@ -1,6 +1,6 @@
 """How often the daemon may look for remote changes: a pure function of the budget.
 
-Every request is a paid transaction, account-wide, over a rolling 24 h (digest §5).
+Every request is a paid transaction, account-wide, over a rolling 24 h (docs/exavault-api.md §4).
 A poll costs one request when the server has an activity feed (one call covers
 every mirror), and a full listing of every mirror, ``ceil((rows + 1) / 100)``
 requests each, when it has not (accounts migrated to Files.com). The daily

@@ -1,7 +1,7 @@
 """Keep the index's remote snapshot fresh while spending as few transactions as possible.
 
-Every request is a paid transaction (digest §5), so the tracker picks the cheapest
-way to learn what changed on the server (digest §4.4):
+Every request is a paid transaction (docs/exavault-api.md §4), so the tracker picks the cheapest
+way to learn what changed on the server (docs/exavault-api.md §9):
 
 * **Activity feed.** One ``changes(cursor)`` call serves every mirror of the account.
   Changes we made ourselves were announced by the backend's echo callback

@@ -1,4 +1,4 @@
-"""Receive ExaVault webhook pushes (digest §4.2-4.4) and hand them to the daemon as hints.
+"""Receive ExaVault webhook pushes (docs/exavault-api.md §14) and hand them to the daemon as hints.
 
 ExaVault POSTs one JSON document per event to a configured URL and signs it;
 ``syncd.remote.exavault.webhook`` checks the signature and parses the payload into

@@ -22,7 +22,7 @@ from . import render
 from .store import Change, Row
 
 # activity code -> (v1 `operation` label, v2 `event`); labels beyond Upload are our guess
-# (digest gap 11: the file-manager labels).
+# (docs/exavault-api.md §17.7: the file-manager labels).
 OPERATIONS = {
     "STOR": ("Upload", "resources.upload"),
     "DELE": ("Delete", "resources.delete"),
@@ -55,7 +55,7 @@ def php_json(obj) -> bytes:
 
 def v1_body(accountname: str, username: str, operation: str, path: str, sourcepath: str,
             attempt: int, protocol: str = "web") -> bytes:
-    """The raw bytes of a v1 webhook POST (digest §4.3, key order as documented)."""
+    """The raw bytes of a v1 webhook POST (docs/exavault-api.md §14.1, key order as documented)."""
     return php_json({"accountname": accountname, "username": username, "operation": operation,
                      "protocol": protocol, "path": path, "sourcepath": sourcepath,
                      "attempt": int(attempt)})

@@ -1,6 +1,6 @@
 """``syncd.remote.backend.Backend`` over the ExaVault v2 API (``ExaVaultClient``).
 
-Every method maps to as few paid requests as the API allows (digest §2, §4):
+Every method maps to as few paid requests as the API allows (docs/exavault-api.md §7-§13):
 
 * ``list_tree``: one recursive search (``name=*``), about one request per 100 items.
 * ``move``: a rename is one ``PATCH`` by id, a move one ``POST /resources/move``;

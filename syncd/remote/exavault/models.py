@@ -1,8 +1,8 @@
 """ExaVault API v2 response models and the parsing rules for them.
 
-Liberal in what they accept (digest: 200 or 207 forms, operation codes or labels,
-timestamps with ``Z`` or offsets, with or without seconds, missing optional
-fields), so one odd field never sinks a whole listing. No I/O here: the client
+Liberal in what they accept (docs/exavault-api.md §2, §6, §8: 200 or 207 forms,
+operation codes or labels, timestamps with ``Z`` or offsets, with or without
+seconds, missing optional fields), so one odd field never sinks a whole listing. No I/O here: the client
 (``api``, with ``http`` and ``body``) is the only code that speaks HTTP.
 """
 

@@ -1,4 +1,4 @@
-"""ExaVault's webhook pushes (digest §4.2-4.4): the signature and the payloads.
+"""ExaVault's webhook pushes (docs/exavault-api.md §14): the signature and the payloads.
 
 ExaVault POSTs one JSON document per event and signs it with
 ``X-Exavault-Signature`` = lowercase hex ``md5(verification token + raw body)``. The
@@ -57,7 +57,8 @@ class WebhookPayloadError(ValueError):
 
 
 # v1 ``operation`` labels, lowercased without blanks, ``_`` or ``-``. Only Connect,
-# Disconnect and Upload are documented; the rest are the file-manager labels (gap 11).
+# Disconnect and Upload are documented; the rest are the file-manager labels
+# (docs/exavault-api.md §14.1).
 # Compress and extract create files, like their v2 events. Anything else is "other".
 _V1_OPS = {
     "upload": "upload", "delete": "delete", "createfolder": "mkdir", "mkdir": "mkdir",
