@@ -1,10 +1,11 @@
 """ExaVault REST API v2 client: with ``http`` (sending requests, retrying, paging)
 and ``body`` (transfer bodies), the only code in syncd that speaks HTTP.
 
-The contract is docs/exavault-api.md. The client must work against our emulator and against implementations we never see, so it is
-strict in what it sends (query strings encoded by the library, JSON bodies,
-explicit Content-Length) and liberal in what it accepts (200 or 207 answers,
-operation codes or labels, timestamps with ``Z`` or offsets, missing fields).
+The contract is docs/exavault-api.md. The client must work against our emulator
+and against implementations we never see, so it is strict in what it sends
+(query strings encoded by the library, JSON bodies, explicit Content-Length) and
+liberal in what it accepts (200 or 207 answers, operation codes or labels,
+timestamps with ``Z`` or offsets, missing fields).
 
 Every HTTP request is one paid transaction. ``ExaVaultClient.requests_sent``
 counts them, ``rate_limit`` holds the latest ``X-RateLimit-*`` values, and the

@@ -2,8 +2,9 @@
 
 Liberal in what they accept (docs/exavault-api.md §2, §6, §8: 200 or 207 forms,
 operation codes or labels, timestamps with ``Z`` or offsets, with or without
-seconds, missing optional fields), so one odd field never sinks a whole listing. No I/O here: the client
-(``api``, with ``http`` and ``body``) is the only code that speaks HTTP.
+seconds, missing optional fields), so one odd field never sinks a whole listing.
+No I/O here: the client (``api``, with ``http`` and ``body``) is the only code
+that speaks HTTP.
 """
 
 from __future__ import annotations
