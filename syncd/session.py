@@ -4,8 +4,9 @@
 share: the transaction budget, the service's client, the ``Backend`` over it and
 the remote tracker. The service is picked from ``SERVICES`` by the account's type;
 the config has no type key yet, so every account is ``DEFAULT_SERVICE``
-(ExaVault). A second service is one more entry in ``SERVICES``: a function that
-builds its client and ``Backend`` (the rest of syncd only sees ``Backend``).
+(ExaVault). A second service is one more entry in ``SERVICES``: a ``Service``
+that builds its client and ``Backend`` and says how its webhook pushes are
+signed and spelled (the rest of syncd only sees ``Backend`` and ``PushFormat``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from syncd.config.loader import AccountConfig, Config
 from syncd.remote.backend import Backend, Echo, RequestEvent
 from syncd.remote.exavault.api import ExaVaultClient
 from syncd.remote.exavault.backend import ExaVaultBackend
+from syncd.remote.exavault.webhook import FORMAT as EXAVAULT_PUSH
 from syncd.remote.tracker import RemoteTracker
+from syncd.remote.webhook import PushFormat
 from syncd.state.budget import Budget
 from syncd.state.index import Index
 
@@ -53,7 +56,15 @@ def _exavault(acct: AccountConfig, wiring: Wiring, echo: Echo) -> tuple[Client, 
     return client, ExaVaultBackend(client, echo=echo)
 
 
-SERVICES: dict[str, Connect] = {"exavault": _exavault}
+@dataclass(frozen=True)
+class Service:
+    """One service syncd speaks to: how to connect, and its webhook pushes."""
+
+    connect: Connect
+    push: PushFormat
+
+
+SERVICES: dict[str, Service] = {"exavault": Service(_exavault, EXAVAULT_PUSH)}
 DEFAULT_SERVICE = "exavault"
 
 
@@ -61,6 +72,11 @@ def service_of(acct: AccountConfig) -> str:
     """The account's service: a key of ``SERVICES``. The config has no type key
     yet, so every account is ``DEFAULT_SERVICE``; a type key would be read here."""
     return DEFAULT_SERVICE
+
+
+def push_format(acct: AccountConfig) -> PushFormat:
+    """How the account's service signs and spells webhook pushes."""
+    return SERVICES[service_of(acct)].push
 
 
 @dataclass
@@ -80,7 +96,7 @@ class AccountSession:
              pool: int = 6) -> AccountSession:
         acct = config.account
         budget = Budget(index, acct.url, budget=acct.budget, reserve=acct.reserve, now=now)
-        connect = SERVICES[service_of(acct)]
+        connect = SERVICES[service_of(acct)].connect
         client, backend = connect(
             acct, Wiring(budget.gate, budget.observe, pool),
             lambda op, path: index.expect_echo(acct.url, now(), op, path))

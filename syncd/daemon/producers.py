@@ -15,6 +15,7 @@ from syncd.daemon.log import log
 from syncd.local.ignore import IgnoreFileError, IgnoreRules, is_temp_name
 from syncd.local.watcher import LocalWatcher
 from syncd.remote.backend import Change
+from syncd.session import push_format
 from syncd.state.index import Index
 
 WEBHOOK_OPS = {"upload", "delete", "mkdir", "move", "rename", "copy"}
@@ -81,7 +82,7 @@ class Producers:
 
         try:
             self.webhook = WebhookServer(hook.host, hook.port, hook.token, self._on_push,
-                                         path=hook.path,
+                                         push=push_format(self.config.account), path=hook.path,
                                          log=logging.getLogger("syncd.remote.webhook")).start()
         except OSError as exc:
             self.webhook = None

@@ -25,15 +25,43 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 from urllib.parse import urlsplit
 
-from syncd.remote.exavault.webhook import (SIGNATURE_HEADER, WebhookEvent, WebhookPayloadError,
-                                           parse, verify)
+__all__ = ["PushFormat", "WebhookEvent", "WebhookPayloadError", "WebhookServer"]
 
-__all__ = ["WebhookServer"]
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One change pushed by the server, named like the daemon's change feed.
+
+    ``op``: upload, delete, mkdir, move, rename, copy, download or other. ``path`` is the
+    absolute server path (the new one for move/rename/copy; ``""`` when the event has
+    none, e.g. Connect); ``source`` the old path for move/rename/copy, if given."""
+
+    op: str
+    path: str
+    source: str = ""
+    account: str = ""
+
+
+class WebhookPayloadError(ValueError):
+    """The body is not a webhook payload the service's format understands."""
+
+
+@dataclass(frozen=True)
+class PushFormat:
+    """How one service signs and spells its pushes: the header carrying the
+    signature, ``verify(token, body, header)`` and ``parse(body)`` (raising
+    ``WebhookPayloadError``). Each service module defines one; ``syncd.session``
+    hands the daemon the one of the account's service."""
+
+    header: str
+    verify: Callable[[str, bytes, str | None], bool]
+    parse: Callable[[bytes], list[WebhookEvent]]
+
 
 _LOG = logging.getLogger(__name__)
 _DRAIN_BYTES = 1 << 20   # at most this much of an unread body is discarded before closing
@@ -51,7 +79,8 @@ class WebhookServer:
     """
 
     def __init__(self, host: str, port: int, token: str,
-                 on_events: Callable[[list[WebhookEvent]], None], *, path: str = "/",
+                 on_events: Callable[[list[WebhookEvent]], None], *, push: PushFormat,
+                 path: str = "/",
                  max_body: int = 1 << 20, log: logging.Logger | None = None,
                  timeout: float = 10.0):
         if not token:
@@ -66,6 +95,7 @@ class WebhookServer:
         self.timeout = timeout
         self.log = log or _LOG
         self._token = token
+        self.push = push
         self._on_events = on_events
         self._state = threading.Lock()
         self._deliver_lock = threading.RLock()  # one on_events call at a time
@@ -151,7 +181,7 @@ class WebhookServer:
                 self._conns.discard(conn)
 
     def _verify(self, body: bytes, header: str | None) -> bool:
-        return verify(self._token, body, header)
+        return self.push.verify(self._token, body, header)
 
     def _deliver(self, events: list[WebhookEvent]) -> bool:
         """Call ``on_events``; False (not called) once the server is stopping."""
@@ -342,12 +372,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return 408, "request body timed out"
             return 400, "request body shorter than Content-Length"
         self._unread = False
-        if not hook._verify(body, self.headers.get(SIGNATURE_HEADER)):
-            hook.log.warning("webhook: missing or bad %s from %s (%d bytes)", SIGNATURE_HEADER,
+        if not hook._verify(body, self.headers.get(hook.push.header)):
+            hook.log.warning("webhook: missing or bad %s from %s (%d bytes)", hook.push.header,
                              _peer(self.client_address), len(body))
             return 403, "bad signature"
         try:
-            events = parse(body)
+            events = hook.push.parse(body)
         except WebhookPayloadError as exc:
             hook.log.warning("webhook: signed payload not understood from %s: %s",
                              _peer(self.client_address), exc)

@@ -6,6 +6,7 @@ from syncd import session
 from syncd.config.loader import load_config
 from syncd.remote.exavault.api import ExaVaultClient
 from syncd.remote.exavault.backend import ExaVaultBackend
+from syncd.remote.exavault.webhook import FORMAT as EXAVAULT_PUSH
 from syncd.state.index import Index
 from tests.helpers.sync import make_setup
 
@@ -47,9 +48,14 @@ def test_the_service_is_one_entry_of_the_registry(config, index, monkeypatch):
         echo("upload", "/docs/a.txt")  # the echo lands in the index, for the tracker
         return Client(), object()
 
-    monkeypatch.setitem(session.SERVICES, "other", connect)
+    monkeypatch.setitem(session.SERVICES, "other", session.Service(connect, EXAVAULT_PUSH))
     monkeypatch.setattr(session, "service_of", lambda acct: "other")
     s = session.AccountSession.open(config, index, pool=5)
     s.close()
     assert built == [(config.account.url, 5), "closed"]
     assert index.take_echo(config.account.url, "upload", "/docs/a.txt")
+
+
+def test_the_push_format_is_the_services(config):
+    assert session.push_format(config.account) is EXAVAULT_PUSH
+    assert EXAVAULT_PUSH.header == "X-Exavault-Signature"

@@ -13,15 +13,8 @@ import time
 import pytest
 import requests
 
-from syncd.remote.exavault.webhook import (
-    SIGNATURE_HEADER,
-    WebhookEvent,
-    WebhookPayloadError,
-    parse,
-    signature,
-    verify,
-)
-from syncd.remote.webhook import WebhookServer
+from syncd.remote.exavault.webhook import FORMAT, SIGNATURE_HEADER, parse, signature, verify
+from syncd.remote.webhook import WebhookEvent, WebhookPayloadError, WebhookServer
 
 TOKEN = "efb7e0030e6cef1b45d3d74a67881a2b"
 CONNECT = (b'{"accountname":"exampleaccount","username":"exampleaccount","operation":"Connect",'
@@ -197,7 +190,7 @@ def make_server():
 
     def make(**options) -> tuple[WebhookServer, Recorder]:
         recorder = Recorder()
-        server = WebhookServer("127.0.0.1", options.pop("port", 0), TOKEN, recorder,
+        server = WebhookServer("127.0.0.1", options.pop("port", 0), TOKEN, recorder, push=FORMAT,
                                **options).start()
         servers.append(server)
         return server, recorder
@@ -491,7 +484,7 @@ def test_stop_waits_for_a_running_callback_and_then_refuses(make_server):
         entered.set()
         release.wait(5)
 
-    server = WebhookServer("127.0.0.1", 0, TOKEN, slow).start()
+    server = WebhookServer("127.0.0.1", 0, TOKEN, slow, push=FORMAT).start()
     try:
         answers = []
         sender = threading.Thread(target=lambda: answers.append(
@@ -525,7 +518,7 @@ def test_stop_from_inside_the_callback(make_server):
         took.append(time.monotonic() - started)
         done.set()
 
-    server = WebhookServer("127.0.0.1", 0, TOKEN, stop_now)
+    server = WebhookServer("127.0.0.1", 0, TOKEN, stop_now, push=FORMAT)
     holder.append(server.start())
     _quiet_post(server.url, UPLOAD)
     assert done.wait(5) and took[0] < 1.0
@@ -544,14 +537,14 @@ def _quiet_post(url, body):
 def test_bind_failure_propagates(make_server):
     server, _ = make_server()
     with pytest.raises(OSError):
-        WebhookServer("127.0.0.1", server.address[1], TOKEN, lambda events: None).start()
+        WebhookServer("127.0.0.1", server.address[1], TOKEN, lambda events: None, push=FORMAT).start()
 
 
 def test_constructor_refuses_empty_token_and_relative_path():
     with pytest.raises(ValueError):
-        WebhookServer("127.0.0.1", 0, "", lambda events: None)
+        WebhookServer("127.0.0.1", 0, "", lambda events: None, push=FORMAT)
     with pytest.raises(ValueError):
-        WebhookServer("127.0.0.1", 0, TOKEN, lambda events: None, path="hook")
+        WebhookServer("127.0.0.1", 0, TOKEN, lambda events: None, push=FORMAT, path="hook")
 
 
 def test_logs_never_show_the_token_or_body(served, caplog, capfd):
@@ -593,7 +586,7 @@ def test_ipv6_loopback(make_server):
     try:
         server, rec = make_server()  # IPv4 first, to keep the fixture's signature simple
         server.stop()
-        v6 = WebhookServer("::1", 0, TOKEN, rec).start()
+        v6 = WebhookServer("::1", 0, TOKEN, rec, push=FORMAT).start()
     except OSError:
         pytest.skip("no IPv6 loopback")
     try:

@@ -13,7 +13,9 @@ SERVICE = "syncd.remote.exavault"
 
 # Modules that see the remote side only through syncd.remote.backend.
 SERVICE_NEUTRAL = ("syncd.engine", "syncd.reconcile", "syncd.transfer", "syncd.state",
-                   "syncd.local", "syncd.remote.tracker", "syncd.remote.backend")
+                   "syncd.local", "syncd.remote.tracker", "syncd.remote.backend",
+                   "syncd.remote.webhook", "syncd.remote.trash", "syncd.remote.errors",
+                   "syncd.remote.confirm", "syncd.remote.snapshot")
 EMULATORS = "syncd.emulators"
 
 

@@ -13,7 +13,8 @@ import hashlib
 import hmac
 import json
 import re
-from dataclasses import dataclass
+
+from syncd.remote.webhook import PushFormat, WebhookEvent, WebhookPayloadError
 
 SIGNATURE_HEADER = "X-Exavault-Signature"
 
@@ -36,24 +37,6 @@ def verify(token: str, body: bytes, header: str | None) -> bool:
     if not _HEX32.fullmatch(header):
         return False
     return hmac.compare_digest(header.lower(), signature(token, body))
-
-
-@dataclass(frozen=True)
-class WebhookEvent:
-    """One change pushed by the server, named like the daemon's change feed.
-
-    ``op``: upload, delete, mkdir, move, rename, copy, download or other. ``path`` is the
-    absolute server path (the new one for move/rename/copy; ``""`` when the event has
-    none, e.g. Connect); ``source`` the old path for move/rename/copy, if given."""
-
-    op: str
-    path: str
-    source: str = ""
-    account: str = ""
-
-
-class WebhookPayloadError(ValueError):
-    """The body is not a webhook payload this module understands."""
 
 
 # v1 ``operation`` labels, lowercased without blanks, ``_`` or ``-``. Only Connect,
@@ -149,3 +132,6 @@ def _path(raw: str, what: str) -> str:
     if any(p in (".", "..") for p in parts):
         raise WebhookPayloadError(f"{what} has a '.' or '..' segment")
     return "/" + "/".join(parts)
+
+
+FORMAT = PushFormat(SIGNATURE_HEADER, verify, parse)
