@@ -229,6 +229,21 @@ def test_the_template_documents_every_key_with_the_defaults_the_code_uses(tmp_pa
     assert load_config(path, env={}) == plain
 
 
+def test_the_template_comments_out_every_optional_key_with_the_schemas_default(tmp_path):
+    text = render(url="https://a.exavault.com/api/v2", name="docs", local=str(tmp_path / "d"),
+                  remote="/d", api_key="k", access_token="t")
+    shown = []
+    for path, key in schema.keys():
+        block = isinstance(key.kind, schema.Section) and not key.kind.inline
+        if (key.required or key.computed or block
+                or path.startswith(("account.webhook.", "mirrors[].bandwidth."))):
+            continue  # written in the template itself, or as part of its mapping's default
+        shown.append(path)
+        line = rf"^ *# *{key.name}: {re.escape(schema.default_text(key))}  +# \S"
+        assert re.search(line, text, flags=re.MULTILINE), f"{path} not shown with its default"
+    assert len(shown) > 15
+
+
 # ------------------------------------------------------------------ end to end
 
 def test_init_then_check_then_sync_against_the_emulator(make_emulator, tmp_path):
