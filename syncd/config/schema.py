@@ -61,12 +61,17 @@ MAX_TRANSFERS = 32
 
 @dataclass(frozen=True)
 class Key:
+    """One key: ``kind`` reads its value (a ``Section`` or ``Sections`` holds
+    keys of its own), ``default`` is YAML text or None for a required key,
+    ``computed`` gives the real default where it depends on the machine (the
+    text then shows the usual one)."""
+
     name: str
     kind: Any
     default: str | None  # as written in YAML; None: required
     doc: str
     check: Callable[[Reader, dict[str, Any], str], None] | None = None
-    computed: Callable[[], Any] | None = None  # the real default, where it depends on the machine
+    computed: Callable[[], Any] | None = None
 
     @property
     def required(self) -> bool:
@@ -228,10 +233,10 @@ def default(path: str) -> Any:
     """The value a key takes when it is left out: its default text, read as the
     parser reads the file."""
     k = key(path)
-    if k.required or isinstance(k.kind, (Section, Sections)) and k.default != "null":
-        raise ValueError(f"{path} has no default value of its own")
-    node = yaml.compose(k.default, Loader=yaml.SafeLoader)
     if k.default == "null":
         return None
+    if k.required or isinstance(k.kind, (Section, Sections)):
+        raise ValueError(f"{path} has no default value of its own")
+    node = yaml.compose(k.default, Loader=yaml.SafeLoader)
     name = ScalarNode(TAG + "str", k.name, node.start_mark, node.end_mark)
     return k.kind.read(Reader(None, {}), Entry(name, node), path, k)
