@@ -24,7 +24,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import re
 import shlex
 import sys
 import tempfile
@@ -39,12 +38,12 @@ from syncd.cli import exitcodes
 from syncd.cli.app import CommandError
 from syncd.config import schema
 from syncd.config.loader import APP_NAME, ConfigError, config_path, load_config
+from syncd.config.reader import VAR_NAME_RE
+from syncd.config.values import NAME_RE
 from syncd.state.index import _make_private_dirs  # 0700 whatever the umask
 
 DEFAULT_KEY_ENV = "EXAVAULT_API_KEY"
 DEFAULT_TOKEN_ENV = "EXAVAULT_ACCESS_TOKEN"
-_VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # config keys (as ConfigError names them) -> the flag that supplied the value
 _FLAGS = {"account.url": "--url", "mirrors[0].name": "--name", "mirrors[0].local": "--local",
           "mirrors[0].remote": "--remote", "state_dir": "--state-dir",
@@ -203,7 +202,7 @@ def _ask(term: Terminal, prompt: str, default: str | None = None) -> str | None:
 
 def _default_name(local: str) -> str | None:
     leaf = Path(local.rstrip("/")).name
-    return leaf if _NAME_RE.fullmatch(leaf) else None
+    return leaf if NAME_RE.fullmatch(leaf) else None
 
 
 def _gather(opts: InitOptions, term: Terminal) -> None:
@@ -311,7 +310,7 @@ def run_init(opts: InitOptions, *, env: Mapping[str, str] | None = None,
     term = term or Terminal.default()
     out = out or sys.stdout
     for flag, name in (("--api-key-env", opts.api_key_env), ("--token-env", opts.token_env)):
-        if not _VAR_RE.fullmatch(name or ""):
+        if not VAR_NAME_RE.fullmatch(name or ""):
             raise _usage(f"{flag}: not a variable name: {name!r}")
     if opts.api_key_env == opts.token_env:
         raise _usage("--api-key-env and --token-env must name different variables")

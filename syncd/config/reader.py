@@ -40,7 +40,7 @@ from syncd.config.errors import ConfigError
 
 SECRET_KEYS = ("account.api_key", "account.access_token", "account.webhook.token")
 
-_VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _SECRET_TEXT_RE = re.compile(
     r"""(?:api_key|access_token|token)["']?[ \t]*:[ \t]*["']?[*&]?([^\s,{}\[\]"'#]+)""")
@@ -295,7 +295,7 @@ class Reader:
                 raise self.error("unterminated ${ in value (write $$ for a literal $)",
                                  line=line, key=key)
             body = text[i + 2:j - 1]
-            m = _VAR_NAME_RE.match(body)
+            m = VAR_NAME_RE.match(body)
             rest = body[m.end():] if m else None
             if m is None or not (rest == "" or rest.startswith(":-")):
                 shown = "" if key in SECRET_KEYS else f" ${{{body}}}"

@@ -36,7 +36,7 @@ _SIZE_UNITS = {
     "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
     "g": 1000**3, "gb": 1000**3, "gib": 1024**3,
 }
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _LISTEN_RE = re.compile(r"\[?([^\[\]]*?)\]?:([0-9]{1,5})")
 
 
@@ -254,7 +254,7 @@ class Name:
 
     def read(self, r: Reader, entry: Entry, key: str, spec: Any = None) -> str | None:
         name = r.get_str(entry, key)
-        if name is not None and not _NAME_RE.fullmatch(name):
+        if name is not None and not NAME_RE.fullmatch(name):
             raise r.error("must start with a letter or digit and contain only letters, "
                           f"digits, '.', '_' and '-' (got {r.quote(name)})",
                           line=r.value_line(entry), key=key)
