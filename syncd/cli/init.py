@@ -24,7 +24,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import re
 import shlex
 import sys
 import tempfile
@@ -37,13 +36,14 @@ import platformdirs
 
 from syncd.cli import exitcodes
 from syncd.cli.app import CommandError
+from syncd.config import schema
 from syncd.config.loader import APP_NAME, ConfigError, config_path, load_config
+from syncd.config.reader import VAR_NAME_RE
+from syncd.config.values import NAME_RE
 from syncd.state.connection import make_private_dirs  # 0700 whatever the umask
 
 DEFAULT_KEY_ENV = "EXAVAULT_API_KEY"
 DEFAULT_TOKEN_ENV = "EXAVAULT_ACCESS_TOKEN"
-_VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # config keys (as ConfigError names them) -> the flag that supplied the value
 _FLAGS = {"account.url": "--url", "mirrors[0].name": "--name", "mirrors[0].local": "--local",
           "mirrors[0].remote": "--remote", "state_dir": "--state-dir",
@@ -91,13 +91,38 @@ def _q(value: str) -> str:
     return json.dumps(value.replace("$", "$$"), ensure_ascii=False)
 
 
+def _commented(head: str, doc: str, column: int) -> list[str]:
+    """``head`` with ``doc`` as a comment from ``column`` on (a line break in the
+    doc continues it below)."""
+    first, *more = doc.split("\n")
+    lines = [f"{head.ljust(column - 2)}  # {first}"]
+    lines += [f"{head[:head.index('#') + 1].ljust(column - 2)}  # {line}" for line in more]
+    return lines
+
+
+def _defaults(section: schema.Section, prefix: str, column: int) -> str:
+    """The keys of ``section`` that have a default of their own to show, each
+    commented out with it and its doc; the others are in the template itself."""
+    lines = []
+    for key in section.keys:
+        block = isinstance(key.kind, schema.Section) and not key.kind.inline
+        if not (key.required or key.computed or block):
+            lines += _commented(f"{prefix}{key.name}: {schema.default_text(key)}", key.doc,
+                                column)
+    return "\n".join(lines)
+
+
 def render(*, url: str, name: str, local: str, remote: str, api_key: str, access_token: str,
            state_dir: str | None = None) -> str:
-    """The configuration file's text. ``api_key``/``access_token`` are written as
-    given: a ``${VAR}`` reference or an already quoted literal."""
-    default_state = os.path.join(platformdirs.user_state_dir(APP_NAME))
-    state_line = (f"state_dir: {_q(state_dir)}   # index, logs and local trash" if state_dir
-                  else f"# state_dir: {default_state}   # index, logs and local trash")
+    """The configuration file's text: the required keys with the values given,
+    every other key commented out with its default (from the schema).
+    ``api_key``/``access_token`` are written as given: a ``${VAR}`` reference or
+    an already quoted literal."""
+    state_doc = schema.key("state_dir").doc
+    state_line = (f"state_dir: {_q(state_dir)}   # {state_doc}" if state_dir
+                  else f"# state_dir: {platformdirs.user_state_dir(APP_NAME)}   # {state_doc}")
+    hook_path = schema.default_text(schema.key("account.webhook.path"))
+    daemon = "\n".join(_commented("# daemon:", schema.key("daemon").doc, 32))
     return f"""\
 # syncd configuration, written by `syncd init`.
 # Check it with `syncd check`, then run `syncd sync` once, or `syncd run`.
@@ -110,34 +135,20 @@ account:
   url: {_q(url)}
   api_key: {api_key}
   access_token: {access_token}
-  # budget: null         # daily API transactions syncd may spend; null = the account's whole limit
-  # reserve: 5%          # transactions never spent: a count (e.g. 200) or a % of the daily limit
-  # timeout: 60          # seconds to wait for the server before a request fails
-  # transfer_share: 50%  # of the daily budget kept for transfers; `syncd run` polls with the rest
-  # webhook: {{listen: "127.0.0.1:8787", token: "${{EXAVAULT_WEBHOOK_TOKEN}}", path: /}}
+{_defaults(schema.ACCOUNT, "  # ", 25)}
+  # webhook: {{listen: "127.0.0.1:8787", token: "${{EXAVAULT_WEBHOOK_TOKEN}}", path: {hook_path}}}
 
 {state_line}
-# remote_trash: /.syncd-trash   # remote folder that receives remote deletions
-# trash_days: 30                # days deleted files are kept in the local and remote trash
+{_defaults(schema.TOP, "# ", 32)}
 
-# daemon:                       # `syncd run` only
-#   settle: 1.5s                # a changed file is synced once quiet for this long
-#   local_scan_interval: 1h     # full local true-up scan
-#   log_level: info             # debug | info | warning | error
+{daemon}
+{_defaults(schema.DAEMON, "#   ", 32)}
 
 mirrors:
   - name: {_q(name)}
     local: {_q(local)}
     remote: {_q(remote)}
-    # direction: two-way        # two-way | upload-only | download-only
-    # ignore: []                # gitignore-style patterns, e.g. ["*.tmp", "build/"]
-    # poll_interval: 5m         # how often `syncd run` looks for remote changes
-    # full_scan_interval: 1d    # how often the whole remote folder is listed as a true-up
-    # max_delete: null          # max deletions per run (count or "25%"); null = hold back
-    #                           # when more than 50% and more than 10 entries would go
-    # remote_delete: trash      # trash (move to remote_trash) | delete (permanently)
-    # transfers: 4              # parallel uploads/downloads, 1..32
-    # bandwidth: {{up: 0, down: 0}}  # bytes/s, e.g. {{up: 2MB, down: 500KiB}}; 0 = unlimited
+{_defaults(schema.MIRROR, "    # ", 32)}
 """
 
 
@@ -191,7 +202,7 @@ def _ask(term: Terminal, prompt: str, default: str | None = None) -> str | None:
 
 def _default_name(local: str) -> str | None:
     leaf = Path(local.rstrip("/")).name
-    return leaf if _NAME_RE.fullmatch(leaf) else None
+    return leaf if NAME_RE.fullmatch(leaf) else None
 
 
 def _gather(opts: InitOptions, term: Terminal) -> None:
@@ -299,7 +310,7 @@ def run_init(opts: InitOptions, *, env: Mapping[str, str] | None = None,
     term = term or Terminal.default()
     out = out or sys.stdout
     for flag, name in (("--api-key-env", opts.api_key_env), ("--token-env", opts.token_env)):
-        if not _VAR_RE.fullmatch(name or ""):
+        if not VAR_NAME_RE.fullmatch(name or ""):
             raise _usage(f"{flag}: not a variable name: {name!r}")
     if opts.api_key_env == opts.token_env:
         raise _usage("--api-key-env and --token-env must name different variables")

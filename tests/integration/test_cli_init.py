@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.config import loader as config_module
+from syncd.config import schema
 from syncd.config.loader import load_config
 from syncd.cli.init import render
 from tests.helpers.accounts import ACCESS_TOKEN, API_KEY
@@ -214,9 +214,8 @@ def test_the_template_documents_every_key_with_the_defaults_the_code_uses(tmp_pa
     text = render(url="https://a.exavault.com/api/v2", name="docs", local=str(tmp_path / "d"),
                   remote="/d", api_key="k", access_token="t")
     documented = set(re.findall(r"^\s*#?\s*(?:- )?([a-z_]+):", text, flags=re.MULTILINE))
-    keys = {k for group in (config_module._TOP_KEYS, config_module._ACCOUNT_KEYS,
-                            config_module._DAEMON_KEYS, config_module._MIRROR_KEYS)
-            for k in group}
+    keys = {k.name for section in (schema.TOP, schema.ACCOUNT, schema.DAEMON, schema.MIRROR)
+            for k in section.keys}
     assert keys <= documented, sorted(keys - documented)
     # Uncommenting every optional key (but the webhook, which has no default) changes nothing.
     uncommented = "\n".join(
@@ -228,6 +227,21 @@ def test_the_template_documents_every_key_with_the_defaults_the_code_uses(tmp_pa
     plain = load_config(path, env={})
     path.write_text(uncommented)
     assert load_config(path, env={}) == plain
+
+
+def test_the_template_comments_out_every_optional_key_with_the_schemas_default(tmp_path):
+    text = render(url="https://a.exavault.com/api/v2", name="docs", local=str(tmp_path / "d"),
+                  remote="/d", api_key="k", access_token="t")
+    shown = []
+    for path, key in schema.keys():
+        block = isinstance(key.kind, schema.Section) and not key.kind.inline
+        if (key.required or key.computed or block
+                or path.startswith(("account.webhook.", "mirrors[].bandwidth."))):
+            continue  # written in the template itself, or as part of its mapping's default
+        shown.append(path)
+        line = rf"^ *# *{key.name}: {re.escape(schema.default_text(key))}  +# \S"
+        assert re.search(line, text, flags=re.MULTILINE), f"{path} not shown with its default"
+    assert len(shown) > 15
 
 
 # ------------------------------------------------------------------ end to end

@@ -1,9 +1,10 @@
 """The documentation is checked against the code, so it cannot drift.
 
-* docs/configuration.md documents exactly the keys the config parser accepts
-  (taken from ``syncd/config/loader.py``), and each documented default loads to the
-  same configuration as leaving the key out;
-* config.example.yaml writes out every key, each with its default;
+* docs/configuration.md documents exactly the keys of the config schema
+  (``syncd/config/schema.py``, which the parser walks), each with the schema's
+  default, and each documented default loads to the same configuration as
+  leaving the key out;
+* config.example.yaml writes out every key, each with the schema's default;
 * docs/architecture.md's rule table is the planner's;
 * docs/operations.md lists every exit code of ``syncd/cli/exitcodes.py``, and its
   account of a lost index is what a sync does;
@@ -23,48 +24,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from syncd.config import loader as config_module
 from syncd.cli import exitcodes
+from syncd.config import schema
 from syncd.config.loader import ConfigError, load_config
 from tests.helpers.sync import make_setup
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 
-# Each mapping the parser validates (the tuple of allowed keys it hands to
-# ``_Parser.mapping``) and where that mapping sits in the file.
-SECTIONS = {
-    "_TOP_KEYS": "",
-    "_ACCOUNT_KEYS": "account.",
-    "_WEBHOOK_KEYS": "account.webhook.",
-    "_DAEMON_KEYS": "daemon.",
-    "_MIRROR_KEYS": "mirrors[].",
-    "_BANDWIDTH_KEYS": "mirrors[].bandwidth.",
-}
-
-
-def _mapping_tuples() -> set[str]:
-    """The names of the allowed-key tuples the parser passes to ``self.mapping``."""
-    tree = ast.parse(Path(config_module.__file__).read_text(encoding="utf-8"))
-    names = set()
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "mapping" and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == "self"):
-            allowed = node.args[2] if len(node.args) > 2 else None
-            assert isinstance(allowed, ast.Name), ast.dump(node)
-            names.add(allowed.id)
-    return names
-
-
 def schema_keys() -> list[str]:
-    """Every key of the configuration, dotted (``mirrors[].bandwidth.up``)."""
-    # A new section in the parser must be added to SECTIONS (and documented).
-    assert _mapping_tuples() == set(SECTIONS)
-    keys = []
-    for tuple_name, prefix in SECTIONS.items():
-        keys += [prefix + k for k in getattr(config_module, tuple_name)]
-    return keys
+    """Every key of the configuration, dotted (``mirrors[].bandwidth.up``): the
+    schema's table, which the parser walks."""
+    return [path for path, _ in schema.keys()]
 
 
 def documented_keys(text: str) -> dict[str, str]:
@@ -98,6 +69,16 @@ def test_configuration_md_documents_exactly_the_keys_the_parser_accepts():
     unknown = [k for k in documented if k not in schema]
     assert not missing, f"keys missing from docs/configuration.md: {missing}"
     assert not unknown, f"docs/configuration.md documents keys that do not exist: {unknown}"
+
+
+def test_configuration_md_shows_the_schemas_defaults():
+    documented = documented_keys((DOCS / "configuration.md").read_text(encoding="utf-8"))
+    wrong = []
+    for path, key in schema.keys():
+        want = "required" if key.required else f"`{schema.default_text(key)}`"
+        if documented.get(path) != want:
+            wrong.append(f"{path}: {documented.get(path)} (the schema says {want})")
+    assert not wrong, f"docs/configuration.md's defaults differ from the schema: {wrong}"
 
 
 BASE = {
@@ -208,6 +189,23 @@ def test_example_writes_out_every_key():
         if not isinstance(node, dict) or leaf not in node:
             missing.append(key)
     assert not missing, f"keys not written out in config.example.yaml: {missing}"
+
+
+def test_example_writes_the_schemas_defaults():
+    doc = yaml.safe_load(_example_text())
+    hooked = yaml.safe_load(_example_with_webhook())
+    wrong = []
+    for path, key in schema.keys():
+        if key.required:
+            continue
+        node, leaf = _parent(copy.deepcopy(hooked if path.startswith("account.webhook.")
+                                           else doc), path)
+        want, got = yaml.safe_load(schema.default_text(key)), node[leaf]
+        if isinstance(want, dict) and isinstance(got, dict):  # its keys are checked one by one
+            got = {k: got.get(k) for k in want}
+        if got != want:
+            wrong.append(f"{path}: {got!r} (the schema says {schema.default_text(key)})")
+    assert not wrong, f"config.example.yaml's values differ from the defaults: {wrong}"
 
 
 def test_example_values_are_the_defaults(tmp_path, home):
