@@ -33,6 +33,7 @@ FILE: Kind = "file"
 DIR: Kind = "dir"
 
 Direction = Literal["two-way", "upload-only", "download-only"]
+DEFAULT_DIRECTION: Direction = "two-way"
 
 
 def key(path: str) -> str:
@@ -388,7 +389,7 @@ class PlanOptions:
     (``YYYY-MM-DD HHMMSS``, local time, supplied by the caller: the planner reads
     no clock) go into conflict names."""
 
-    direction: Direction = "two-way"
+    direction: Direction = DEFAULT_DIRECTION
     host: str = "host"
     timestamp: str = "1970-01-01 000000"
 

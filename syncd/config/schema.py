@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ import platformdirs
 import yaml
 from yaml.nodes import ScalarNode
 
+from syncd import model
 from syncd.config import rules
 from syncd.config.reader import TAG, Entry, Reader
 from syncd.config.values import (
@@ -51,7 +53,7 @@ from syncd.config.values import (
 
 APP_NAME = "syncd"
 
-DIRECTIONS = ("two-way", "upload-only", "download-only")
+DIRECTIONS = typing.get_args(model.Direction)
 REMOTE_DELETE_MODES = ("trash", "delete")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MIN_POLL_INTERVAL = 10.0
@@ -164,7 +166,7 @@ MIRROR = Section(keys=(
     Key("name", Name(), None, "the mirror's name"),
     Key("local", LocalPath(), None, "a local folder"),
     Key("remote", RemotePath(), None, "a remote folder"),
-    Key("direction", Choice(DIRECTIONS), "two-way", " | ".join(DIRECTIONS)),
+    Key("direction", Choice(DIRECTIONS), model.DEFAULT_DIRECTION, " | ".join(DIRECTIONS)),
     Key("ignore", Patterns(), "[]", 'gitignore-style patterns, e.g. ["*.tmp", "build/"]'),
     Key("poll_interval", Duration(minimum=MIN_POLL_INTERVAL), "5m",
         "how often `syncd run` looks for remote changes"),

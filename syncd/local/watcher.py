@@ -65,6 +65,7 @@ from watchdog.events import (
 )
 from watchdog.observers.api import BaseObserver
 
+from syncd.config import schema
 from syncd.local.inotify import OVERFLOW_TAP, watch_failure
 from syncd.local.settle import Settler
 from syncd.local.inotify import watches_exhausted as _inotify_watches_exhausted
@@ -108,7 +109,7 @@ class LocalWatcher:
         on_change: Callable[[str, set[str] | None], None],
         *,
         ignored: Callable[[str, bool], bool] | None = None,
-        settle: float = 1.5,
+        settle: float = schema.default("daemon.settle"),
         max_delay: float = 60.0,
         fallback_interval: float = 300.0,
         observer_factory: Callable[[], BaseObserver] | None = None,

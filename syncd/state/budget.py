@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from syncd.config import schema
 from syncd.remote.backend import RequestEvent
 
 DAY = 86400.0
@@ -37,7 +38,7 @@ class BudgetExhausted(Exception):
 
 class Budget:
     def __init__(self, index, account: str, *, budget: int | None = None,
-                 reserve: float = 0.05, now: Callable[[], float] = time.time):
+                 reserve: float = schema.default("account.reserve"), now: Callable[[], float] = time.time):
         self.index = index
         self.account = account
         self.budget = budget

@@ -46,7 +46,7 @@ class MirrorRun:
     account: str
     host: str
     transfers: int = 4
-    direction: str = "two-way"
+    direction: str = model.DEFAULT_DIRECTION
     remote_delete: str = "trash"
     local_trash: object = None
     remote_trash: object = None
