@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 from syncd.remote import RequestEvent
+from syncd.remote.errors import Disposition
 
 DAY = 86400.0
 
@@ -29,6 +30,8 @@ DAY = 86400.0
 class BudgetExhausted(Exception):
     """No transaction may be spent now. ``resume_at`` (UNIX seconds) estimates when
     enough of the 24 h window will have rolled off; ``None`` if unknown."""
+
+    disposition = Disposition.DEFER
 
     def __init__(self, message: str, resume_at: float | None = None):
         super().__init__(message)

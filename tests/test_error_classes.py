@@ -1,0 +1,74 @@
+"""Every error a request can end in says what its caller does (issue 17, item 3).
+
+The classes are found by introspection: every subclass of ``RemoteError`` in any
+syncd module, every exception class of ``syncd.remote.errors``, and the budget's
+refusal. A new one without its own ``disposition`` (or missing from the table
+below) fails here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+
+import syncd
+from syncd.remote import errors
+from syncd.remote.errors import Disposition, RemoteError, disposition
+from syncd.state.budget import BudgetExhausted
+
+EXPECTED = {
+    "RemoteError": Disposition.ITEM,
+    "InvalidParameterError": Disposition.ITEM,
+    "AuthError": Disposition.STOP,
+    "ForbiddenError": Disposition.DENIED,
+    "NotFoundError": Disposition.REFRESH,
+    "NotSupportedError": Disposition.REFRESH,
+    "RateLimitedError": Disposition.DEFER,
+    "ServerError": Disposition.RETRY,
+    "TransportError": Disposition.RETRY,
+    "ProtocolError": Disposition.ITEM,
+    "SourceChangedError": Disposition.RESCAN,
+    "BudgetExhausted": Disposition.DEFER,
+}
+
+
+def _subclasses(cls: type) -> set[type]:
+    found = set()
+    for sub in cls.__subclasses__():
+        found |= {sub} | _subclasses(sub)
+    return found
+
+
+def _error_classes() -> set[type]:
+    for info in pkgutil.walk_packages(syncd.__path__, "syncd."):
+        if info.name.rsplit(".", 1)[-1] != "__main__" and ".emulators" not in info.name:
+            importlib.import_module(info.name)
+    own = {c for _, c in inspect.getmembers(errors, inspect.isclass)
+           if issubclass(c, BaseException) and c.__module__ == errors.__name__}
+    return own | {RemoteError} | _subclasses(RemoteError) | {BudgetExhausted}
+
+
+CLASSES = sorted(_error_classes(), key=lambda c: c.__name__)
+
+
+def test_every_error_class_is_in_the_table():
+    assert {c.__name__ for c in CLASSES} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_each_error_class_states_its_own_disposition(cls):
+    assert "disposition" in vars(cls), f"{cls.__name__} inherits its disposition"
+    assert isinstance(cls.disposition, Disposition)
+    assert disposition(cls("boom")) is EXPECTED[cls.__name__]
+
+
+def test_any_other_exception_is_one_items_failure():
+    assert disposition(OSError(28, "No space left on device")) is Disposition.ITEM
+    assert disposition(ValueError("x")) is Disposition.ITEM
+
+
+def test_only_defer_and_stop_end_the_pass_at_once():
+    assert {d for d in Disposition if d.stops_pass} == {Disposition.DEFER, Disposition.STOP}
