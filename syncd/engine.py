@@ -4,9 +4,11 @@
     whole account, or listings) → per mirror: scan local → plan (pure) → guard →
     queue → worker → re-plan while the world moved under us (at most 3 cycles)
 
-The exit code follows ``syncd sync``'s contract: 0 converged; 75 work deferred
-(budget exhausted, server unavailable, another syncd running), nothing lost;
-77 authentication refused; 1 anything else that needs attention.
+The pass ends in an ``Outcome`` (``SyncResult.outcome``): OK converged; DEFERRED
+work left for later, nothing lost (budget exhausted, server unavailable,
+another syncd running); NO_PERMISSION credentials or permission refused; FAILED
+anything else that needs attention. ``syncd/cli/outcomes.py`` turns it into
+`syncd sync`'s exit code.
 """
 
 from __future__ import annotations
@@ -25,8 +27,7 @@ from pathlib import Path
 
 from syncd import crashpoints, model
 
-from syncd.cli import exitcodes
-
+from syncd.cli import outcomes
 from syncd.reconcile import guards
 
 from syncd.local import kept
@@ -40,15 +41,9 @@ from syncd.config.loader import Config, MirrorConfig
 from syncd.local.ignore import IgnoreFileError, IgnoreRules
 from syncd.state.index import Index
 from syncd.local.scan import LocalRootMissing, clean_temp_files, scan, temp_key
-from syncd.remote import (
-    AuthError,
-    ExaVaultClient,
-    ForbiddenError,
-    RateLimitedError,
-    RemoteError,
-    ServerError,
-    TransportError,
-)
+from syncd.outcome import Outcome, stopped_by
+from syncd.remote import ExaVaultClient, RemoteError
+from syncd.remote.errors import Disposition, disposition
 from syncd.remote.exavault.backend import ExaVaultBackend
 from syncd.remote.tracker import RefreshResult, RemoteTracker
 from syncd.report import MirrorReport, Reporter, when
@@ -59,7 +54,6 @@ MAX_CYCLES = 3
 # What a mirror forgets besides its base, snapshot, queue and failures when its
 # local or remote root changed in the config (it starts over as a first meeting).
 NEW_ROOT_FORGETS = ("cursor", "listed_at", "device", "root_inode", "empty_listing")
-DEFERRING = (BudgetExhausted, RateLimitedError, TransportError, ServerError)
 
 
 @dataclass
@@ -98,11 +92,16 @@ class Busy(Exception):
 @dataclass
 class SyncResult:
     mirrors: list[MirrorReport] = field(default_factory=list)
-    exit_code: int = exitcodes.OK
-    message: str | None = None       # the one line for stderr when not 0
+    outcome: Outcome = Outcome.OK
+    message: str | None = None       # the one line for stderr when not OK
     transactions: int = 0
     resume_at: float | None = None
     budget_exhausted: bool = False  # deferred because of the budget (else: server trouble)
+
+    @property
+    def exit_code(self) -> int:
+        """`syncd sync`'s exit code for this outcome (the CLI's one table)."""
+        return outcomes.exit_code(self.outcome)
 
 
 def host_name() -> str:
@@ -167,7 +166,7 @@ class SyncEngine:
                 finally:
                     index.close()
         except Busy as exc:
-            result.exit_code, result.message = exitcodes.TEMPFAIL, str(exc)
+            result.outcome, result.message = Outcome.DEFERRED, str(exc)
         return result
 
     # ------------------------------------------------------------------ the pass
@@ -187,8 +186,8 @@ class SyncEngine:
         for r in result.mirrors:
             self.reporter.line(r.summary(dry_run))
         self.reporter.line(f"Transactions spent: {result.transactions}")
-        if result.exit_code == exitcodes.OK:
-            self._exit_from_reports(result)
+        if result.outcome is Outcome.OK:
+            self._outcome_from_reports(result)
 
     def sync_pass(self, session: AccountSession, mirrors: list[MirrorConfig],
                   result: SyncResult, *, dry_run: bool = False, force: bool = False,
@@ -196,8 +195,8 @@ class SyncEngine:
                   local: Mapping[str, set[str] | None] | None = None,
                   hints: Sequence[Change] | None = None, readback: bool = True,
                   cancel: threading.Event | None = None) -> None:
-        """One pass over ``mirrors``; fills ``result`` (its exit code stays 0 unless
-        the whole pass failed: see ``_exit_from_reports`` for per-mirror trouble).
+        """One pass over ``mirrors``; fills ``result`` (its outcome stays OK unless
+        the whole pass stopped: see ``_outcome_from_reports`` for per-mirror trouble).
 
         ``local`` limits the local side: ``None`` scans every mirror in full; else
         a mirror's entry is the set of paths its watcher saw change (``None``: all
@@ -258,36 +257,12 @@ class SyncEngine:
                         self._mirror(index, m, reports[m.name], session, again[m.name],
                                      dry_run, force, _focus(m.name, {}, again[m.name], True),
                                      cancel)
-        except AuthError as exc:
-            result.exit_code = exitcodes.NOPERM
-            result.message = (f"authentication refused by {acct.url} ({_describe_remote(exc)}):"
-                              " check account.api_key and account.access_token")
-            _unfinished(result, "not synced (authentication refused)")
-        except ForbiddenError as exc:
-            result.exit_code = exitcodes.NOPERM
-            result.message = f"permission refused by the server: {_describe_remote(exc)}"
-            _unfinished(result, "not synced (permission refused)")
         except Cancelled:
-            result.exit_code = exitcodes.TEMPFAIL
+            result.outcome = Outcome.DEFERRED
             result.message = "interrupted; the rest is synced next time"
             _unfinished(result, "interrupted")
-        except DEFERRING as exc:
-            result.exit_code = exitcodes.TEMPFAIL
-            pending = sum(index.queue_count(m.name) for m in mirrors)
-            result.resume_at = getattr(exc, "resume_at", None) or budget.resume_at()
-            why = ("budget exhausted" if isinstance(exc, (BudgetExhausted, RateLimitedError))
-                   else "server unavailable")
-            result.budget_exhausted = why == "budget exhausted"
-            back = (f", budget back at {when(result.resume_at)}"
-                    if why == "budget exhausted" else ", run again later")
-            what = f"{pending} actions deferred" if pending else "sync deferred"
-            result.message = f"{what} ({why}: {_describe_remote(exc)}){back}; nothing was lost"
-            _unfinished(result, f"not synced ({why}); run again later")
-        except RemoteError as exc:  # an answer that breaks the API contract (ProtocolError)
-            result.exit_code = exitcodes.TEMPFAIL
-            result.message = (f"sync deferred (the server's answer was not understood: "
-                              f"{_describe_remote(exc)}); nothing was lost, run again later")
-            _unfinished(result, "not synced (bad answer from the server); run again later")
+        except (RemoteError, BudgetExhausted) as exc:
+            self._stopped(result, exc, session, mirrors)
         finally:
             result.transactions = budget.spent - spent_before
         if not dry_run:
@@ -306,15 +281,46 @@ class SyncEngine:
             if name not in looked and not r.error:
                 continue
             state = until = None
-            if result.exit_code == exitcodes.TEMPFAIL and not r.finished:
+            if result.outcome is Outcome.DEFERRED and not r.finished:
                 state, until = "paused", result.resume_at
             status.record_pass(session.index, r, now, state=state, until=until)
 
-    def _exit_from_reports(self, result: SyncResult) -> None:
+    def _stopped(self, result: SyncResult, exc: Exception, session: AccountSession,
+                 mirrors: list[MirrorConfig]) -> None:
+        """The remote error (or the budget's refusal) ``exc`` stopped the whole pass:
+        its outcome and line, and each unfinished mirror's (by the dispositions of
+        syncd/remote/errors.py)."""
+        result.outcome = stopped_by(exc)
+        why = disposition(exc)
+        if why is Disposition.STOP:
+            result.message = (f"authentication refused by {self.config.account.url} "
+                              f"({_describe_remote(exc)}): check account.api_key and "
+                              "account.access_token")
+            _unfinished(result, "not synced (authentication refused)")
+        elif why is Disposition.DENIED:
+            result.message = f"permission refused by the server: {_describe_remote(exc)}"
+            _unfinished(result, "not synced (permission refused)")
+        elif why in (Disposition.DEFER, Disposition.RETRY):
+            pending = sum(session.index.queue_count(m.name) for m in mirrors)
+            result.resume_at = getattr(exc, "resume_at", None) or session.budget.resume_at()
+            result.budget_exhausted = why is Disposition.DEFER
+            if result.budget_exhausted:
+                cause, back = "budget exhausted", f", budget back at {when(result.resume_at)}"
+            else:
+                cause, back = "server unavailable", ", run again later"
+            what = f"{pending} actions deferred" if pending else "sync deferred"
+            result.message = f"{what} ({cause}: {_describe_remote(exc)}){back}; nothing was lost"
+            _unfinished(result, f"not synced ({cause}); run again later")
+        else:  # an answer that breaks the API contract (ProtocolError, ...)
+            result.message = (f"sync deferred (the server's answer was not understood: "
+                              f"{_describe_remote(exc)}); nothing was lost, run again later")
+            _unfinished(result, "not synced (bad answer from the server); run again later")
+
+    def _outcome_from_reports(self, result: SyncResult) -> None:
         bad = [r for r in result.mirrors if r.error or r.guard or r.failed]
         if bad:
             r = bad[0]
-            result.exit_code = exitcodes.FAILURE
+            result.outcome = Outcome.FAILED
             if r.error:
                 result.message = f"{r.name}: {r.error}"
             elif r.guard:
@@ -325,7 +331,7 @@ class SyncEngine:
                 more = f" (and {len(r.failed) - 1} more)" if len(r.failed) > 1 else ""
                 result.message = f"{r.name}: {path}: {why}{more}"
         elif any(r.deferred or r.stale for r in result.mirrors):
-            result.exit_code = exitcodes.TEMPFAIL
+            result.outcome = Outcome.DEFERRED
             n = sum(r.deferred + r.stale for r in result.mirrors)
             result.message = (f"{n} actions deferred (files still changing or backing off "
                               "after errors); run again later")

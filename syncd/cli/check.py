@@ -30,6 +30,7 @@ answers 404 to ``GET /account`` (which every ExaVault account has).
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -41,10 +42,11 @@ from typing import TextIO
 from syncd import model
 
 from syncd.cli import exitcodes
+from syncd.cli.common import STATE_ERRORS, load_config, state_error
+from syncd.cli.errors import CommandError
 
 from syncd.state import status
 from syncd.state.budget import DAY, Budget, BudgetExhausted
-from syncd.cli.app import CommandError
 from syncd.config.loader import Config, MirrorConfig
 from syncd.state.index import Index
 from syncd.remote import (
@@ -284,3 +286,11 @@ def run_check(config: Config, *, probe: bool = False, out: TextIO | None = None)
         return Checker(config, index, probe=probe, out=out).run()
     finally:
         index.close()
+
+
+def command(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    try:
+        return run_check(config, probe=args.probe)
+    except STATE_ERRORS as exc:
+        raise state_error(exc, config) from exc

@@ -36,7 +36,7 @@ from typing import TextIO
 import platformdirs
 
 from syncd.cli import exitcodes
-from syncd.cli.app import CommandError
+from syncd.cli.errors import CommandError
 from syncd.config.loader import APP_NAME, ConfigError, config_path, load_config
 from syncd.state.index import _make_private_dirs  # 0700 whatever the umask
 

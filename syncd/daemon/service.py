@@ -53,6 +53,7 @@ from syncd.engine import AccountSession, SyncEngine, SyncResult, host_name
 from syncd.local.ignore import IgnoreFileError, IgnoreRules, is_temp_name
 from syncd.state.index import FILENAME, Index, as_corrupt
 from syncd.logs import set_level
+from syncd.outcome import Outcome
 from syncd.daemon.notify import HEARTBEAT, Heartbeat, Notifier
 from syncd.report import Reporter, when
 from syncd.local.watcher import LocalWatcher
@@ -554,13 +555,12 @@ class Daemon:
                 retry_local[r.name] = None
         if result.transactions:
             log.debug("pass spent %d transactions", result.transactions)
-        code = result.exit_code
-        if code == exitcodes.NOPERM:
+        if result.outcome is Outcome.NO_PERMISSION:
             log.error("%s; retrying in %.0f min (fix the config and `systemctl reload "
                       "syncd`)", result.message, AUTH_RETRY / 60)
             self._pause(self.now() + AUTH_RETRY, work, state="error", why=result.message)
             return
-        if code == exitcodes.TEMPFAIL:
+        if result.outcome is Outcome.DEFERRED:
             at = result.resume_at if result.budget_exhausted else None
             if at is None or at <= self.now():
                 at = self.now() + (3600.0 if result.budget_exhausted else self._retry_delay)
