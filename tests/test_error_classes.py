@@ -15,6 +15,8 @@ import pkgutil
 import pytest
 
 import syncd
+from syncd.cli import exitcodes, outcomes
+from syncd.outcome import Outcome, stopped_by
 from syncd.remote import errors
 from syncd.remote.errors import Disposition, RemoteError, disposition
 from syncd.state.budget import BudgetExhausted
@@ -72,3 +74,16 @@ def test_any_other_exception_is_one_items_failure():
 
 def test_only_defer_and_stop_end_the_pass_at_once():
     assert {d for d in Disposition if d.stops_pass} == {Disposition.DEFER, Disposition.STOP}
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_a_pass_an_error_stops_ends_as_syncd_sync_documents(cls):
+    """77 when the user must fix credentials or permissions; else 75: run again later."""
+    refused = EXPECTED[cls.__name__] in (Disposition.STOP, Disposition.DENIED)
+    assert outcomes.exit_code(stopped_by(cls("boom"))) == (
+        exitcodes.NOPERM if refused else exitcodes.TEMPFAIL)
+
+
+def test_every_outcome_has_its_exit_code():
+    assert {o: outcomes.exit_code(o) for o in Outcome} == {
+        Outcome.OK: 0, Outcome.FAILED: 1, Outcome.DEFERRED: 75, Outcome.NO_PERMISSION: 77}
