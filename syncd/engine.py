@@ -13,15 +13,11 @@ anything else that needs attention. ``syncd/cli/outcomes.py`` turns it into
 
 from __future__ import annotations
 
-import fcntl
 import os
-import socket
-import stat
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,11 +26,13 @@ from syncd import crashpoints, model
 from syncd.cli import outcomes
 from syncd.reconcile import guards
 
-from syncd.local import kept
+from syncd.local import kept, roots
 
 from syncd.reconcile import planner
+from syncd.reconcile.focus import focus_paths, selector
 
-from syncd.state import status
+from syncd.local.host import host_name
+from syncd.state import config_changes, lock, status
 from syncd.remote.backend import Change
 from syncd.state.budget import Budget, BudgetExhausted
 from syncd.config.loader import Config, MirrorConfig
@@ -51,9 +49,6 @@ from syncd.local.trash import LocalTrash, RemoteTrash
 from syncd.transfer.worker import Cancelled, MirrorRun, Throttle, Worker, complete_downloads
 
 MAX_CYCLES = 3
-# What a mirror forgets besides its base, snapshot, queue and failures when its
-# local or remote root changed in the config (it starts over as a first meeting).
-NEW_ROOT_FORGETS = ("cursor", "listed_at", "device", "root_inode", "empty_listing")
 
 
 @dataclass
@@ -85,10 +80,6 @@ class AccountSession:
         self.client.close()
 
 
-class Busy(Exception):
-    """Another syncd process holds the state directory."""
-
-
 @dataclass
 class SyncResult:
     mirrors: list[MirrorReport] = field(default_factory=list)
@@ -102,28 +93,6 @@ class SyncResult:
     def exit_code(self) -> int:
         """`syncd sync`'s exit code for this outcome (the CLI's one table)."""
         return outcomes.exit_code(self.outcome)
-
-
-def host_name() -> str:
-    name = socket.gethostname().split(".")[0] or "host"
-    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
-
-
-@contextmanager
-def state_lock(state_dir: Path):
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise Busy(f"another syncd is working on {state_dir}") from None
-        # Our pid, for `syncd status` (it tells a running daemon from a one-shot sync).
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _describe_remote(exc: Exception) -> str:
@@ -151,7 +120,7 @@ class SyncEngine:
         mirrors = [cfg.mirror(mirror)] if mirror else list(cfg.mirrors)
         result = SyncResult()
         try:
-            with state_lock(cfg.state_dir):
+            with lock.held(cfg.state_dir):
                 index = Index(cfg.state_dir / "index.sqlite3")
                 try:
                     if dry_run:
@@ -165,7 +134,7 @@ class SyncEngine:
                         self._run(index, mirrors, result, dry_run, force)
                 finally:
                     index.close()
-        except Busy as exc:
+        except lock.Busy as exc:
             result.outcome, result.message = Outcome.DEFERRED, str(exc)
         return result
 
@@ -220,8 +189,12 @@ class SyncEngine:
             index.set_state(scope, "pass_open", True)
         try:
             restarted: set[str] = set()  # mirrors whose root changed in the config
-            ready = [m for m in mirrors if self._prepare_local(index, m, reports[m.name],
-                                                               dry_run, restarted)]
+            ready = []
+            for m in mirrors:
+                if config_changes.restart_if_moved(index, m, self.reporter.line):
+                    restarted.add(m.name)  # a first meeting looks at every path
+                if roots.ready(index, m, reports[m.name], dry_run):
+                    ready.append(m)
             looked |= {m.name for m in mirrors if reports[m.name].error}
             if refresh and ready:
                 refreshed = tracker.refresh(specs(ready), force_full=force_full, hints=hints,
@@ -233,8 +206,8 @@ class SyncEngine:
                 refreshed = {m.name: RefreshResult(empty_listing=bool(index.get_state(
                     "mirror:" + m.name, "empty_listing"))) for m in ready}
             for m in ready:
-                focus = _focus(m.name, None if m.name in restarted else local,
-                               refreshed[m.name], refresh)
+                focus = focus_paths(m.name, None if m.name in restarted else local,
+                                    refreshed[m.name], refresh)
                 if refresh:
                     looked.add(m.name)
                 if focus is not None and not focus and not refreshed[m.name].root_missing \
@@ -255,8 +228,8 @@ class SyncEngine:
                 for m in ready:
                     if again[m.name].changed and not reports[m.name].error:
                         self._mirror(index, m, reports[m.name], session, again[m.name],
-                                     dry_run, force, _focus(m.name, {}, again[m.name], True),
-                                     cancel)
+                                     dry_run, force,
+                                     focus_paths(m.name, {}, again[m.name], True), cancel)
         except Cancelled:
             result.outcome = Outcome.DEFERRED
             result.message = "interrupted; the rest is synced next time"
@@ -336,60 +309,6 @@ class SyncEngine:
             result.message = (f"{n} actions deferred (files still changing or backing off "
                               "after errors); run again later")
 
-    def _prepare_local(self, index: Index, m: MirrorConfig, report: MirrorReport,
-                       dry_run: bool, restarted: set[str] | None = None) -> bool:
-        if self._check_roots(index, m) and restarted is not None:
-            restarted.add(m.name)  # a first meeting looks at every path
-        root = Path(m.local)
-        if root.is_dir():
-            return True
-        if os.path.lexists(root):
-            report.error = f"local folder {root} is not a folder"
-            return False
-        if index.base_count(m.name):
-            report.error = (f"local folder {root} is missing (unmounted?); nothing was "
-                            "changed")
-            return False
-        if not dry_run:
-            root.mkdir(parents=True, exist_ok=True)
-        return True
-
-    def _check_roots(self, index: Index, m: MirrorConfig) -> bool:
-        """A mirror whose ``local:`` or ``remote:`` changed in the config since it
-        last synced starts over as a first meeting: its base rows, remote snapshot
-        (listed afresh), queue and failures belonged to the old folders and are
-        forgotten, so nothing is deleted and differing files become conflicted
-        copies. Kept: a ``local:`` that names the same folder as before (moved or
-        reached by another path: same device and inode), which is not a change.
-        An index from before roots were recorded just records them."""
-        scope = "mirror:" + m.name
-        roots = {"local": str(m.local), "remote": m.remote}
-        known = index.get_state(scope, "roots")
-        if known == roots:
-            return False
-        changed = [(k, known.get(k), roots[k]) for k in ("local", "remote")
-                   if isinstance(known, dict) and known.get(k) != roots[k]]
-        if [k for k, _, _ in changed] == ["local"]:
-            try:
-                st = os.stat(m.local)
-            except OSError:
-                st = None
-            if st is not None and [st.st_dev, st.st_ino] == [
-                    index.get_state(scope, "device"), index.get_state(scope, "root_inode")]:
-                changed = []  # the same folder, moved or reached by another path
-        synced = index.base_count(m.name)
-        with index.batch():  # (a crash in between forgets again next time: harmless)
-            if changed:
-                # Also the snapshot and the feed cursor: the new remote root is listed.
-                index.forget_trees(m.name, NEW_ROOT_FORGETS)
-            index.set_state(scope, "roots", roots)
-        if changed and synced:
-            what = " and ".join(f"{k} folder ({old} -> {new})" for k, old, new in changed)
-            self.reporter.line(f"{m.name}: the {what} changed since the last sync: the "
-                               "mirror starts over as a first meeting (nothing is "
-                               "deleted; differing files are kept as conflicted copies)")
-        return bool(changed)
-
     # ------------------------------------------------------------------ one mirror
 
     def purge_trash(self, session: AccountSession, m: MirrorConfig) -> None:
@@ -433,7 +352,7 @@ class SyncEngine:
             local_device_changed=known_device is not None and known_device != device,
             local_replaced=(known_device == device and known_inode is not None
                             and known_inode != root_inode),
-            unmounted=_unmounted(root, index.get_state(scope, "mounts") or []))
+            unmounted=roots.unmounted(root, index.get_state(scope, "mounts") or []))
         if refreshed.root_missing and view.base_count:
             report.error = (f"remote folder {m.remote} is missing (deleted or moved on the "
                             "server?); nothing was changed")
@@ -461,11 +380,11 @@ class SyncEngine:
                         on_progress=lambda verb, path, size: self.reporter.event(
                             m.name, verb, path, size),
                         cancel=cancel, ignored=rules.ignored)
-        wanted = _selector(focus)
+        wanted = selector(focus)
         # a download killed between putting its file in place and recording it
         complete_downloads(index, m.name, root)
         if not dry_run:
-            _reinclude(index, m.name, root, rules)
+            config_changes.reinclude(index, m.name, root, rules)
         for cycle in range(MAX_CYCLES):
             base = {k: b for k, b in index.base(m.name).items()
                     if not rules.ignored(k, b.kind == model.DIR)}
@@ -544,7 +463,7 @@ class SyncEngine:
                 refreshed = tracker.refresh([(m.name, m.remote, m.full_scan_interval)])[m.name]
                 if focus is not None:
                     focus |= {model.key(p) for p in refreshed.paths}
-                    wanted = _selector(focus)
+                    wanted = selector(focus)
         report.finished = True
         if not report.guard:
             index.set_state(scope, "device", device)
@@ -573,52 +492,6 @@ class SyncEngine:
         return True
 
 
-def _unmounted(root: str, mounts: list[str]) -> str:
-    """The first of ``mounts`` (folders of the mirror that were mount points at the
-    last full scan) that is now a plain folder on the device of the folder it is
-    in: unmounted, its contents out of sight. ``""`` if none. (One that is gone
-    is no longer a mount point: its deletion is guarded like any other.)"""
-    for rel in mounts:
-        path = os.path.join(root, rel)
-        try:
-            st = os.lstat(path)
-            up = os.stat(os.path.dirname(path))
-        except OSError:
-            continue
-        if stat.S_ISDIR(st.st_mode) and st.st_dev == up.st_dev:
-            return rel
-    return ""
-
-
-def _reinclude(index: Index, name: str, root: str, rules: IgnoreRules) -> None:
-    """Synced items that the ignore rules left out until now and no longer do were
-    not synced meanwhile: what happened to them then (a clean-up here, a
-    colleague's deletion there) is nobody's sync action. Those missing on one
-    side lose their base row, so they meet as for the first time (the side that
-    lacks them gets a copy) instead of the deletion going over. Those on both
-    sides keep it: an edit made meanwhile goes over as an edit (two: a conflict).
-    The rules are remembered per mirror to tell."""
-    scope = "mirror:" + name
-    lines = list(rules.lines)
-    before = index.get_state(scope, "ignore_lines")
-    if before == lines:
-        return
-    try:
-        old = IgnoreRules(before) if before is not None else None
-    except (TypeError, ValueError):  # (an unreadable old value: nothing to compare)
-        old = None
-    if old is not None:
-        remote = {model.key(p) for p in index.remote(name)}
-        back = [b for k, b in index.base(name).items()
-                if old.ignored(k, b.kind == model.DIR) and not rules.ignored(k, b.kind == model.DIR)
-                and (model.key(b.remote_path) not in remote
-                     or not os.path.lexists(os.path.join(root, b.local_path)))]
-        with index.batch():
-            for b in back:
-                index.drop_base(name, b.key, subtree=False)
-    index.set_state(scope, "ignore_lines", lines)
-
-
 def _remember_empty_listing(index: Index, name: str, empty: bool) -> None:
     scope = "mirror:" + name
     if bool(index.get_state(scope, "empty_listing")) != empty:
@@ -630,33 +503,6 @@ def _unfinished(result: SyncResult, why: str) -> None:
     for r in result.mirrors:
         if not r.finished and not r.error:
             r.error = why
-
-
-def _focus(name: str, local: Mapping[str, set[str] | None] | None,
-           refreshed: RefreshResult, refreshed_now: bool) -> set[str] | None:
-    """The paths (keys) of a mirror to look at in this pass; None means all."""
-    if local is None:
-        return None
-    mine = local.get(name, set())
-    if mine is None:
-        return None
-    focus = {model.key(p) for p in mine}
-    if refreshed_now:
-        if refreshed.root_missing:
-            return None
-        focus |= {model.key(p) for p in refreshed.paths}
-    return None if "" in focus else focus
-
-
-def _selector(focus: set[str] | None) -> Callable[[str], bool]:
-    """``wanted(key)``: at or under a focus path, or a folder on the way to one."""
-    if focus is None:
-        return lambda k: True
-    on_the_way = model.ancestors(focus)
-
-    def wanted(k: str) -> bool:
-        return k in on_the_way or model.under_any(k, focus)
-    return wanted
 
 
 def _hostile(path: str) -> str | None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import fcntl
 import logging
 import os
 import signal
@@ -42,14 +41,15 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from syncd.cli import exitcodes
+from syncd.cli import exitcodes, outcomes
 
 from syncd.daemon import schedule
 
-from syncd.state import status
+from syncd.state import lock, status
 from syncd.remote.backend import Change
 from syncd.config.loader import Config, ConfigError, MirrorConfig, load_config
-from syncd.engine import AccountSession, SyncEngine, SyncResult, host_name
+from syncd.engine import AccountSession, SyncEngine, SyncResult
+from syncd.local.host import host_name
 from syncd.local.ignore import IgnoreFileError, IgnoreRules, is_temp_name
 from syncd.state.index import FILENAME, Index, as_corrupt
 from syncd.logs import set_level
@@ -143,24 +143,16 @@ class Inbox:
 # ----------------------------------------------------------------------------- the daemon
 
 def _lock(state_dir: Path) -> int:
-    """Take the state directory's lock for the daemon's lifetime; write our pid."""
+    """Take the state directory's lock for the daemon's lifetime."""
     try:
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        return lock.acquire(state_dir)
+    except lock.Busy as exc:
+        who = f" (pid {exc.pid})" if exc.pid is not None else ""
+        raise StartError(f"another syncd is already running on {state_dir}{who}",
+                         outcomes.exit_code(Outcome.DEFERRED)) from None
     except OSError as exc:
         raise StartError(f"cannot use state directory {state_dir}: {exc.strerror or exc}",
                          exitcodes.CANTCREAT) from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-        os.close(fd)
-        who = f" (pid {text})" if text.isdigit() else ""
-        raise StartError(f"another syncd is already running on {state_dir}{who}",
-                         exitcodes.TEMPFAIL) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
 
 
 def _usable(own: int | None, budget) -> tuple[int | None, int]:
