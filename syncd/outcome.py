@@ -1,6 +1,6 @@
 """What a sync pass ended in, as the engine reports it (``SyncResult.outcome``).
 
-The engine says *what happened*; the CLI's one table (``syncd/cli/exitcodes.py``)
+The engine says *what happened*; the CLI's one table (``syncd/cli/outcomes.py``)
 says which exit code that is, and the daemon decides from it when to try again.
 """
 
