@@ -1,9 +1,9 @@
 """Every error a request can end in says what its caller does (issue 17, item 3).
 
 The classes are found by introspection: every subclass of ``RemoteError`` in any
-syncd module, every exception class of ``syncd.remote.errors``, and the budget's
-refusal. A new one without its own ``disposition`` (or missing from the table
-below) fails here.
+syncd module, every exception class of ``syncd.remote.errors``, and any other
+exception class that states a disposition (the budget's refusal). A new one
+without its own ``disposition``, or missing from the table below, fails here.
 """
 
 from __future__ import annotations
@@ -45,12 +45,18 @@ def _subclasses(cls: type) -> set[type]:
 
 
 def _error_classes() -> set[type]:
+    """Every exception class of syncd.remote.errors, every RemoteError, and every
+    exception class of any syncd module that states a disposition."""
+    found = {RemoteError} | _subclasses(RemoteError)
     for info in pkgutil.walk_packages(syncd.__path__, "syncd."):
-        if info.name.rsplit(".", 1)[-1] != "__main__" and ".emulators" not in info.name:
-            importlib.import_module(info.name)
-    own = {c for _, c in inspect.getmembers(errors, inspect.isclass)
-           if issubclass(c, BaseException) and c.__module__ == errors.__name__}
-    return own | {RemoteError} | _subclasses(RemoteError) | {BudgetExhausted}
+        if info.name.rsplit(".", 1)[-1] == "__main__" or ".emulators" in info.name:
+            continue
+        module = importlib.import_module(info.name)
+        for _, c in inspect.getmembers(module, inspect.isclass):
+            if issubclass(c, BaseException) and c.__module__ == info.name and (
+                    module is errors or "disposition" in vars(c)):
+                found.add(c)
+    return found | _subclasses(RemoteError)  # (again: modules imported meanwhile)
 
 
 CLASSES = sorted(_error_classes(), key=lambda c: c.__name__)
@@ -65,6 +71,10 @@ def test_each_error_class_states_its_own_disposition(cls):
     assert "disposition" in vars(cls), f"{cls.__name__} inherits its disposition"
     assert isinstance(cls.disposition, Disposition)
     assert disposition(cls("boom")) is EXPECTED[cls.__name__]
+
+
+def test_the_budgets_refusal_is_found():
+    assert BudgetExhausted in CLASSES
 
 
 def test_any_other_exception_is_one_items_failure():

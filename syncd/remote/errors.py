@@ -52,9 +52,10 @@ __all__ = [
 
 
 class Disposition(Enum):
-    """What the caller does when a request (or the budget) fails. Per item, in the
-    worker; a failure that escapes the whole pass (a listing, the feed) stops it
-    and is reported by ``pass_stop``."""
+    """What the caller does when a request (or the budget) fails. The worker acts
+    on it per item; a failure outside any item (a listing, the feed) stops the
+    whole pass, which ends deferred, or in NO_PERMISSION for ``STOP`` and
+    ``DENIED`` (``syncd.outcome.stopped_by``; `syncd check` answers the same)."""
 
     #: Transient (no answer, 5xx): the request may be sent again in this pass if
     #: repeating it is safe; failing again and again is an outage (the pass defers).
