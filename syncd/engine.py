@@ -18,12 +18,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from syncd import crashpoints, model
 
-from syncd.cli import outcomes
 from syncd.reconcile import guards
 
 from syncd.local import kept, roots
@@ -39,12 +38,12 @@ from syncd.config.loader import Config, MirrorConfig
 from syncd.local.ignore import IgnoreFileError, IgnoreRules
 from syncd.state.index import Index
 from syncd.local.scan import LocalRootMissing, clean_temp_files, scan, temp_key
-from syncd.outcome import Outcome, stopped_by
+from syncd.outcome import Outcome
 from syncd.remote import ExaVaultClient, RemoteError
-from syncd.remote.errors import Disposition, disposition
 from syncd.remote.exavault.backend import ExaVaultBackend
 from syncd.remote.tracker import RefreshResult, RemoteTracker
-from syncd.report import MirrorReport, Reporter, when
+from syncd.report import MirrorReport, Reporter
+from syncd.result import SyncResult
 from syncd.local.trash import LocalTrash, RemoteTrash
 from syncd.transfer.worker import Cancelled, MirrorRun, Throttle, Worker, complete_downloads
 
@@ -78,30 +77,6 @@ class AccountSession:
 
     def close(self) -> None:
         self.client.close()
-
-
-@dataclass
-class SyncResult:
-    mirrors: list[MirrorReport] = field(default_factory=list)
-    outcome: Outcome = Outcome.OK
-    message: str | None = None       # the one line for stderr when not OK
-    transactions: int = 0
-    resume_at: float | None = None
-    budget_exhausted: bool = False  # deferred because of the budget (else: server trouble)
-
-    @property
-    def exit_code(self) -> int:
-        """`syncd sync`'s exit code for this outcome (the CLI's one table)."""
-        return outcomes.exit_code(self.outcome)
-
-
-def _describe_remote(exc: Exception) -> str:
-    if isinstance(exc, BudgetExhausted):
-        return f"{exc} (budget back at {when(exc.resume_at)})"
-    text = str(exc)
-    if isinstance(exc, RemoteError) and exc.status and f"{exc.status}" not in text:
-        text = f"HTTP {exc.status}: {text}"
-    return text
 
 
 class SyncEngine:
@@ -156,7 +131,7 @@ class SyncEngine:
             self.reporter.line(r.summary(dry_run))
         self.reporter.line(f"Transactions spent: {result.transactions}")
         if result.outcome is Outcome.OK:
-            self._outcome_from_reports(result)
+            result.settle()
 
     def sync_pass(self, session: AccountSession, mirrors: list[MirrorConfig],
                   result: SyncResult, *, dry_run: bool = False, force: bool = False,
@@ -165,7 +140,7 @@ class SyncEngine:
                   hints: Sequence[Change] | None = None, readback: bool = True,
                   cancel: threading.Event | None = None) -> None:
         """One pass over ``mirrors``; fills ``result`` (its outcome stays OK unless
-        the whole pass stopped: see ``_outcome_from_reports`` for per-mirror trouble).
+        the whole pass stopped: ``SyncResult.settle`` weighs per-mirror trouble).
 
         ``local`` limits the local side: ``None`` scans every mirror in full; else
         a mirror's entry is the set of paths its watcher saw change (``None``: all
@@ -231,11 +206,10 @@ class SyncEngine:
                                      dry_run, force,
                                      focus_paths(m.name, {}, again[m.name], True), cancel)
         except Cancelled:
-            result.outcome = Outcome.DEFERRED
-            result.message = "interrupted; the rest is synced next time"
-            _unfinished(result, "interrupted")
+            result.interrupt()
         except (RemoteError, BudgetExhausted) as exc:
-            self._stopped(result, exc, session, mirrors)
+            result.stop(exc, url=acct.url, resume_at=budget.resume_at,
+                        pending=lambda: sum(index.queue_count(m.name) for m in mirrors))
         finally:
             result.transactions = budget.spent - spent_before
         if not dry_run:
@@ -257,57 +231,6 @@ class SyncEngine:
             if result.outcome is Outcome.DEFERRED and not r.finished:
                 state, until = "paused", result.resume_at
             status.record_pass(session.index, r, now, state=state, until=until)
-
-    def _stopped(self, result: SyncResult, exc: Exception, session: AccountSession,
-                 mirrors: list[MirrorConfig]) -> None:
-        """The remote error (or the budget's refusal) ``exc`` stopped the whole pass:
-        its outcome and line, and each unfinished mirror's (by the dispositions of
-        syncd/remote/errors.py)."""
-        result.outcome = stopped_by(exc)
-        why = disposition(exc)
-        if why is Disposition.STOP:
-            result.message = (f"authentication refused by {self.config.account.url} "
-                              f"({_describe_remote(exc)}): check account.api_key and "
-                              "account.access_token")
-            _unfinished(result, "not synced (authentication refused)")
-        elif why is Disposition.DENIED:
-            result.message = f"permission refused by the server: {_describe_remote(exc)}"
-            _unfinished(result, "not synced (permission refused)")
-        elif why in (Disposition.DEFER, Disposition.RETRY):
-            pending = sum(session.index.queue_count(m.name) for m in mirrors)
-            result.resume_at = getattr(exc, "resume_at", None) or session.budget.resume_at()
-            result.budget_exhausted = why is Disposition.DEFER
-            if result.budget_exhausted:
-                cause, back = "budget exhausted", f", budget back at {when(result.resume_at)}"
-            else:
-                cause, back = "server unavailable", ", run again later"
-            what = f"{pending} actions deferred" if pending else "sync deferred"
-            result.message = f"{what} ({cause}: {_describe_remote(exc)}){back}; nothing was lost"
-            _unfinished(result, f"not synced ({cause}); run again later")
-        else:  # an answer that breaks the API contract (ProtocolError, ...)
-            result.message = (f"sync deferred (the server's answer was not understood: "
-                              f"{_describe_remote(exc)}); nothing was lost, run again later")
-            _unfinished(result, "not synced (bad answer from the server); run again later")
-
-    def _outcome_from_reports(self, result: SyncResult) -> None:
-        bad = [r for r in result.mirrors if r.error or r.guard or r.failed]
-        if bad:
-            r = bad[0]
-            result.outcome = Outcome.FAILED
-            if r.error:
-                result.message = f"{r.name}: {r.error}"
-            elif r.guard:
-                result.message = (f"{r.name}: deletions held back: {r.guard}; nothing was "
-                                  "deleted (run with --force if this is intended)")
-            else:
-                path, why = r.failed[0]
-                more = f" (and {len(r.failed) - 1} more)" if len(r.failed) > 1 else ""
-                result.message = f"{r.name}: {path}: {why}{more}"
-        elif any(r.deferred or r.stale for r in result.mirrors):
-            result.outcome = Outcome.DEFERRED
-            n = sum(r.deferred + r.stale for r in result.mirrors)
-            result.message = (f"{n} actions deferred (files still changing or backing off "
-                              "after errors); run again later")
 
     # ------------------------------------------------------------------ one mirror
 
@@ -496,13 +419,6 @@ def _remember_empty_listing(index: Index, name: str, empty: bool) -> None:
     scope = "mirror:" + name
     if bool(index.get_state(scope, "empty_listing")) != empty:
         index.set_state(scope, "empty_listing", empty)
-
-
-def _unfinished(result: SyncResult, why: str) -> None:
-    """The pass stopped: each mirror it did not finish says so (not "in sync")."""
-    for r in result.mirrors:
-        if not r.finished and not r.error:
-            r.error = why
 
 
 def _hostile(path: str) -> str | None:
