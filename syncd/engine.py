@@ -4,108 +4,50 @@
     whole account, or listings) → per mirror: scan local → plan (pure) → guard →
     queue → worker → re-plan while the world moved under us (at most 3 cycles)
 
-The exit code follows ``syncd sync``'s contract: 0 converged; 75 work deferred
-(budget exhausted, server unavailable, another syncd running), nothing lost;
-77 authentication refused; 1 anything else that needs attention.
+The pass ends in an ``Outcome`` (``SyncResult.outcome``): OK converged; DEFERRED
+work left for later, nothing lost (budget exhausted, server unavailable,
+another syncd running); NO_PERMISSION credentials or permission refused; FAILED
+anything else that needs attention. ``syncd/cli/outcomes.py`` turns it into
+`syncd sync`'s exit code.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-import socket
-import stat
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncd import crashpoints, model
 
-from syncd.cli import exitcodes
-
 from syncd.reconcile import guards
 
-from syncd.local import kept
+from syncd.local import kept, roots
 
 from syncd.reconcile import planner
+from syncd.reconcile.focus import focus_paths, selector
 
-from syncd.state import status
+from syncd.local.host import host_name
+from syncd.state import config_changes, lock, status
 from syncd.remote.backend import Change
 from syncd.state.budget import BudgetExhausted
 from syncd.config.loader import Config, MirrorConfig
 from syncd.local.ignore import IgnoreFileError, IgnoreRules
 from syncd.state.index import Index
-from syncd.state.keys import MirrorState
 from syncd.local.scan import LocalRootMissing, clean_temp_files, scan, temp_key
-from syncd.remote.errors import (
-    AuthError,
-    ForbiddenError,
-    RateLimitedError,
-    RemoteError,
-    ServerError,
-    TransportError,
-)
+from syncd.outcome import Outcome
+from syncd.remote.errors import RemoteError
 from syncd.remote.tracker import RefreshResult
-from syncd.report import MirrorReport, Reporter, when
-from syncd.session import AccountSession
+from syncd.report import MirrorReport, Reporter
+from syncd.result import SyncResult
 from syncd.local.trash import LocalTrash
 from syncd.remote.trash import RemoteTrash
+from syncd.session import AccountSession
 from syncd.transfer.worker import Cancelled, MirrorRun, Throttle, Worker, complete_downloads
 
 MAX_CYCLES = 3
-# What a mirror forgets besides its base, snapshot, queue and failures when its
-# local or remote root changed in the config (it starts over as a first meeting).
-NEW_ROOT_FORGETS = MirrorState.tree_names()
-DEFERRING = (BudgetExhausted, RateLimitedError, TransportError, ServerError)
-
-
-class Busy(Exception):
-    """Another syncd process holds the state directory."""
-
-
-@dataclass
-class SyncResult:
-    mirrors: list[MirrorReport] = field(default_factory=list)
-    exit_code: int = exitcodes.OK
-    message: str | None = None       # the one line for stderr when not 0
-    transactions: int = 0
-    resume_at: float | None = None
-    budget_exhausted: bool = False  # deferred because of the budget (else: server trouble)
-
-
-def host_name() -> str:
-    name = socket.gethostname().split(".")[0] or "host"
-    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
-
-
-@contextmanager
-def state_lock(state_dir: Path):
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise Busy(f"another syncd is working on {state_dir}") from None
-        # Our pid, for `syncd status` (it tells a running daemon from a one-shot sync).
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _describe_remote(exc: Exception) -> str:
-    if isinstance(exc, BudgetExhausted):
-        return f"{exc} (budget back at {when(exc.resume_at)})"
-    text = str(exc)
-    if isinstance(exc, RemoteError) and exc.status and f"{exc.status}" not in text:
-        text = f"HTTP {exc.status}: {text}"
-    return text
 
 
 class SyncEngine:
@@ -124,7 +66,7 @@ class SyncEngine:
         mirrors = [cfg.mirror(mirror)] if mirror else list(cfg.mirrors)
         result = SyncResult()
         try:
-            with state_lock(cfg.state_dir):
+            with lock.held(cfg.state_dir):
                 index = Index(cfg.state_dir / "index.sqlite3")
                 try:
                     if dry_run:
@@ -138,8 +80,8 @@ class SyncEngine:
                         self._run(index, mirrors, result, dry_run, force)
                 finally:
                     index.close()
-        except Busy as exc:
-            result.exit_code, result.message = exitcodes.TEMPFAIL, str(exc)
+        except lock.Busy as exc:
+            result.outcome, result.message = Outcome.DEFERRED, str(exc)
         return result
 
     # ------------------------------------------------------------------ the pass
@@ -159,8 +101,8 @@ class SyncEngine:
         for r in result.mirrors:
             self.reporter.line(r.summary(dry_run))
         self.reporter.line(f"Transactions spent: {result.transactions}")
-        if result.exit_code == exitcodes.OK:
-            self._exit_from_reports(result)
+        if result.outcome is Outcome.OK:
+            result.settle()
 
     def sync_pass(self, session: AccountSession, mirrors: list[MirrorConfig],
                   result: SyncResult, *, dry_run: bool = False, force: bool = False,
@@ -168,8 +110,8 @@ class SyncEngine:
                   local: Mapping[str, set[str] | None] | None = None,
                   hints: Sequence[Change] | None = None, readback: bool = True,
                   cancel: threading.Event | None = None) -> None:
-        """One pass over ``mirrors``; fills ``result`` (its exit code stays 0 unless
-        the whole pass failed: see ``_exit_from_reports`` for per-mirror trouble).
+        """One pass over ``mirrors``; fills ``result`` (its outcome stays OK unless
+        the whole pass stopped: ``SyncResult.settle`` weighs per-mirror trouble).
 
         ``local`` limits the local side: ``None`` scans every mirror in full; else
         a mirror's entry is the set of paths its watcher saw change (``None``: all
@@ -193,8 +135,12 @@ class SyncEngine:
             account.pass_open = True
         try:
             restarted: set[str] = set()  # mirrors whose root changed in the config
-            ready = [m for m in mirrors if self._prepare_local(index, m, reports[m.name],
-                                                               dry_run, restarted)]
+            ready = []
+            for m in mirrors:
+                if config_changes.restart_if_moved(index, m, self.reporter.line):
+                    restarted.add(m.name)  # a first meeting looks at every path
+                if roots.ready(index, m, reports[m.name], dry_run):
+                    ready.append(m)
             looked |= {m.name for m in mirrors if reports[m.name].error}
             if refresh and ready:
                 refreshed = tracker.refresh(specs(ready), force_full=force_full, hints=hints,
@@ -206,8 +152,8 @@ class SyncEngine:
                 refreshed = {m.name: RefreshResult(empty_listing=bool(
                     index.mirror_state(m.name).empty_listing)) for m in ready}
             for m in ready:
-                focus = _focus(m.name, None if m.name in restarted else local,
-                               refreshed[m.name], refresh)
+                focus = focus_paths(m.name, None if m.name in restarted else local,
+                                    refreshed[m.name], refresh)
                 if refresh:
                     looked.add(m.name)
                 if focus is not None and not focus and not refreshed[m.name].root_missing \
@@ -228,38 +174,13 @@ class SyncEngine:
                 for m in ready:
                     if again[m.name].changed and not reports[m.name].error:
                         self._mirror(index, m, reports[m.name], session, again[m.name],
-                                     dry_run, force, _focus(m.name, {}, again[m.name], True),
-                                     cancel)
-        except AuthError as exc:
-            result.exit_code = exitcodes.NOPERM
-            result.message = (f"authentication refused by {acct.url} ({_describe_remote(exc)}):"
-                              " check account.api_key and account.access_token")
-            _unfinished(result, "not synced (authentication refused)")
-        except ForbiddenError as exc:
-            result.exit_code = exitcodes.NOPERM
-            result.message = f"permission refused by the server: {_describe_remote(exc)}"
-            _unfinished(result, "not synced (permission refused)")
+                                     dry_run, force,
+                                     focus_paths(m.name, {}, again[m.name], True), cancel)
         except Cancelled:
-            result.exit_code = exitcodes.TEMPFAIL
-            result.message = "interrupted; the rest is synced next time"
-            _unfinished(result, "interrupted")
-        except DEFERRING as exc:
-            result.exit_code = exitcodes.TEMPFAIL
-            pending = sum(index.queue_count(m.name) for m in mirrors)
-            result.resume_at = getattr(exc, "resume_at", None) or budget.resume_at()
-            why = ("budget exhausted" if isinstance(exc, (BudgetExhausted, RateLimitedError))
-                   else "server unavailable")
-            result.budget_exhausted = why == "budget exhausted"
-            back = (f", budget back at {when(result.resume_at)}"
-                    if why == "budget exhausted" else ", run again later")
-            what = f"{pending} actions deferred" if pending else "sync deferred"
-            result.message = f"{what} ({why}: {_describe_remote(exc)}){back}; nothing was lost"
-            _unfinished(result, f"not synced ({why}); run again later")
-        except RemoteError as exc:  # an answer that breaks the API contract (ProtocolError)
-            result.exit_code = exitcodes.TEMPFAIL
-            result.message = (f"sync deferred (the server's answer was not understood: "
-                              f"{_describe_remote(exc)}); nothing was lost, run again later")
-            _unfinished(result, "not synced (bad answer from the server); run again later")
+            result.interrupt()
+        except (RemoteError, BudgetExhausted) as exc:
+            result.stop(exc, url=acct.url, resume_at=budget.resume_at,
+                        pending=lambda: sum(index.queue_count(m.name) for m in mirrors))
         finally:
             result.transactions = budget.spent - spent_before
         if not dry_run:
@@ -278,83 +199,9 @@ class SyncEngine:
             if name not in looked and not r.error:
                 continue
             state = until = None
-            if result.exit_code == exitcodes.TEMPFAIL and not r.finished:
+            if result.outcome is Outcome.DEFERRED and not r.finished:
                 state, until = "paused", result.resume_at
             status.record_pass(session.index, r, now, state=state, until=until)
-
-    def _exit_from_reports(self, result: SyncResult) -> None:
-        bad = [r for r in result.mirrors if r.error or r.guard or r.failed]
-        if bad:
-            r = bad[0]
-            result.exit_code = exitcodes.FAILURE
-            if r.error:
-                result.message = f"{r.name}: {r.error}"
-            elif r.guard:
-                result.message = (f"{r.name}: deletions held back: {r.guard}; nothing was "
-                                  "deleted (run with --force if this is intended)")
-            else:
-                path, why = r.failed[0]
-                more = f" (and {len(r.failed) - 1} more)" if len(r.failed) > 1 else ""
-                result.message = f"{r.name}: {path}: {why}{more}"
-        elif any(r.deferred or r.stale for r in result.mirrors):
-            result.exit_code = exitcodes.TEMPFAIL
-            n = sum(r.deferred + r.stale for r in result.mirrors)
-            result.message = (f"{n} actions deferred (files still changing or backing off "
-                              "after errors); run again later")
-
-    def _prepare_local(self, index: Index, m: MirrorConfig, report: MirrorReport,
-                       dry_run: bool, restarted: set[str] | None = None) -> bool:
-        if self._check_roots(index, m) and restarted is not None:
-            restarted.add(m.name)  # a first meeting looks at every path
-        root = Path(m.local)
-        if root.is_dir():
-            return True
-        if os.path.lexists(root):
-            report.error = f"local folder {root} is not a folder"
-            return False
-        if index.base_count(m.name):
-            report.error = (f"local folder {root} is missing (unmounted?); nothing was "
-                            "changed")
-            return False
-        if not dry_run:
-            root.mkdir(parents=True, exist_ok=True)
-        return True
-
-    def _check_roots(self, index: Index, m: MirrorConfig) -> bool:
-        """A mirror whose ``local:`` or ``remote:`` changed in the config since it
-        last synced starts over as a first meeting: its base rows, remote snapshot
-        (listed afresh), queue and failures belonged to the old folders and are
-        forgotten, so nothing is deleted and differing files become conflicted
-        copies. Kept: a ``local:`` that names the same folder as before (moved or
-        reached by another path: same device and inode), which is not a change.
-        An index from before roots were recorded just records them."""
-        state = index.mirror_state(m.name)
-        roots = {"local": str(m.local), "remote": m.remote}
-        known = state.roots
-        if known == roots:
-            return False
-        changed = [(k, known.get(k), roots[k]) for k in ("local", "remote")
-                   if isinstance(known, dict) and known.get(k) != roots[k]]
-        if [k for k, _, _ in changed] == ["local"]:
-            try:
-                st = os.stat(m.local)
-            except OSError:
-                st = None
-            if st is not None and [st.st_dev, st.st_ino] == [
-                    state.device, state.root_inode]:
-                changed = []  # the same folder, moved or reached by another path
-        synced = index.base_count(m.name)
-        with index.batch():  # (a crash in between forgets again next time: harmless)
-            if changed:
-                # Also the snapshot and the feed cursor: the new remote root is listed.
-                index.forget_trees(m.name, NEW_ROOT_FORGETS)
-            state.roots = roots
-        if changed and synced:
-            what = " and ".join(f"{k} folder ({old} -> {new})" for k, old, new in changed)
-            self.reporter.line(f"{m.name}: the {what} changed since the last sync: the "
-                               "mirror starts over as a first meeting (nothing is "
-                               "deleted; differing files are kept as conflicted copies)")
-        return bool(changed)
 
     # ------------------------------------------------------------------ one mirror
 
@@ -399,7 +246,7 @@ class SyncEngine:
             local_device_changed=known_device is not None and known_device != device,
             local_replaced=(known_device == device and known_inode is not None
                             and known_inode != root_inode),
-            unmounted=_unmounted(root, state.mounts or []))
+            unmounted=roots.unmounted(root, state.mounts or []))
         if refreshed.root_missing and view.base_count:
             report.error = (f"remote folder {m.remote} is missing (deleted or moved on the "
                             "server?); nothing was changed")
@@ -427,11 +274,11 @@ class SyncEngine:
                         on_progress=lambda verb, path, size: self.reporter.event(
                             m.name, verb, path, size),
                         cancel=cancel, ignored=rules.ignored)
-        wanted = _selector(focus)
+        wanted = selector(focus)
         # a download killed between putting its file in place and recording it
         complete_downloads(index, m.name, root)
         if not dry_run:
-            _reinclude(index, m.name, root, rules)
+            config_changes.reinclude(index, m.name, root, rules)
         for cycle in range(MAX_CYCLES):
             base = {k: b for k, b in index.base(m.name).items()
                     if not rules.ignored(k, b.kind == model.DIR)}
@@ -510,7 +357,7 @@ class SyncEngine:
                 refreshed = tracker.refresh([(m.name, m.remote, m.full_scan_interval)])[m.name]
                 if focus is not None:
                     focus |= {model.key(p) for p in refreshed.paths}
-                    wanted = _selector(focus)
+                    wanted = selector(focus)
         report.finished = True
         if not report.guard:
             state.device = device
@@ -539,90 +386,10 @@ class SyncEngine:
         return True
 
 
-def _unmounted(root: str, mounts: list[str]) -> str:
-    """The first of ``mounts`` (folders of the mirror that were mount points at the
-    last full scan) that is now a plain folder on the device of the folder it is
-    in: unmounted, its contents out of sight. ``""`` if none. (One that is gone
-    is no longer a mount point: its deletion is guarded like any other.)"""
-    for rel in mounts:
-        path = os.path.join(root, rel)
-        try:
-            st = os.lstat(path)
-            up = os.stat(os.path.dirname(path))
-        except OSError:
-            continue
-        if stat.S_ISDIR(st.st_mode) and st.st_dev == up.st_dev:
-            return rel
-    return ""
-
-
-def _reinclude(index: Index, name: str, root: str, rules: IgnoreRules) -> None:
-    """Synced items that the ignore rules left out until now and no longer do were
-    not synced meanwhile: what happened to them then (a clean-up here, a
-    colleague's deletion there) is nobody's sync action. Those missing on one
-    side lose their base row, so they meet as for the first time (the side that
-    lacks them gets a copy) instead of the deletion going over. Those on both
-    sides keep it: an edit made meanwhile goes over as an edit (two: a conflict).
-    The rules are remembered per mirror to tell."""
-    state = index.mirror_state(name)
-    lines = list(rules.lines)
-    before = state.ignore_lines
-    if before == lines:
-        return
-    try:
-        old = IgnoreRules(before) if before is not None else None
-    except (TypeError, ValueError):  # (an unreadable old value: nothing to compare)
-        old = None
-    if old is not None:
-        remote = {model.key(p) for p in index.remote(name)}
-        back = [b for k, b in index.base(name).items()
-                if old.ignored(k, b.kind == model.DIR) and not rules.ignored(k, b.kind == model.DIR)
-                and (model.key(b.remote_path) not in remote
-                     or not os.path.lexists(os.path.join(root, b.local_path)))]
-        with index.batch():
-            for b in back:
-                index.drop_base(name, b.key, subtree=False)
-    state.ignore_lines = lines
-
-
 def _remember_empty_listing(index: Index, name: str, empty: bool) -> None:
     state = index.mirror_state(name)
     if bool(state.empty_listing) != empty:
         state.empty_listing = empty
-
-
-def _unfinished(result: SyncResult, why: str) -> None:
-    """The pass stopped: each mirror it did not finish says so (not "in sync")."""
-    for r in result.mirrors:
-        if not r.finished and not r.error:
-            r.error = why
-
-
-def _focus(name: str, local: Mapping[str, set[str] | None] | None,
-           refreshed: RefreshResult, refreshed_now: bool) -> set[str] | None:
-    """The paths (keys) of a mirror to look at in this pass; None means all."""
-    if local is None:
-        return None
-    mine = local.get(name, set())
-    if mine is None:
-        return None
-    focus = {model.key(p) for p in mine}
-    if refreshed_now:
-        if refreshed.root_missing:
-            return None
-        focus |= {model.key(p) for p in refreshed.paths}
-    return None if "" in focus else focus
-
-
-def _selector(focus: set[str] | None) -> Callable[[str], bool]:
-    """``wanted(key)``: at or under a focus path, or a folder on the way to one."""
-    if focus is None:
-        return lambda k: True
-    on_the_way = model.ancestors(focus)
-
-    def wanted(k: str) -> bool:
-        return k in on_the_way or model.under_any(k, focus)
-    return wanted
 
 
 def _hostile(path: str) -> str | None:

@@ -30,6 +30,7 @@ answers 404 to ``GET /account`` (which every ExaVault account has).
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -40,23 +41,16 @@ from typing import TextIO
 
 from syncd import model
 
-from syncd.cli import exitcodes
+from syncd.cli import exitcodes, outcomes
+from syncd.cli.common import STATE_ERRORS, load_config, state_error
+from syncd.cli.errors import CommandError
 
 from syncd.state import status
 from syncd.state.budget import DAY, Budget, BudgetExhausted
-from syncd.cli.app import CommandError
 from syncd.config.loader import Config, MirrorConfig
 from syncd.state.index import Index
-from syncd.remote.errors import (
-    AuthError,
-    ForbiddenError,
-    NotFoundError,
-    NotSupportedError,
-    RateLimitedError,
-    RemoteError,
-    ServerError,
-    TransportError,
-)
+from syncd.outcome import stopped_by
+from syncd.remote.errors import Disposition, NotFoundError, NotSupportedError, RemoteError, disposition
 from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
 
 ONE_TRY = RetryPolicy(attempts=1)
@@ -88,27 +82,31 @@ def _at(t: float | None) -> str:
 
 
 def _remote_failure(exc: BaseException, url: str) -> CommandError:
-    """The one line and exit code for a failed request (the rules of `syncd sync`)."""
+    """The one line and exit code for a failed request: by its disposition, as a
+    sync pass it stopped would end (``stopped_by``), except that a 404 answer to
+    ``GET /account`` means ``account.url`` is wrong."""
     text = str(exc)
+    why = disposition(exc)
+    code = outcomes.exit_code(stopped_by(exc))
     if isinstance(exc, BudgetExhausted):
         back = f", budget back at ~{_at(exc.resume_at)}" if exc.resume_at else ""
-        return CommandError(f"not checked: {text}{back}; run again later", exitcodes.TEMPFAIL)
-    if isinstance(exc, RateLimitedError):
+        return CommandError(f"not checked: {text}{back}; run again later", code)
+    if why is Disposition.DEFER:
         return CommandError(f"not checked: the server refused the request (429, budget "
-                            f"exhausted: {text}); run again later", exitcodes.TEMPFAIL)
-    if isinstance(exc, AuthError):
+                            f"exhausted: {text}); run again later", code)
+    if why is Disposition.STOP:
         return CommandError(f"authentication refused by {url} ({text}): check "
-                            "account.api_key and account.access_token", exitcodes.NOPERM)
-    if isinstance(exc, ForbiddenError):
-        return CommandError(f"permission refused by {url}: {text}", exitcodes.NOPERM)
-    if isinstance(exc, NotFoundError):
+                            "account.api_key and account.access_token", code)
+    if why is Disposition.DENIED:
+        return CommandError(f"permission refused by {url}: {text}", code)
+    if why is Disposition.REFRESH:
         return CommandError(f"{url} answered 404 to GET /account: account.url must be the "
                             "account's API v2 base, like https://ACCOUNT.exavault.com/api/v2",
                             exitcodes.CONFIG)
-    if isinstance(exc, (TransportError, ServerError)):
-        return CommandError(f"server unavailable: {text}; run again later", exitcodes.TEMPFAIL)
+    if why is Disposition.RETRY:
+        return CommandError(f"server unavailable: {text}; run again later", code)
     return CommandError(f"the answer of {url} was not understood ({text}); is account.url "
-                        "the API v2 base URL? Run again later if it is", exitcodes.TEMPFAIL)
+                        "the API v2 base URL? Run again later if it is", code)
 
 
 class Checker:
@@ -283,3 +281,11 @@ def run_check(config: Config, *, probe: bool = False, out: TextIO | None = None)
         return Checker(config, index, probe=probe, out=out).run()
     finally:
         index.close()
+
+
+def command(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    try:
+        return run_check(config, probe=args.probe)
+    except STATE_ERRORS as exc:
+        raise state_error(exc, config) from exc

@@ -47,9 +47,11 @@ other directions the next sync does).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,13 +59,15 @@ from typing import Any
 
 from syncd import model
 
-from syncd.cli import exitcodes
-from syncd.cli.app import CommandError
-from syncd.config.loader import Config, MirrorConfig
+from syncd.cli import exitcodes, sync
+from syncd.cli.common import STATE_ERRORS, config_error, load_config, state_error
+from syncd.cli.errors import CommandError
+from syncd.config.loader import Config, ConfigError, MirrorConfig
 from syncd.local.ignore import IgnoreFileError, IgnoreRules
 from syncd.state.index import Index
 from syncd.local.scan import LocalRootMissing, scan
 from syncd.local.trash import LocalTrash
+from syncd.state import status
 
 KEEPS = ("local", "remote", "both")
 
@@ -402,3 +406,45 @@ def resolve(config: Config, path: str, keep: str, *, mirror: str | None = None,
         done.append(f"kept both: {c.copy_local.path} -> {new} "
                     f"(beside {c.original}; no longer a conflicted copy)")
     return m, done
+
+
+# ---------------------------------------------------------------------- the command
+
+def command(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    try:
+        if args.action == "resolve":
+            return _resolve_command(args, config)
+        mirrors = [config.mirror(args.mirror)] if args.mirror else list(config.mirrors)
+        listing = find(config, mirrors)
+    except ConfigError as exc:  # --mirror names no mirror: 78, as for sync
+        raise config_error(exc) from exc
+    except STATE_ERRORS as exc:
+        raise state_error(exc, config) from exc
+    if args.json:
+        print(to_json(listing, config))
+    else:
+        sys.stdout.write(render(listing, config, mirrors))
+    return exitcodes.OK
+
+
+def _resolve_command(args: argparse.Namespace, config: Config) -> int:
+    try:
+        m, done = resolve(config, args.path, args.keep, mirror=args.mirror)
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        raise CommandError(f"{exc.strerror or exc}:{where}; nothing was lost",
+                           exitcodes.IOERR) from exc
+    for line in done:
+        print(f"{m.name}: {line}")
+    if args.no_sync:
+        print("The next `syncd sync` (or the daemon) makes the server agree.")
+        return exitcodes.OK
+    daemon = status.collect(config)["daemon"]
+    if daemon["running"]:
+        print(f"The running daemon (pid {daemon['pid']}) makes the server agree within "
+              "seconds.")
+        return exitcodes.OK
+    print(f"Syncing mirror {m.name}:")
+    return sync.command(argparse.Namespace(config=args.config, mirror=m.name, dry_run=False,
+                                           force=False, quiet=False))

@@ -9,6 +9,7 @@ Nothing leaves this machine; `--keep` keeps the folders for a look around.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import tempfile
@@ -102,3 +103,7 @@ def run_demo(keep: bool = False) -> int:
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def command(args: argparse.Namespace) -> int:
+    return run_demo(keep=args.keep)

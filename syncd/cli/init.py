@@ -35,7 +35,7 @@ from typing import TextIO
 import platformdirs
 
 from syncd.cli import exitcodes
-from syncd.cli.app import CommandError
+from syncd.cli.errors import CommandError
 from syncd.config import schema
 from syncd.config.loader import APP_NAME, ConfigError, config_path, load_config
 from syncd.config.reader import VAR_NAME_RE

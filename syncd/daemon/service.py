@@ -27,7 +27,6 @@ the queue stays in the index and the next start re-plans from the three trees.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import threading
@@ -38,11 +37,12 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from syncd.cli import exitcodes
+from syncd.cli import exitcodes, outcomes
 
 from syncd.daemon import schedule
 
-from syncd.state import status
+from syncd.state import lock, status
+from syncd.outcome import Outcome
 from syncd.config.loader import Config
 from syncd.daemon.inbox import Inbox, Work
 from syncd.daemon.jobs import RETRY_FIRST, RETRY_MAX, Jobs, Beats
@@ -50,7 +50,8 @@ from syncd.daemon.log import log
 from syncd.daemon.memory import release_memory
 from syncd.daemon.producers import Producers
 from syncd.daemon.reload import Reload
-from syncd.engine import SyncEngine, SyncResult, host_name
+from syncd.engine import SyncEngine, SyncResult
+from syncd.local.host import host_name
 from syncd.session import AccountSession
 from syncd.local.ignore import IgnoreRules
 from syncd.state.index import FILENAME, Index, as_corrupt
@@ -74,24 +75,16 @@ class StartError(Exception):
 # ----------------------------------------------------------------------------- the daemon
 
 def _lock(state_dir: Path) -> int:
-    """Take the state directory's lock for the daemon's lifetime; write our pid."""
+    """Take the state directory's lock for the daemon's lifetime."""
     try:
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        return lock.acquire(state_dir)
+    except lock.Busy as exc:
+        who = f" (pid {exc.pid})" if exc.pid is not None else ""
+        raise StartError(f"another syncd is already running on {state_dir}{who}",
+                         outcomes.exit_code(Outcome.DEFERRED)) from None
     except OSError as exc:
         raise StartError(f"cannot use state directory {state_dir}: {exc.strerror or exc}",
                          exitcodes.CANTCREAT) from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-        os.close(fd)
-        who = f" (pid {text})" if text.isdigit() else ""
-        raise StartError(f"another syncd is already running on {state_dir}{who}",
-                         exitcodes.TEMPFAIL) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
 
 
 class Daemon(Producers, Jobs, Reload):
@@ -327,13 +320,12 @@ class Daemon(Producers, Jobs, Reload):
                 retry_local[r.name] = None
         if result.transactions:
             log.debug("pass spent %d transactions", result.transactions)
-        code = result.exit_code
-        if code == exitcodes.NOPERM:
+        if result.outcome is Outcome.NO_PERMISSION:
             log.error("%s; retrying in %.0f min (fix the config and `systemctl reload "
                       "syncd`)", result.message, AUTH_RETRY / 60)
             self._pause(self.now() + AUTH_RETRY, work, state="error", why=result.message)
             return
-        if code == exitcodes.TEMPFAIL:
+        if result.outcome is Outcome.DEFERRED:
             at = result.resume_at if result.budget_exhausted else None
             if at is None or at <= self.now():
                 at = self.now() + (3600.0 if result.budget_exhausted else self._retry_delay)

@@ -1,21 +1,24 @@
 """Backend-neutral typed errors for remote storage clients.
 
-Every remote backend (ExaVault today, Egnyte later) raises these, so the sync
-engine can decide what to do from the *type* alone:
+Every remote backend (ExaVault today, Egnyte later) raises these, and each
+class says what its caller does (``disposition``, one ``Disposition``; the
+worker, the engine, ``syncd check`` and the CLI all act on that one answer):
 
-===========================  =======  ==============================================
-class                        status   what the caller usually does
-===========================  =======  ==============================================
-``InvalidParameterError``    400      bug or conflict (e.g. name exists): verify state
-``AuthError``                401      stop; credentials are wrong (exit NOPERM)
-``ForbiddenError``           403      skip the item; the user lacks the permission
-``NotFoundError``            404      the item is gone; re-list
-``NotSupportedError``        404      the endpoint does not exist on this account
-``RateLimitedError``         429      stop spending; the transaction budget decides
-``ServerError``              5xx      retry later (GETs were already retried)
-``TransportError``           none     connection refused/reset, timeout, short body
-``ProtocolError``            any      the answer is not what the API promises
-===========================  =======  ==============================================
+===========================  =======  ============  ==================================
+class                        status   disposition   what it means
+===========================  =======  ============  ==================================
+``InvalidParameterError``    400      ITEM          bug or conflict (e.g. name exists)
+``AuthError``                401      STOP          the credentials were refused
+``ForbiddenError``           403      DENIED        the user lacks the permission
+``NotFoundError``            404      REFRESH       the item is gone; re-list
+``NotSupportedError``        404      REFRESH       the account lacks the endpoint
+``RateLimitedError``         429      DEFER         the rolling allowance is spent
+``ServerError``              5xx      RETRY         the server failed (GETs retried)
+``TransportError``           none     RETRY         refused/reset, timeout, short body
+``ProtocolError``            any      ITEM          not what the API promises
+``SourceChangedError``       local    RESCAN        a file changed while uploaded
+``BudgetExhausted``          none     DEFER         syncd's budget refused to send
+===========================  =======  ============  ==================================
 
 Errors carry the HTTP status, the server's error ``code`` and ``detail``, the
 request ``method`` and the API ``path`` (e.g. ``/resources/list``; never the
@@ -28,8 +31,11 @@ echoes a header back.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import Enum
 
 __all__ = [
+    "Disposition",
+    "disposition",
     "RemoteError",
     "InvalidParameterError",
     "AuthError",
@@ -45,8 +51,48 @@ __all__ = [
 ]
 
 
+class Disposition(Enum):
+    """What the caller does when a request (or the budget) fails. The worker acts
+    on it per item; a failure outside any item (a listing, the feed) stops the
+    whole pass, which ends deferred, or in NO_PERMISSION for ``STOP`` and
+    ``DENIED`` (``syncd.outcome.stopped_by``; `syncd check` answers the same)."""
+
+    #: Transient (no answer, 5xx): the request may be sent again in this pass if
+    #: repeating it is safe; failing again and again is an outage (the pass defers).
+    RETRY = "retry"
+    #: This item failed: it backs off in the index; the other items carry on.
+    ITEM = "item"
+    #: As ``ITEM`` for one item (the user lacks the permission for it); a pass
+    #: that is refused as a whole stops: permission refused.
+    DENIED = "denied"
+    #: The remote item is not as listed (gone): no failure; the snapshot is
+    #: refreshed and the item planned again.
+    REFRESH = "refresh"
+    #: The local file changed while it was read: no failure; planned again from
+    #: a new scan (nothing to refresh on the server).
+    RESCAN = "rescan"
+    #: Stop the pass now, nothing lost; try again later (budget used up, 429).
+    DEFER = "defer"
+    #: Stop everything: the credentials were refused.
+    STOP = "stop"
+
+    @property
+    def stops_pass(self) -> bool:
+        """True when one item's failure ends the whole pass at once."""
+        return self in (Disposition.DEFER, Disposition.STOP)
+
+
+def disposition(exc: BaseException) -> Disposition:
+    """What to do about ``exc``: its class's ``disposition``; any other exception
+    (a local ``OSError``, a bug) is one item's failure."""
+    return getattr(type(exc), "disposition", Disposition.ITEM)
+
+
 class RemoteError(Exception):
-    """Base class of every failure talking to the remote service."""
+    """Base class of every failure talking to the remote service. Each subclass
+    states its ``disposition`` (tests/test_error_classes.py checks)."""
+
+    disposition = Disposition.ITEM
 
     #: A short label used in ``str()`` when there is no HTTP status.
     kind = "remote error"
@@ -112,24 +158,28 @@ class InvalidParameterError(RemoteError):
     """400: a bad or missing parameter, or a name conflict (the API uses 400 for both)."""
 
     kind = "invalid parameter"
+    disposition = Disposition.ITEM
 
 
 class AuthError(RemoteError):
     """401: the API key or access token was refused."""
 
     kind = "authentication refused"
+    disposition = Disposition.STOP
 
 
 class ForbiddenError(RemoteError):
     """403: authenticated, but the user lacks the permission."""
 
     kind = "forbidden"
+    disposition = Disposition.DENIED
 
 
 class NotFoundError(RemoteError):
     """404: the resource (or share, ...) does not exist."""
 
     kind = "not found"
+    disposition = Disposition.REFRESH
 
 
 class NotSupportedError(NotFoundError):
@@ -138,6 +188,7 @@ class NotSupportedError(NotFoundError):
     still work, but the caller should switch strategy rather than re-list."""
 
     kind = "not supported"
+    disposition = Disposition.REFRESH
 
 
 class RateLimitedError(RemoteError):
@@ -146,6 +197,7 @@ class RateLimitedError(RemoteError):
     (``None`` when the server did not send them)."""
 
     kind = "rate limited"
+    disposition = Disposition.DEFER
 
     def __init__(self, message: str = "", *, limit: int | None = None,
                  remaining: int | None = None, **kw):
@@ -161,6 +213,7 @@ class ServerError(RemoteError):
     """5xx: the server failed; the request may or may not have taken effect."""
 
     kind = "server error"
+    disposition = Disposition.RETRY
 
 
 class TransportError(RemoteError):
@@ -168,6 +221,7 @@ class TransportError(RemoteError):
     than its Content-Length. The request may or may not have taken effect."""
 
     kind = "transport error"
+    disposition = Disposition.RETRY
 
 
 class ProtocolError(RemoteError):
@@ -175,12 +229,15 @@ class ProtocolError(RemoteError):
     error envelope, a missing field, an unexpected status."""
 
     kind = "protocol error"
+    disposition = Disposition.ITEM
 
 
 class SourceChangedError(Exception):
     """A *local* file changed size while it was being uploaded; nothing was stored
     (the request body was aborted). Not a ``RemoteError``: the sync engine should
     re-scan the local file and try again later."""
+
+    disposition = Disposition.RESCAN
 
 
 _BY_STATUS: dict[int, type[RemoteError]] = {

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from syncd.config import schema
 from syncd.remote.backend import RequestEvent
+from syncd.remote.errors import Disposition
 
 DAY = 86400.0
 
@@ -30,6 +31,8 @@ DAY = 86400.0
 class BudgetExhausted(Exception):
     """No transaction may be spent now. ``resume_at`` (UNIX seconds) estimates when
     enough of the 24 h window will have rolled off; ``None`` if unknown."""
+
+    disposition = Disposition.DEFER
 
     def __init__(self, message: str, resume_at: float | None = None):
         super().__init__(message)

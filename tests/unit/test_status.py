@@ -403,7 +403,7 @@ def test_syncing_while_running_is_syncing(config, index):
 
 
 def test_one_shot_sync_after_a_daemon_is_busy_not_running(config, index):
-    from syncd.engine import state_lock
+    from syncd.state.lock import held as state_lock
 
     dead = 2_000_000_000  # beyond any pid_max: the daemon that wrote it is gone
     daemon_state(index, dead)
