@@ -15,7 +15,7 @@ from syncd.model import DIR, FILE, BaseEntry, DeleteLocal, DeleteRemote, RemoteE
 from syncd.remote.errors import NotFoundError
 from syncd.remote.backend import RemoteItem
 from syncd.transfer.core import WorkerCore
-from syncd.transfer.errors import FATAL, TRANSIENT, Stale, describe
+from syncd.transfer.errors import Stale, describe, reaction, transient
 
 
 class Deletes(WorkerCore):
@@ -144,11 +144,13 @@ class Deletes(WorkerCore):
                 results = self.r.remote_trash.put(list(paths), landed=landed)
             else:
                 results = self.r.backend.delete(list(paths))
-        except FATAL as exc:
-            self.out.stop = exc
-            return
-        except TRANSIENT as exc:
-            self._unsettled(remote, exc)
+        except Exception as exc:
+            if reaction(exc).stops_pass:
+                self.out.stop = exc
+            elif transient(exc):
+                self._unsettled(remote, exc)
+            else:
+                raise
             return
         if paths:
             crashpoints.hit("delete.remote.done")

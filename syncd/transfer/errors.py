@@ -1,15 +1,18 @@
-"""What can go wrong while the worker acts, and how one failure reads in a line.
+"""What can go wrong while the worker acts, what the worker does about it, and
+how one failure reads in a line.
 
-``FATAL`` stops every transfer of the pass at once; ``TRANSIENT`` is one item's
-trouble unless it lasts (the worker retries it, see ``Worker._transient``).
+What the worker does is the error's ``Disposition`` (``syncd.remote.errors``:
+the one classification the engine, `syncd check` and the CLI use too), read by
+:func:`reaction`: one that ``stops_pass`` stops every transfer of the pass at
+once; ``RETRY`` is one item's trouble unless it lasts (``Worker._transient``);
+``REFRESH`` and ``RESCAN`` plan the item again; ``ITEM`` and ``DENIED`` fail it.
 """
 
 from __future__ import annotations
 
 import threading
 
-from syncd.remote.errors import AuthError, RateLimitedError, ServerError, TransportError
-from syncd.state.budget import BudgetExhausted
+from syncd.remote.errors import Disposition, disposition
 
 
 class Cancelled(Exception):
@@ -17,14 +20,26 @@ class Cancelled(Exception):
     left behind: an upload is aborted mid-body, a download's temp file removed."""
 
 
-FATAL = (BudgetExhausted, AuthError, RateLimitedError, Cancelled)  # stop every transfer now
-TRANSIENT = (TransportError, ServerError)  # one item's trouble, unless it lasts
-
-
 class Unsettled(Exception):
     """A non-repeatable request failed and we cannot tell whether the server did
     it (the check failed too, or it was a step after the server had acted): never
     sent again blind. The item is planned again after a refresh."""
+
+
+def reaction(exc: BaseException) -> Disposition:
+    """What the worker does about ``exc``: its disposition. Stopping (``Cancelled``)
+    ends the pass like a deferral (nothing lost); ``Unsettled`` is a transient
+    failure whose item ``Worker._transient`` plans again."""
+    if isinstance(exc, Cancelled):
+        return Disposition.DEFER
+    if isinstance(exc, Unsettled):
+        return Disposition.RETRY
+    return disposition(exc)
+
+
+def transient(exc: BaseException) -> bool:
+    """A failure that may pass if the request is sent again (no answer, 5xx)."""
+    return disposition(exc) is Disposition.RETRY
 
 
 def check_cancel(cancel: threading.Event | None) -> None:

@@ -8,10 +8,9 @@ import stat as stat_mod
 
 from syncd import crashpoints, model
 from syncd.model import DIR, MoveLocal, MoveRemote
-from syncd.remote.errors import ServerError, TransportError
 from syncd.remote.backend import RemoteItem
 from syncd.transfer.core import WorkerCore, twin, with_ancestors
-from syncd.transfer.errors import FATAL, Stale, UnsafePath
+from syncd.transfer.errors import Stale, UnsafePath, reaction, transient
 from syncd.transfer.streams import fsync_dir
 
 
@@ -60,7 +59,9 @@ class Moves(WorkerCore):
         try:
             item = self.r.backend.move(self.remote_abs(a.src), self.remote_abs(a.dst),
                                          id=a.remote.id or None)
-        except (ServerError, TransportError):
+        except Exception as exc:
+            if not transient(exc):
+                raise
             item = self._moved_anyway(a)
             if item is None:
                 raise
@@ -105,16 +106,18 @@ class Moves(WorkerCore):
         srcs = {self.remote_abs(a.src): (i, a) for i, a in group}
         try:
             results = self.r.backend.move_many(list(srcs), self.remote_abs(parent))
-        except (ServerError, TransportError) as exc:
+        except Exception as exc:
+            if reaction(exc).stops_pass:
+                self.out.stop = exc
+                return
+            if not transient(exc):
+                raise
             results = {s: None if self._moved_anyway(a) is not None else exc
                        for s, (_, a) in srcs.items()}
             unknown = [ia for s, ia in srcs.items() if results[s] is not None]
             if unknown:  # never sent again blind: planned again after a refresh
                 self._unsettled(unknown, exc)
                 srcs = {s: ia for s, ia in srcs.items() if results[s] is None}
-        except FATAL as exc:
-            self.out.stop = exc
-            return
         crashpoints.hit("move.remote.done")
         for abs_src, (item_id, a) in srcs.items():
             self._attempted.add(item_id)

@@ -9,10 +9,10 @@ from dataclasses import replace as dc_replace
 
 from syncd import crashpoints, model
 from syncd.model import FILE, LocalEntry, MoveRemote, RemoteEntry, Upload
-from syncd.remote.errors import NotFoundError, ServerError, TransportError
+from syncd.remote.errors import NotFoundError
 from syncd.remote.backend import RemoteItem
 from syncd.transfer.core import WorkerCore, same_version
-from syncd.transfer.errors import TRANSIENT, Stale, Unsettled, describe
+from syncd.transfer.errors import Stale, Unsettled, describe, transient
 from syncd.transfer.streams import HashingReader, fsync_dir
 
 
@@ -35,7 +35,9 @@ class Uploads(WorkerCore):
             try:
                 item = self.r.backend.upload(self.remote_abs(a.remote_path), reader,
                                              before.st_size, replace=a.replace is not None)
-            except (ServerError, TransportError):
+            except Exception as exc:
+                if not transient(exc):
+                    raise
                 item = self._landed_anyway(a, before.st_size, reader)
                 if item is None:
                     raise
@@ -50,7 +52,10 @@ class Uploads(WorkerCore):
             self._put_remote(entry)
             try:
                 self._landed_elsewhere(a, sent, entry)
-            except TRANSIENT as exc:  # stored: sending it again would store a third copy
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                # stored: sending it again would store a third copy
                 raise Unsettled(f"{a.path}: stored as {entry.path}; {describe(exc)}") from exc
             return
         with self.index.batch():
@@ -95,7 +100,9 @@ class Uploads(WorkerCore):
         try:
             item = self.r.backend.move(self.remote_abs(landed.path), self.remote_abs(cc),
                                        id=landed.id or None)
-        except (ServerError, TransportError):  # a lost answer: settled by one stat
+        except Exception as exc:  # a lost answer: settled by one stat
+            if not transient(exc):
+                raise
             item = self._moved_anyway(MoveRemote(landed.path, cc, landed))
             if item is None:
                 raise

@@ -69,19 +69,19 @@ from syncd.model import (
     RecordBase,
     Upload,
 )
-from syncd.remote.errors import NotFoundError, SourceChangedError, TransportError
+from syncd.remote.errors import Disposition, TransportError
 from syncd.transfer.conflicts import Conflicts
 from syncd.transfer.core import MirrorRun, Outcome, with_ancestors
 from syncd.transfer.deletes import Deletes
 from syncd.transfer.downloads import Downloads, complete_downloads
 from syncd.transfer.errors import (
-    FATAL,
-    TRANSIENT,
     Cancelled,
     Stale,
     UnsafePath,
     Unsettled,
     check_cancel,
+    reaction,
+    transient,
 )
 from syncd.transfer.folders import Folders
 from syncd.transfer.moves import Moves, batchable_moves
@@ -90,7 +90,7 @@ from syncd.transfer.streams import Throttle
 from syncd.transfer.uploads import Uploads
 
 # Importable from here: what the engine and tests use.
-__all__ = ["FATAL", "HANDLERS", "Batch", "Cancelled", "MirrorRun", "Outcome", "Throttle",
+__all__ = ["HANDLERS", "Batch", "Cancelled", "MirrorRun", "Outcome", "Throttle",
            "UnsafePath", "Worker", "complete_downloads"]
 
 
@@ -240,28 +240,28 @@ class Worker(Moves, Folders, Uploads, Downloads, Conflicts, Records, Deletes):
             except Stale:
                 self._stale(item_id, action)
                 return True
-            except FATAL as exc:
-                with self._lock:
-                    if self.out.stop is None:
-                        self.out.stop = exc
-                return False
-            except TRANSIENT + (Unsettled,) as exc:
-                verdict = self._transient(action, exc, attempt)
-                if verdict == "retry":
-                    continue
-                if verdict == "replan":
+            except Exception as exc:  # noqa: BLE001 - the error's disposition says what next
+                then = reaction(exc)
+                if then.stops_pass:
+                    with self._lock:
+                        if self.out.stop is None:
+                            self.out.stop = exc
+                    return False
+                if then is Disposition.RETRY:
+                    verdict = self._transient(action, exc, attempt)
+                    if verdict == "retry":
+                        continue
+                    if verdict == "replan":
+                        self._stale(item_id, action, refresh=True)
+                    elif verdict == "failed":
+                        self._failed(item_id, path, exc, action)
+                    return verdict != "stop"
+                if then is Disposition.REFRESH:  # vanished on the server since the refresh
                     self._stale(item_id, action, refresh=True)
-                elif verdict == "failed":
+                elif then is Disposition.RESCAN:  # the local file changed while read
+                    self._stale(item_id, action)
+                else:  # ITEM, DENIED: back off, go on with the rest
                     self._failed(item_id, path, exc, action)
-                return verdict != "stop"
-            except NotFoundError:  # vanished on the server since the refresh
-                self._stale(item_id, action, refresh=True)
-                return True
-            except SourceChangedError:
-                self._stale(item_id, action)
-                return True
-            except Exception as exc:  # noqa: BLE001 - per item: back off, go on with the rest
-                self._failed(item_id, path, exc, action)
                 return True
             break
         if isinstance(action, _REMOTE):
@@ -325,7 +325,7 @@ class Worker(Moves, Folders, Uploads, Downloads, Conflicts, Records, Deletes):
         failed = 0
         if isinstance(exc, Unsettled):
             exc, failed = exc.__cause__, 1
-            if not isinstance(exc, TRANSIENT):
+            if not transient(exc):
                 return False  # the server answered (wrongly): no sign of an outage
         if isinstance(exc, TransportError) and exc.status is not None:
             return False  # it answered, then this one body broke off: the server is up
