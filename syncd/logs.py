@@ -17,6 +17,9 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import TextIO
 
+#: The log levels a user may choose (config ``log_level``, ``syncd run --log-level``).
+LEVELS = ("debug", "info", "warning", "error")
+
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "error": logging.ERROR}
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,

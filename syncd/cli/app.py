@@ -24,7 +24,7 @@ COMMANDS = {
     "sync": "syncd.cli.sync",
     "run": "syncd.cli.run",
     "status": "syncd.cli.status",
-    "init": "syncd.cli.init_command",
+    "init": "syncd.cli.init",
     "check": "syncd.cli.check",
     "conflicts": "syncd.cli.conflicts",
     "demo": "syncd.cli.demo",

@@ -21,6 +21,7 @@ folder created for it is 0700.
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import json
 import os
@@ -368,3 +369,10 @@ def run_init(opts: InitOptions, *, env: Mapping[str, str] | None = None,
     flag = "" if target == default else f" --config {shlex.quote(str(target))}"
     say(f"Next: syncd check{flag}, then syncd sync{flag} (or syncd run{flag}).")
     return exitcodes.OK
+
+
+def command(args: argparse.Namespace) -> int:
+    """`syncd init`: the parsed options, as ``run_init`` takes them."""
+    given = {k: v for k, v in vars(args).items()
+             if v is not None and k in InitOptions.__dataclass_fields__}
+    return run_init(InitOptions(**given))

@@ -8,6 +8,7 @@ import sys
 
 from syncd import __version__
 from syncd.cli import exitcodes
+from syncd.logs import LEVELS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "configuration error.",
     )
     _config_option(p)
-    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+    p.add_argument("--log-level", choices=LEVELS,
                    help="overrides daemon.log_level from the config")
 
     p = sub.add_parser(

@@ -33,6 +33,7 @@ import yaml
 from yaml.nodes import ScalarNode
 
 from syncd import model
+from syncd.logs import LEVELS
 from syncd.config import rules
 from syncd.config.reader import TAG, Entry, Reader
 from syncd.config.values import (
@@ -55,7 +56,7 @@ APP_NAME = "syncd"
 
 DIRECTIONS = typing.get_args(model.Direction)
 REMOTE_DELETE_MODES = ("trash", "delete")
-LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_LEVELS = LEVELS
 MIN_POLL_INTERVAL = 10.0
 MIN_FULL_SCAN_INTERVAL = 60.0
 MAX_TRANSFERS = 32
