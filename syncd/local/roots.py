@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from syncd.config.loader import MirrorConfig
-from syncd.report import MirrorReport
-from syncd.state.index import Index
+if TYPE_CHECKING:  # types only: local/ sits below config, state and the report
+    from syncd.config.loader import MirrorConfig
+    from syncd.report import MirrorReport
+    from syncd.state.index import Index
 
 
 def ready(index: Index, m: MirrorConfig, report: MirrorReport, dry_run: bool) -> bool:

@@ -5,9 +5,12 @@ on the way to them, and what is under them, not at the whole tree."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from syncd import model
-from syncd.remote.tracker import RefreshResult
+
+if TYPE_CHECKING:  # a type only: reconcile/ imports nothing but the model
+    from syncd.remote.snapshot import RefreshResult
 
 
 def focus_paths(name: str, local: Mapping[str, set[str] | None] | None,

@@ -1,11 +1,12 @@
-"""Receive ExaVault webhook pushes (docs/exavault-api.md §14) and hand them to the daemon as hints.
+"""Receive a service's webhook pushes and hand them to the daemon as hints.
 
-ExaVault POSTs one JSON document per event to a configured URL and signs it;
-``syncd.remote.exavault.webhook`` checks the signature and parses the payload into
-``WebhookEvent`` values. ``WebhookServer`` is a small standard-library HTTP listener
-running in a daemon thread. Deliveries can repeat (ExaVault retries up to 8 times, and
-a resend is identical apart from ``attempt``): events are hints for the daemon, never
-commands.
+A service POSTs one document per event (or per batch) to a configured URL and signs
+it; the service's ``PushFormat`` (ExaVault's: ``syncd.remote.exavault.webhook``,
+picked by ``syncd.session.push_format``) checks the signature and parses the payload
+into ``WebhookEvent`` values. ``WebhookServer`` is a small standard-library HTTP
+listener running in a daemon thread. Deliveries can repeat (ExaVault retries up to 8
+times, and a resend is identical apart from ``attempt``): events are hints for the
+daemon, never commands.
 
 Answers: 200 signed and understood (also for events that change nothing), 403 missing
 or wrong signature, 400 signed but not understood (or a malformed request), 404 wrong
