@@ -21,30 +21,25 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from syncd import crashpoints, model
-
-from syncd.reconcile import guards
-
-from syncd.local import kept, roots
-
-from syncd.reconcile import planner
-from syncd.reconcile.focus import focus_paths, selector
-
-from syncd.local.host import host_name
-from syncd.state import config_changes, lock, status
-from syncd.remote.backend import Change
-from syncd.state.budget import BudgetExhausted
 from syncd.config.loader import Config, MirrorConfig
+from syncd.local import kept, roots
+from syncd.local.host import host_name
 from syncd.local.ignore import IgnoreFileError, IgnoreRules
-from syncd.state.index import Index
 from syncd.local.scan import LocalRootMissing, clean_temp_files, scan, temp_key
+from syncd.local.trash import LocalTrash
 from syncd.outcome import Outcome
+from syncd.reconcile import guards, planner
+from syncd.reconcile.focus import focus_paths, selector
+from syncd.remote.backend import Change
 from syncd.remote.errors import RemoteError
 from syncd.remote.tracker import RefreshResult
+from syncd.remote.trash import RemoteTrash
 from syncd.report import MirrorReport, Reporter
 from syncd.result import SyncResult
-from syncd.local.trash import LocalTrash
-from syncd.remote.trash import RemoteTrash
 from syncd.session import AccountSession
+from syncd.state import config_changes, lock, status
+from syncd.state.budget import BudgetExhausted
+from syncd.state.index import Index
 from syncd.transfer.worker import Cancelled, MirrorRun, Throttle, Worker, complete_downloads
 
 MAX_CYCLES = 3

@@ -40,18 +40,22 @@ from pathlib import Path
 from typing import TextIO
 
 from syncd import model
-
 from syncd.cli import exitcodes, outcomes
 from syncd.cli.common import STATE_ERRORS, load_config, state_error
 from syncd.cli.errors import CommandError
-
+from syncd.config.loader import Config, MirrorConfig
+from syncd.outcome import stopped_by
+from syncd.remote.errors import (
+    Disposition,
+    NotFoundError,
+    NotSupportedError,
+    RemoteError,
+    disposition,
+)
+from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
 from syncd.state import status
 from syncd.state.budget import DAY, Budget, BudgetExhausted
-from syncd.config.loader import Config, MirrorConfig
 from syncd.state.index import Index
-from syncd.outcome import stopped_by
-from syncd.remote.errors import Disposition, NotFoundError, NotSupportedError, RemoteError, disposition
-from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
 
 ONE_TRY = RetryPolicy(attempts=1)
 

@@ -9,7 +9,8 @@ import sys
 
 from syncd.cli import exitcodes
 from syncd.cli.errors import CommandError
-from syncd.config.loader import ConfigError, load_config as _load
+from syncd.config.loader import ConfigError
+from syncd.config.loader import load_config as _load
 from syncd.state.index import FILENAME, IndexError_, as_corrupt
 
 #: What a failing index (the state directory) raises.

@@ -58,16 +58,15 @@ from pathlib import Path
 from typing import Any
 
 from syncd import model
-
 from syncd.cli import exitcodes, sync
 from syncd.cli.common import STATE_ERRORS, config_error, load_config, state_error
 from syncd.cli.errors import CommandError
 from syncd.config.loader import Config, ConfigError, MirrorConfig
 from syncd.local.ignore import IgnoreFileError, IgnoreRules
-from syncd.state.index import Index
 from syncd.local.scan import LocalRootMissing, scan
 from syncd.local.trash import LocalTrash
 from syncd.state import status
+from syncd.state.index import Index
 
 KEEPS = ("local", "remote", "both")
 

@@ -14,6 +14,7 @@ from syncd.engine import SyncEngine
 from syncd.outcome import Outcome
 from syncd.report import Reporter
 
+
 def command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     try:

@@ -33,7 +33,6 @@ import yaml
 from yaml.nodes import ScalarNode
 
 from syncd import model
-from syncd.logs import LEVELS
 from syncd.config import rules
 from syncd.config.reader import TAG, Entry, Reader
 from syncd.config.values import (
@@ -51,6 +50,7 @@ from syncd.config.values import (
     Url,
     UrlPath,
 )
+from syncd.logs import LEVELS
 
 APP_NAME = "syncd"
 

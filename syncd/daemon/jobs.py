@@ -12,8 +12,8 @@ from syncd.daemon import schedule
 from syncd.daemon.inbox import Inbox
 from syncd.daemon.log import log
 from syncd.daemon.notify import Notifier
-from syncd.heartbeat import Heartbeat
 from syncd.engine import AccountSession
+from syncd.heartbeat import Heartbeat
 from syncd.report import Reporter
 from syncd.state.index import Index
 

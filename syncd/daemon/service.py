@@ -38,27 +38,25 @@ from pathlib import Path
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from syncd.cli import exitcodes, outcomes
-
-from syncd.daemon import schedule
-
-from syncd.state import lock, status
-from syncd.outcome import Outcome
 from syncd.config.loader import Config
+from syncd.daemon import schedule
 from syncd.daemon.inbox import Inbox, Work
-from syncd.daemon.jobs import RETRY_FIRST, RETRY_MAX, Jobs, Beats
+from syncd.daemon.jobs import RETRY_FIRST, RETRY_MAX, Beats, Jobs
 from syncd.daemon.log import log
 from syncd.daemon.memory import release_memory
+from syncd.daemon.notify import Notifier
 from syncd.daemon.producers import Producers
 from syncd.daemon.reload import Reload
 from syncd.engine import SyncEngine, SyncResult
-from syncd.local.host import host_name
-from syncd.session import AccountSession
-from syncd.local.ignore import IgnoreRules
-from syncd.state.index import FILENAME, Index, as_corrupt
-from syncd.daemon.notify import Notifier
 from syncd.heartbeat import HEARTBEAT, Heartbeat
-from syncd.report import when
+from syncd.local.host import host_name
+from syncd.local.ignore import IgnoreRules
 from syncd.local.watcher import LocalWatcher
+from syncd.outcome import Outcome
+from syncd.report import when
+from syncd.session import AccountSession
+from syncd.state import lock, status
+from syncd.state.index import FILENAME, Index, as_corrupt
 
 __all__ = ["Daemon", "StartError", "release_memory"]
 

@@ -24,13 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syncd.local.ignore import (
-    IGNORE_FILE,
-    TEMP_PREFIX,
-    IgnoreRules,
-    is_own_temp_name,
-    is_temp_name,
-)
+from syncd.local.ignore import IGNORE_FILE, TEMP_PREFIX, IgnoreRules, is_own_temp_name, is_temp_name
 from syncd.model import DIR, FILE, BaseEntry, LocalEntry, ancestors, key
 
 __all__ = ["LocalRootMissing", "ScanResult", "clean_temp_files", "hash_file", "scan",

@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from syncd.model import STAMP, fit_name, join, parent, stamp
+from syncd.model import STAMP, fit_name, join
 from syncd.model import name as leaf_name
+from syncd.model import parent, stamp
 
 
 class LocalTrash:

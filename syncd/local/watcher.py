@@ -67,8 +67,8 @@ from watchdog.observers.api import BaseObserver
 
 from syncd.config import schema
 from syncd.local.inotify import OVERFLOW_TAP, watch_failure
-from syncd.local.settle import Settler
 from syncd.local.inotify import watches_exhausted as _inotify_watches_exhausted
+from syncd.local.settle import Settler
 
 __all__ = ["LocalWatcher"]
 

@@ -17,8 +17,16 @@ from syncd import model
 from syncd.model import RemoteEntry
 from syncd.remote.backend import Backend, RemoteItem
 from syncd.remote.errors import InvalidParameterError, NotFoundError
-from syncd.remote.snapshot import (PAGE, Mirror, entries_of, is_inside, is_under, latest,
-                                   outermost, relocated)
+from syncd.remote.snapshot import (
+    PAGE,
+    Mirror,
+    entries_of,
+    is_inside,
+    is_under,
+    latest,
+    outermost,
+    relocated,
+)
 from syncd.state.index import Index
 
 

@@ -57,15 +57,23 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from syncd.remote.backend import Backend, Change, Cursor, FeedUnavailable, RemoteItem
-from syncd.state.index import Index
-from syncd.state.keys import AccountState
 from syncd import model
 from syncd.model import RemoteEntry
+from syncd.remote.backend import Backend, Change, Cursor, FeedUnavailable, RemoteItem
 from syncd.remote.confirm import ListingChecks
 from syncd.remote.errors import InvalidParameterError, NotFoundError
-from syncd.remote.snapshot import (PAGE, Mirror, RefreshResult, diff, entries_of, known_dir,
-                                   norm_root, outermost)
+from syncd.remote.snapshot import (
+    PAGE,
+    Mirror,
+    RefreshResult,
+    diff,
+    entries_of,
+    known_dir,
+    norm_root,
+    outermost,
+)
+from syncd.state.index import Index
+from syncd.state.keys import AccountState
 
 ECHO_TTL = 2 * 86400.0  # expected echoes not seen after this are forgotten
 ECHO_OPS = frozenset({"upload", "delete", "mkdir", "move", "rename"})

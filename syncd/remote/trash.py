@@ -19,8 +19,8 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterable
 
-from syncd.model import stamp
 from syncd.model import name as leaf_name
+from syncd.model import stamp
 from syncd.remote.errors import InvalidParameterError, NotFoundError, NotSupportedError
 
 

@@ -25,10 +25,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from syncd.state.codec import decode_action, encode_action
-from syncd.state.connection import (BUSY_TIMEOUT_MS, FILENAME, create_private_file,
-                                    make_private_dirs)
-from syncd.state.errors import (IndexCorruptError, IndexError_, IndexVersionError, as_corrupt,
-                                corrupt_message, is_corrupt)
+from syncd.state.connection import BUSY_TIMEOUT_MS, FILENAME, create_private_file, make_private_dirs
+from syncd.state.errors import (
+    IndexCorruptError,
+    IndexError_,
+    IndexVersionError,
+    as_corrupt,
+    corrupt_message,
+    is_corrupt,
+)
 from syncd.state.keys import mirror_scope
 from syncd.state.ledger import ECHO_OPS, Echoes, Ledger
 from syncd.state.queue import Failures, Queue

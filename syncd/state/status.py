@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from syncd.local import kept
 from syncd.config.loader import Config
-from syncd.state.index import Index
+from syncd.local import kept
 from syncd.report import MirrorReport
+from syncd.state.index import Index
 
 DAY = 86400.0
 MAX_CONFLICTS = 50  # recent conflicts remembered per mirror

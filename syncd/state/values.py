@@ -10,9 +10,9 @@ from typing import Any
 
 from syncd.model import BaseEntry
 from syncd.state.errors import IndexCorruptError, corrupt_message
+from syncd.state.keys import ACCOUNT_PREFIX
 from syncd.state.keys import INTENT_PREFIX as _INTENT
-from syncd.state.keys import (ACCOUNT_PREFIX, MIRROR_PREFIX, AccountState, MirrorState,
-                              mirror_scope)
+from syncd.state.keys import MIRROR_PREFIX, AccountState, MirrorState, mirror_scope
 from syncd.state.trees import Trees
 
 

@@ -12,8 +12,8 @@ from syncd.local import kept as kept_mod
 from syncd.local.ignore import is_temp_name
 from syncd.local.scan import hash_file
 from syncd.model import DIR, FILE, BaseEntry, DeleteLocal, DeleteRemote, RemoteEntry
-from syncd.remote.errors import NotFoundError
 from syncd.remote.backend import RemoteItem
+from syncd.remote.errors import NotFoundError
 from syncd.transfer.core import WorkerCore
 from syncd.transfer.errors import Stale, describe, reaction, transient
 

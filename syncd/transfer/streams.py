@@ -9,8 +9,7 @@ import stat as stat_mod
 import threading
 import time
 
-from syncd import crashpoints
-from syncd import heartbeat
+from syncd import crashpoints, heartbeat
 from syncd.local.ignore import is_own_temp_name, new_temp_name
 from syncd.transfer.errors import Cancelled, check_cancel
 

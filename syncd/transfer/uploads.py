@@ -9,8 +9,8 @@ from dataclasses import replace as dc_replace
 
 from syncd import crashpoints, model
 from syncd.model import FILE, LocalEntry, MoveRemote, RemoteEntry, Upload
-from syncd.remote.errors import NotFoundError
 from syncd.remote.backend import RemoteItem
+from syncd.remote.errors import NotFoundError
 from syncd.transfer.core import WorkerCore, same_version
 from syncd.transfer.errors import Stale, Unsettled, describe, transient
 from syncd.transfer.streams import HashingReader, fsync_dir

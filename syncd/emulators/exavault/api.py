@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from . import activity, render, transfer
+from . import activity
 from . import paths as P
+from . import render, transfer
 from .context import ApiError, Ctx, Reply, bad_request
 from .store import RESOURCE_SORT, NotFound, Row, StoreError
 

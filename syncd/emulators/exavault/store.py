@@ -28,9 +28,22 @@ from typing import Callable
 
 from . import paths as P
 from .store_mutations import Mutations
-from .store_schema import (SCHEMA, SELECT, ACTIVITY_SORT, COLUMNS, RESOURCE_SORT, ROOT_ID,
-                           ActivityRow, Change, Invalid, NotFound, Row, StoreClosed, StoreError,
-                           subtree_clause)
+from .store_schema import (
+    ACTIVITY_SORT,
+    COLUMNS,
+    RESOURCE_SORT,
+    ROOT_ID,
+    SCHEMA,
+    SELECT,
+    ActivityRow,
+    Change,
+    Invalid,
+    NotFound,
+    Row,
+    StoreClosed,
+    StoreError,
+    subtree_clause,
+)
 
 __all__ = ["ACTIVITY_SORT", "COLUMNS", "RESOURCE_SORT", "ROOT_ID", "ActivityRow", "Change",
            "Invalid", "NotFound", "Row", "Store", "StoreClosed", "StoreError"]

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from . import paths as P
-from .store_schema import SELECT, ROOT_ID, Invalid, NotFound, Row, subtree_clause
+from .store_schema import ROOT_ID, SELECT, Invalid, NotFound, Row, subtree_clause
 
 
 class Mutations:

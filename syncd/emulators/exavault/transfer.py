@@ -7,8 +7,9 @@ import time
 import zipfile
 from urllib.parse import quote
 
-from . import multipart, render
+from . import multipart
 from . import paths as P
+from . import render
 from .body import BodyError
 from .context import ApiError, Ctx, Reply, bad_request, parse_bool
 from .store import Row

@@ -40,13 +40,28 @@ from typing import Any, BinaryIO
 import requests
 
 from syncd.remote.backend import RequestEvent
-from syncd.remote.errors import (ForbiddenError, InvalidParameterError, NotFoundError,
-                                 NotSupportedError, ProtocolError, TransportError)
+from syncd.remote.errors import (
+    ForbiddenError,
+    InvalidParameterError,
+    NotFoundError,
+    NotSupportedError,
+    ProtocolError,
+    TransportError,
+)
 from syncd.remote.exavault.body import MultipartBody, can_seek, check_json_download
-from syncd.remote.exavault.http import (BlockAdapter, RetryPolicy, Transport, describe,
-                                        labelled_json)
-from syncd.remote.exavault.models import (Account, ActivityEntry, ItemResult, Page, RateLimit,
-                                          Resource, _attrs, _int, _item_results, as_identifier)
+from syncd.remote.exavault.http import BlockAdapter, RetryPolicy, Transport, describe, labelled_json
+from syncd.remote.exavault.models import (
+    Account,
+    ActivityEntry,
+    ItemResult,
+    Page,
+    RateLimit,
+    Resource,
+    _attrs,
+    _int,
+    _item_results,
+    as_identifier,
+)
 
 CHUNK_SIZE = 1 << 20  # upload/download I/O unit: large enough for throughput, small in memory
 # A body up to this size is sent or received in one piece from memory: for small

@@ -21,8 +21,14 @@ from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
 from syncd.remote.backend import RequestEvent
-from syncd.remote.errors import (ProtocolError, RateLimitedError, RemoteError, ServerError,
-                                 TransportError, error_for_status)
+from syncd.remote.errors import (
+    ProtocolError,
+    RateLimitedError,
+    RemoteError,
+    ServerError,
+    TransportError,
+    error_for_status,
+)
 from syncd.remote.exavault.models import Page, RateLimit, _int
 
 
