@@ -18,7 +18,7 @@ from typing import Protocol
 
 from syncd.config.loader import AccountConfig, Config
 from syncd.remote.backend import Backend, Echo, RequestEvent
-from syncd.remote.exavault.api import ExaVaultClient
+from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
 from syncd.remote.exavault.backend import ExaVaultBackend
 from syncd.remote.exavault.webhook import FORMAT as EXAVAULT_PUSH
 from syncd.remote.tracker import RemoteTracker
@@ -44,6 +44,7 @@ class Wiring:
     gate: Callable[[str, str], None]
     on_request: Callable[[RequestEvent], None]
     pool: int  # HTTP connections to keep (parallel transfers + 2)
+    patient: bool = True  # False: one try per request, no retries (`syncd check`)
 
 
 Connect = Callable[[AccountConfig, Wiring, Echo], tuple[Client, Backend]]
@@ -52,6 +53,7 @@ Connect = Callable[[AccountConfig, Wiring, Echo], tuple[Client, Backend]]
 def _exavault(acct: AccountConfig, wiring: Wiring, echo: Echo) -> tuple[Client, Backend]:
     client = ExaVaultClient(acct.url, acct.api_key, acct.access_token,
                             timeout=(10.0, acct.timeout), pool_size=wiring.pool,
+                            retry=RetryPolicy() if wiring.patient else RetryPolicy(attempts=1),
                             gate=wiring.gate, on_request=wiring.on_request)
     return client, ExaVaultBackend(client, echo=echo)
 
@@ -93,12 +95,12 @@ class AccountSession:
 
     @classmethod
     def open(cls, config: Config, index: Index, *, now: Callable[[], float] = time.time,
-             pool: int = 6) -> AccountSession:
+             pool: int = 6, patient: bool = True) -> AccountSession:
         acct = config.account
         budget = Budget(index, acct.url, budget=acct.budget, reserve=acct.reserve, now=now)
         connect = SERVICES[service_of(acct)].connect
         client, backend = connect(
-            acct, Wiring(budget.gate, budget.observe, pool),
+            acct, Wiring(budget.gate, budget.observe, pool, patient),
             lambda op, path: index.expect_echo(acct.url, now(), op, path))
         tracker = RemoteTracker(backend, index, acct.url, now=now)
         return cls(index, budget, client, backend, tracker)

@@ -35,7 +35,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -45,19 +44,11 @@ from syncd.cli.common import STATE_ERRORS, load_config, state_error
 from syncd.cli.errors import CommandError
 from syncd.config.loader import Config, MirrorConfig
 from syncd.outcome import stopped_by
-from syncd.remote.errors import (
-    Disposition,
-    NotFoundError,
-    NotSupportedError,
-    RemoteError,
-    disposition,
-)
-from syncd.remote.exavault.api import ExaVaultClient, RetryPolicy
+from syncd.remote.errors import Disposition, NotFoundError, RemoteError, disposition
+from syncd.session import AccountSession
 from syncd.state import status
-from syncd.state.budget import DAY, Budget, BudgetExhausted
+from syncd.state.budget import DAY, BudgetExhausted
 from syncd.state.index import Index
-
-ONE_TRY = RetryPolicy(attempts=1)
 
 
 @dataclass
@@ -122,11 +113,9 @@ class Checker:
         self.out = out or sys.stdout
         self.now = now
         self.problems: list[str] = []
-        acct = config.account
-        self.budget = Budget(index, acct.url, budget=acct.budget, reserve=acct.reserve, now=now)
-        self.client = ExaVaultClient(acct.url, acct.api_key, acct.access_token,
-                                     timeout=(10.0, acct.timeout), pool_size=1, retry=ONE_TRY,
-                                     gate=self.budget.gate, on_request=self.budget.observe)
+        # One try per request: a check reports what it finds, it does not wait it out.
+        self.session = AccountSession.open(config, index, now=now, pool=1, patient=False)
+        self.budget, self.backend = self.session.budget, self.session.backend
 
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)
@@ -137,19 +126,19 @@ class Checker:
         self.say(f"Config: {cfg.path}: valid, {n} mirror{'' if n == 1 else 's'}")
         try:
             try:
-                account = self.client.account()
+                account = self.backend.account()
             except (RemoteError, BudgetExhausted) as exc:
                 raise _remote_failure(exc, cfg.account.url) from None
             finally:
                 self._record_rate()
             name = f" (account {account.name!r})" if account.name else ""
             self.say(f"Account: {cfg.account.url}{name}: credentials accepted")
-            self.say("Budget: " + self._budget_line(account.transactions_limit))
+            self.say("Budget: " + self._budget_line(account.daily_limit))
             self.say("Activity feed: " + self._feed())
             for m in cfg.mirrors:
                 self._mirror(m)
         finally:
-            self.client.close()
+            self.session.close()
             self.say(f"Transactions spent by this check: {self.budget.spent}")
         if self.problems:
             raise CommandError(self.problems[0] + (f" (and {len(self.problems) - 1} more)"
@@ -203,14 +192,10 @@ class Checker:
                 "(`syncd check --probe` asks now, for 1 more transaction)")
 
     def _probe_feed(self) -> str:
-        since = self.client.server_time or datetime.now(UTC)
         try:
-            self.client.session_activity(since)
-        except NotSupportedError:
-            return "no"
+            return "yes" if self.backend.has_feed() else "no"
         except (RemoteError, BudgetExhausted) as exc:
             raise _remote_failure(exc, self.config.account.url) from None
-        return "yes"
 
     # ------------------------------------------------------------------ mirrors
 
@@ -260,7 +245,7 @@ class Checker:
             return "exists"
         if self.probe:
             try:
-                item = self.client.info(m.remote)
+                item = self.backend.stat(m.remote)
             except NotFoundError:
                 if base:
                     self.problems.append(f"{m.name}: remote folder {m.remote} is missing "
@@ -269,7 +254,7 @@ class Checker:
                 return "missing (asked now, 1 transaction): the first sync creates it"
             except (RemoteError, BudgetExhausted) as exc:
                 raise _remote_failure(exc, self.config.account.url) from None
-            if not item.is_dir:
+            if item.kind != model.DIR:
                 self.problems.append(f"{m.name}: remote {m.remote} is a file, not a folder")
                 return "is a file, not a folder (asked now, 1 transaction)"
             return "exists (asked now, 1 transaction)"

@@ -82,6 +82,15 @@ class FeedUnavailable(Exception):
     """The server has no change feed (e.g. ExaVault accounts migrated to Files.com)."""
 
 
+@dataclass(frozen=True)
+class AccountInfo:
+    """Whose the credentials are, as `syncd check` shows it: the account's name and
+    the calls per rolling 24 h the service allows it, where the service says."""
+
+    name: str | None
+    daily_limit: int | None
+
+
 class Backend(Protocol):
     def list_tree(self, root: str) -> Iterator[RemoteItem]:
         """Every file and folder below ``root`` (not ``root`` itself), any order."""
@@ -117,6 +126,14 @@ class Backend(Protocol):
         answer of a ``changes`` call (from at most ``cursor``) that reached
         ``reached``. ``advance(c, [], cursor_at(t))`` is the later of ``c`` and
         ``cursor_at(t)``."""
+
+    def account(self) -> AccountInfo:
+        """One request that proves the URL and the credentials (`syncd check`)."""
+        ...
+
+    def has_feed(self) -> bool:
+        """One request: does this account have a change feed? (`syncd check --probe`)"""
+        ...
 
     def server_time(self) -> datetime | None:
         """The server's clock as of the last answer, if known."""

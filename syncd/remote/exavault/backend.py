@@ -22,7 +22,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from syncd.remote.backend import Change, ChangeOp, Echo, FeedUnavailable, RemoteItem
+from syncd.remote.backend import (
+    AccountInfo,
+    Change,
+    ChangeOp,
+    Echo,
+    FeedUnavailable,
+    RemoteItem,
+)
 from syncd.remote.errors import (
     InvalidParameterError,
     NotSupportedError,
@@ -182,6 +189,17 @@ class ExaVaultBackend:
 
     def server_time(self) -> datetime | None:
         return self.client.server_time
+
+    def account(self) -> AccountInfo:
+        a = self.client.account()
+        return AccountInfo(a.name, a.transactions_limit)
+
+    def has_feed(self) -> bool:
+        try:
+            self.activity(self.client.server_time or datetime.now(UTC))
+        except FeedUnavailable:
+            return False
+        return True
 
     def download(self, path: str, fileobj: BinaryIO) -> int:
         return self.client.download(norm(path), fileobj)
