@@ -24,10 +24,6 @@ def mirror_scope(name: str) -> str:
     return MIRROR_PREFIX + name
 
 
-def account_scope(url: str) -> str:
-    return ACCOUNT_PREFIX + url
-
-
 class _Store(Protocol):
     def get_state(self, scope: str, name: str, default: Any = None) -> Any: ...
     def set_state(self, scope: str, name: str, value: Any) -> None: ...
