@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -211,9 +212,7 @@ def render(data: Mapping[str, Any], *, now: float | None = None, width: int | No
            ) -> str:
     """The human view: a line about the daemon and the account, a table of mirrors,
     then the errors with their paths."""
-    from io import StringIO
-
-    from rich.console import Console
+    from rich.console import Console  # rich only for the human view
     from rich.table import Table
     from rich.text import Text
 
