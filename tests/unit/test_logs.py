@@ -48,6 +48,20 @@ def lines(stream: StringIO) -> list[str]:
 log = logging.getLogger("syncd.daemon.service")
 
 
+@pytest.fixture(autouse=True)
+def _library_loggers_as_a_fresh_process_has_them():
+    """Another test may have left a library logger with a level of its own (the
+    official ExaVault SDK sets urllib3's to WARNING when it is configured); these
+    tests are about what syncd's setup does in a fresh process."""
+    names = ("urllib3", "apscheduler", "watchdog")
+    saved = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.NOTSET)
+    yield
+    for n, level in saved.items():
+        logging.getLogger(n).setLevel(level)
+
+
 # --- redaction --------------------------------------------------------------------------
 
 def test_secrets_in_the_message_are_redacted():
