@@ -51,10 +51,10 @@ Connect = Callable[[AccountConfig, Wiring, Echo], tuple[Client, Backend]]
 
 
 def _exavault(acct: AccountConfig, wiring: Wiring, echo: Echo) -> tuple[Client, Backend]:
+    one_try = {} if wiring.patient else {"retry": RetryPolicy(attempts=1)}
     client = ExaVaultClient(acct.url, acct.api_key, acct.access_token,
                             timeout=(10.0, acct.timeout), pool_size=wiring.pool,
-                            retry=RetryPolicy() if wiring.patient else RetryPolicy(attempts=1),
-                            gate=wiring.gate, on_request=wiring.on_request)
+                            gate=wiring.gate, on_request=wiring.on_request, **one_try)
     return client, ExaVaultBackend(client, echo=echo)
 
 
