@@ -5,7 +5,6 @@ name too long" on every try, and neither edit ever reached the other side."""
 
 from __future__ import annotations
 
-import os
 import unicodedata
 
 import pytest
@@ -13,7 +12,6 @@ import pytest
 from syncd import model
 from syncd.cli.conflicts import parse_copy
 from syncd.local.trash import LocalTrash, numbered
-from tests.helpers.sync import make_setup
 
 HOST, STAMP = "laptop-2", "2024-05-01 101500"
 TAG = f"(conflicted copy {HOST} {STAMP})"
@@ -111,8 +109,8 @@ def test_uniqueness_still_applies_after_shortening():
 
 
 def test_planner_makes_fitting_copy_names_for_both_sides_edited():
-    from syncd.reconcile import planner
     from syncd.model import BaseEntry, LocalEntry, PlanOptions, RemoteEntry
+    from syncd.reconcile import planner
 
     path = "sub/" + "q" * 246 + ".txt"
     base = {path: BaseEntry(path, path, model.FILE, 1, 1, 7, "h", "9", 1, 1.0)}
@@ -141,48 +139,4 @@ def test_local_trash_numbers_long_names_within_the_limit(tmp_path):
 
 # ------------------------------------------------------------------ with the emulator
 
-@pytest.fixture
-def s(make_emulator, tmp_path):
-    return make_setup(make_emulator, tmp_path)
 
-
-def test_a_250_byte_name_edited_on_both_sides_converges_in_one_sync(s):
-    leaf = "L" * 246 + ".txt"
-    assert len(leaf.encode()) == 250
-    (s.local() / "dir").mkdir()
-    (s.local() / "dir" / leaf).write_bytes(b"v1")
-    r = s.sync()
-    assert r.exit_code == 0, (r.message, s.output)
-    (s.local() / "dir" / leaf).write_bytes(b"mine, edited locally")
-    s.emu.other.write("/docs/dir/" + leaf, b"theirs, edited on the server")
-    r = s.sync()
-    assert r.exit_code == 0, (r.message, s.output)
-    local, remote = s.local_tree(), s.remote_tree()
-    assert local == remote
-    assert local["dir/" + leaf] == b"theirs, edited on the server"
-    copies = [p for p in local if p.startswith("dir/") and p != "dir/" + leaf]
-    assert len(copies) == 1 and local[copies[0]] == b"mine, edited locally"
-    assert len(os.fsencode(model.name(copies[0]))) <= 255
-    assert model.name(copies[0]).endswith(".txt")
-    n = len(s.emu.request_log)
-    r = s.sync()
-    assert r.exit_code == 0 and r.transactions == 1, (r.message, s.output)
-    assert len(s.emu.request_log) == n + 1  # settled: nothing left to do
-
-
-def test_conflicts_command_finds_the_original_of_a_shortened_copy(s):
-    leaf = "R" * 246 + ".md"
-    (s.local() / leaf).write_bytes(b"v1")
-    (s.local() / "other.md").write_bytes(b"o")
-    assert s.sync().exit_code == 0
-    (s.local() / leaf).write_bytes(b"mine")
-    s.emu.other.write("/docs/" + leaf, b"theirs!")
-    assert s.sync().exit_code == 0
-    proc = s.cli("conflicts", "--json", "--config", str(s.config_path))
-    assert proc.returncode == 0, proc.stderr
-    (item,) = __import__("json").loads(proc.stdout)["conflicts"]
-    assert item["original"]["path"] == leaf
-    proc = s.cli("conflicts", "resolve", leaf, "--keep", "local", "--config",
-                 str(s.config_path))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert s.local_tree() == s.remote_tree() == {leaf: b"mine", "other.md": b"o"}
