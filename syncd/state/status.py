@@ -13,19 +13,17 @@ The ``--json`` shape (``"version": 1``) is stable: keys are only ever added.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from io import StringIO
-from pathlib import Path
 from typing import Any
 
 from syncd.config.loader import Config
 from syncd.local import kept
 from syncd.report import MirrorReport
+from syncd.state import lock
 from syncd.state.index import Index
 
 DAY = 86400.0
@@ -82,30 +80,11 @@ def record_rate(index: Index, account: str, *, limit: int | None, remaining: int
 
 # ---------------------------------------------------------------------- reading
 
-def _lock_holder(state_dir: Path) -> int | None:
-    """The pid holding the state directory's lock (a daemon or a sync), else None."""
-    path = state_dir / "lock"
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-            return int(text) if text.isdigit() else -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-
-
 def collect(config: Config, *, now: float | None = None) -> dict[str, Any]:
     """Everything `syncd status` shows, as the stable JSON-ready dict."""
     now = time.time() if now is None else now
     acct = config.account
-    holder = _lock_holder(config.state_dir)
+    holder = lock.holder(config.state_dir)
     index_path = config.state_dir / "index.sqlite3"
     index = Index(index_path) if index_path.exists() else None
     try:
