@@ -40,7 +40,16 @@ from syncd.session import AccountSession
 from syncd.state import config_changes, lock, status
 from syncd.state.budget import BudgetExhausted
 from syncd.state.index import Index
-from syncd.transfer.worker import Cancelled, MirrorRun, Throttle, Worker, complete_downloads
+from syncd.transfer.worker import (
+    AbortWatch,
+    Cancelled,
+    MirrorRun,
+    Throttle,
+    Worker,
+    check_cancel,
+    complete_downloads,
+    kept_partials,
+)
 
 MAX_CYCLES = 3
 
@@ -56,7 +65,9 @@ class SyncEngine:
     # ------------------------------------------------------------------ entry point
 
     def run(self, *, mirror: str | None = None, dry_run: bool = False,
-            force: bool = False) -> SyncResult:
+            force: bool = False, cancel: threading.Event | None = None) -> SyncResult:
+        """One pass over every mirror (or ``mirror``); a set ``cancel`` stops it
+        (`syncd sync`'s Ctrl-C: the result is ``interrupted``)."""
         cfg = self.config
         mirrors = [cfg.mirror(mirror)] if mirror else list(cfg.mirrors)
         result = SyncResult()
@@ -68,11 +79,11 @@ class SyncEngine:
                         with tempfile.TemporaryDirectory(prefix="syncd-dry-run-") as tmp:
                             scratch = index.copy_to(Path(tmp) / "index.sqlite3")
                             try:
-                                self._run(scratch, mirrors, result, dry_run, force)
+                                self._run(scratch, mirrors, result, dry_run, force, cancel)
                             finally:
                                 scratch.close()
                     else:
-                        self._run(index, mirrors, result, dry_run, force)
+                        self._run(index, mirrors, result, dry_run, force, cancel)
                 finally:
                     index.close()
         except lock.Busy as exc:
@@ -87,10 +98,11 @@ class SyncEngine:
                                    pool=max((m.transfers for m in mirrors), default=4) + 2)
 
     def _run(self, index: Index, mirrors: list[MirrorConfig], result: SyncResult,
-             dry_run: bool, force: bool) -> None:
+             dry_run: bool, force: bool, cancel: threading.Event | None = None) -> None:
         session = self.open_session(index, mirrors)
         try:
-            self.sync_pass(session, mirrors, result, dry_run=dry_run, force=force)
+            self.sync_pass(session, mirrors, result, dry_run=dry_run, force=force,
+                           cancel=cancel)
         finally:
             session.close()
         for r in result.mirrors:
@@ -128,6 +140,7 @@ class SyncEngine:
                 # changes it never recorded. Read those back like anyone else's.
                 index.prune_echoes(acct.url, float("inf"))
             account.pass_open = True
+        watch = AbortWatch(cancel, session.backend.abort)  # a stop cuts a blocked request
         try:
             restarted: set[str] = set()  # mirrors whose root changed in the config
             ready = []
@@ -147,6 +160,7 @@ class SyncEngine:
                 refreshed = {m.name: RefreshResult(empty_listing=bool(
                     index.mirror_state(m.name).empty_listing)) for m in ready}
             for m in ready:
+                check_cancel(cancel)
                 focus = focus_paths(m.name, None if m.name in restarted else local,
                                     refreshed[m.name], refresh)
                 if refresh:
@@ -174,12 +188,18 @@ class SyncEngine:
         except Cancelled:
             result.interrupt()
         except (RemoteError, BudgetExhausted) as exc:
-            result.stop(exc, url=acct.url, resume_at=budget.resume_at,
-                        pending=lambda: sum(index.queue_count(m.name) for m in mirrors))
+            if cancel is not None and cancel.is_set():  # (a request the stop cut short)
+                result.interrupt()
+            else:
+                result.stop(exc, url=acct.url, resume_at=budget.resume_at,
+                            pending=lambda: sum(index.queue_count(m.name) for m in mirrors))
         finally:
+            watch.stop()
             result.transactions = budget.spent - spent_before
         if not dry_run:
-            account.pass_open = False  # not reached when killed
+            # not reached when killed; nor cleared when the stop cut a request short,
+            # whose outcome is as unknown as after a kill
+            account.pass_open = watch.aborted
             self._record(session, reports, looked, result)
 
     def _record(self, session: AccountSession, reports: dict[str, MirrorReport],
@@ -255,7 +275,8 @@ class SyncEngine:
             state.root_inode = root_inode
         if not dry_run and focus is None:  # (a focused pass does not walk the tree)
             try:
-                clean_temp_files(Path(root), rules, key=temp_key(index, m.name))
+                clean_temp_files(Path(root), rules, key=temp_key(index, m.name),
+                                 keep=kept_partials(index, m.name, self.now()))
             except LocalRootMissing as exc:  # gone since the pass began (unmounted?)
                 report.error = str(exc)
                 return
@@ -275,6 +296,7 @@ class SyncEngine:
         if not dry_run:
             config_changes.reinclude(index, m.name, root, rules)
         for cycle in range(MAX_CYCLES):
+            check_cancel(cancel)
             base = {k: b for k, b in index.base(m.name).items()
                     if not rules.ignored(k, b.kind == model.DIR)}
             base_count = len(base)

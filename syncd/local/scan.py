@@ -349,7 +349,7 @@ def temp_key(index, mirror: str) -> bytes:
 
 
 def clean_temp_files(root: Path, rules: IgnoreRules | None = None, *,
-                     key: bytes) -> list[str]:
+                     key: bytes, keep: frozenset[str] = frozenset()) -> list[str]:
     """Delete leftover download temp files that syncd made (names signed with the
     mirror's temp ``key``, see :func:`~syncd.local.ignore.is_own_temp_name`) anywhere
     under ``root`` - also in a folder the user renamed while a download ran -
@@ -360,7 +360,9 @@ def clean_temp_files(root: Path, rules: IgnoreRules | None = None, *,
     Only regular files are removed. Folders that cannot be listed are passed over
     (logged). With ``rules``, ignored folders are not entered (syncd never downloads
     into them); folders whose names are not valid UTF-8 are not entered either, for
-    the same reason. A missing root raises :class:`LocalRootMissing`."""
+    the same reason. A missing root raises :class:`LocalRootMissing`. ``keep``:
+    relative paths of temp files kept on purpose (downloads stopped midway, to be
+    resumed: transfer/downloads.py)."""
     top = _check_root(root)
     removed: list[str] = []
     stack: list[tuple[str, str]] = [(top, "")]
@@ -380,7 +382,7 @@ def clean_temp_files(root: Path, rules: IgnoreRules | None = None, *,
             rel = _join(rel_dir, name)
             try:
                 if name.startswith(TEMP_PREFIX) and is_own_temp_name(name, key):
-                    if item.is_file(follow_symlinks=False):
+                    if item.is_file(follow_symlinks=False) and rel not in keep:
                         os.unlink(item.path)
                         removed.append(_printable(rel))
                     continue

@@ -143,8 +143,15 @@ class Backend(Protocol):
         ``replace=False`` must never overwrite: the server may store the data under
         another name, which the returned item's path tells."""
 
-    def download(self, path: str, fileobj: BinaryIO) -> int:
-        """Write the file's bytes to ``fileobj``; return the count."""
+    def download(self, path: str, fileobj: BinaryIO, *, offset: int = 0) -> int:
+        """Write the file's bytes to ``fileobj``; return the size it reached. With
+        ``offset``, ``fileobj`` holds the first ``offset`` bytes already and only the
+        rest is asked for; a service that sends the whole file anyway calls
+        ``fileobj.truncate(0)`` first (the download starts over)."""
+
+    def abort(self) -> None:
+        """Stop at once: every request in flight fails (``TransportError``) and no
+        other is sent. Called when a pass is cancelled and a request still blocks it."""
 
     def mkdir(self, path: str) -> RemoteItem:
         """Create folder ``path`` (and missing parents)."""

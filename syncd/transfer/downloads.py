@@ -1,19 +1,56 @@
 """Downloads: fetched into a temp file beside the target, checked, fsynced, and
 put in place only over the version the plan saw; ``complete_downloads`` records,
-at the next start, one killed between putting its file in place and recording it."""
+at the next start, one killed between putting its file in place and recording it.
+
+A big download stopped midway (Ctrl-C, SIGTERM, a connection that broke) keeps its
+temp file, remembered in the index (``partials``), and the next download of the
+same version goes on from there with ``Range``; ``kept_partials`` tells the full
+pass's clean-up which temp files to leave, and forgets them after ``RESUME_FOR``."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat as stat_mod
+import threading
 import time
 from dataclasses import replace as dc_replace
 
-from syncd import crashpoints, model
+from syncd import crashpoints, heartbeat, model
+from syncd.local.ignore import is_own_temp_name
 from syncd.model import BaseEntry, Download, RemoteEntry
 from syncd.transfer.core import WorkerCore, base_row, twin
-from syncd.transfer.errors import CorruptDownload, Stale, UnsafePath
+from syncd.transfer.errors import Cancelled, CorruptDownload, Stale, UnsafePath, check_cancel, transient
 from syncd.transfer.streams import HashingWriter, Part, file_mode, fsync_dir
+
+
+# A download of at least this many bytes stopped midway (Ctrl-C, SIGTERM, a broken
+# connection) keeps what it fetched, to go on from there (``Range``) ...
+RESUME_MIN = 1 << 20
+# ... if that is within this many seconds (Syncthing keeps its temp files 24 h too);
+# after that the kept bytes are removed by the next full pass.
+RESUME_FOR = 24 * 3600
+_PARTIALS = threading.Lock()  # the index's record of them is read and written whole
+
+
+class ResumeWriter(HashingWriter):
+    """A download's writer that may start after bytes already in the file
+    (``have``, hashed in ``sha``): ``truncate(0)`` starts over, for a server that
+    sent the whole file although asked for the rest."""
+
+    def __init__(self, f, throttle, cancel, *, have: int = 0, sha=None):
+        super().__init__(f, throttle, cancel)
+        self.resumed = have  # bytes that were there before this download
+        if have:
+            self.sha, self.count = sha, have
+
+    def truncate(self, size: int = 0) -> int:
+        if size:
+            raise OSError("a download only starts over (truncate(0))")
+        self._f.seek(0)
+        self._f.truncate()
+        self.sha, self.count, self.resumed = hashlib.sha256(), 0, 0
+        return 0
 
 
 class Downloads(WorkerCore):
@@ -21,12 +58,16 @@ class Downloads(WorkerCore):
 
     def _fetch(self, remote_path: str, remote: RemoteEntry, target: str) -> tuple[Part, str]:
         """Download into a temp file beside ``target``; returns (temp file, sha256).
-        The caller puts it in place (then ``close()``s it) or ``discard()``s it."""
-        part = Part(os.path.dirname(target), self._temp_key)
+        The caller puts it in place (then ``close()``s it) or ``discard()``s it.
+        A big download stopped midway keeps its bytes for the next try
+        (:meth:`_keep_partial`), which goes on from there (:meth:`_resume`)."""
+        key = model.key(os.path.relpath(target, self.r.local_root))
+        part, have, sha = self._resume(key, remote, os.path.dirname(target))
         try:
             with open(part.fd, "wb", closefd=False) as f:
-                writer = HashingWriter(f, self.r.down, self.r.cancel)
-                self.r.backend.download(self.remote_abs(remote_path), writer)
+                writer = ResumeWriter(f, self.r.down, self.r.cancel, have=have, sha=sha)
+                self.r.backend.download(self.remote_abs(remote_path), writer,
+                                        offset=writer.resumed)
                 f.flush()
                 os.fsync(f.fileno())
             if writer.count != remote.size:
@@ -37,11 +78,90 @@ class Downloads(WorkerCore):
                          (time.time(), remote.updated))
             crashpoints.hit("download.fetched")
             with self._lock:
-                self.out.bytes_down += writer.count
+                self.out.bytes_down += writer.count - writer.resumed
             return part, writer.sha.hexdigest()
-        except BaseException:
-            part.discard()
+        except BaseException as exc:
+            stopping = self.r.cancel is not None and self.r.cancel.is_set()
+            if not ((stopping or transient(exc)) and self._keep_partial(key, part, remote)):
+                part.discard()
+            if stopping and not isinstance(exc, Cancelled):
+                raise Cancelled("stopping") from exc  # (a request aborted by the stop)
             raise
+
+    # --- downloads stopped midway, resumed -----------------------------------------
+
+    def _partials(self, change=None) -> dict:
+        """The mirror's kept partial downloads (``change(records)`` edits them)."""
+        state = self.index.mirror_state(self.mirror)
+        with _PARTIALS:  # (its own lock: the index's is taken inside it)
+            records = dict(state.partials or {})
+            if change is not None:
+                change(records)
+                state.partials = records
+        return records
+
+    def _keep_partial(self, key: str, part: Part, remote: RemoteEntry) -> bool:
+        """Keep the bytes a stopped download fetched (a big one, of a known version):
+        made durable, then remembered. False: not worth it (discard it)."""
+        try:
+            have = os.fstat(part.fd).st_size
+            if remote.size < RESUME_MIN or not remote.id or not 0 < have < remote.size:
+                return False
+            os.fsync(part.fd)
+        except OSError:
+            return False
+        record = {"part": os.path.relpath(part.path, self.r.local_root), "id": remote.id,
+                  "size": remote.size, "updated": remote.updated, "have": have,
+                  "at": self.r.now()}
+        self._partials(lambda records: records.__setitem__(key, record))
+        part.close()
+        return True
+
+    def _resume(self, key: str, remote: RemoteEntry, folder: str) -> tuple[Part, int, object]:
+        """The temp file for a download of ``remote`` into ``folder``, the bytes it
+        holds and their SHA-256: the one a stopped download of this very version
+        kept there, or else a new, empty one (0, None). A kept file of another
+        version, or changed since, is removed."""
+        taken: dict = {}
+        self._partials(lambda records: taken.update(record=records.pop(key, None)))
+        record = taken["record"]
+        if record is None:
+            return Part(folder, self._temp_key), 0, None
+        path = os.path.join(self.r.local_root, record["part"])
+        name, have = os.path.basename(path), record["have"]
+        same = (record["id"], record["size"], record["updated"]) == \
+            (remote.id, remote.size, remote.updated)
+        part = None
+        try:
+            if is_own_temp_name(name, self._temp_key) and os.path.dirname(path) == folder:
+                part = Part(folder, self._temp_key, name=name)
+                st = os.fstat(part.fd)
+                if same and stat_mod.S_ISREG(st.st_mode) and 0 < have <= st.st_size < remote.size:
+                    os.ftruncate(part.fd, have)  # (bytes after ``have`` may not be durable)
+                    return part, have, self._hash_kept(part.fd, have)
+        except FileNotFoundError:
+            pass
+        except BaseException:
+            if part is not None:
+                part.discard()
+            raise
+        if part is not None:
+            part.discard()  # another version's bytes, or changed: not ours to go on with
+        return Part(folder, self._temp_key), 0, None
+
+    def _hash_kept(self, fd: int, size: int):
+        """SHA-256 of a kept file's first ``size`` bytes (stopping stops this too)."""
+        sha = hashlib.sha256()
+        os.lseek(fd, 0, os.SEEK_SET)
+        while size > 0:
+            check_cancel(self.r.cancel)
+            chunk = os.read(fd, min(size, 1 << 20))
+            if not chunk:
+                raise Stale("a kept partial download got shorter")
+            sha.update(chunk)
+            size -= len(chunk)
+            heartbeat.beat()
+        return sha
 
     def _keep_mode(self, part: Part, mode: int | None) -> None:
         """The download takes the permission bits of the file it replaces (a
@@ -154,3 +274,14 @@ def complete_downloads(index, mirror: str, local_root: str) -> int:
         else:
             index.drop_intent(mirror, row.key)
     return done
+
+
+def kept_partials(index, mirror: str, now: float) -> frozenset[str]:
+    """The temp files (relative paths) of downloads stopped midway that may still
+    be resumed; older ones are forgotten here (the clean-up then removes them)."""
+    state = index.mirror_state(mirror)
+    records = state.partials or {}
+    fresh = {k: r for k, r in records.items() if now - r.get("at", 0) < RESUME_FOR}
+    if len(fresh) != len(records):
+        state.partials = fresh
+    return frozenset(r["part"] for r in fresh.values())

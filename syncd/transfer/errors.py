@@ -11,13 +11,15 @@ once; ``RETRY`` is one item's trouble unless it lasts (``Worker._transient``);
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from syncd.remote.errors import Disposition, disposition
 
 
 class Cancelled(Exception):
-    """The run was asked to stop (the daemon is shutting down); nothing partial is
-    left behind: an upload is aborted mid-body, a download's temp file removed."""
+    """The run was asked to stop (Ctrl-C, SIGTERM, the daemon is shutting down);
+    nothing partial is left under a user's name: an upload is aborted mid-body, a
+    download's temp file removed, or kept under its temp name to be resumed."""
 
 
 class Unsettled(Exception):
@@ -43,9 +45,39 @@ def transient(exc: BaseException) -> bool:
 
 
 def check_cancel(cancel: threading.Event | None) -> None:
-    """Raise ``Cancelled`` once ``cancel`` is set (the daemon is stopping)."""
+    """Raise ``Cancelled`` once ``cancel`` is set (Ctrl-C, SIGTERM, the daemon stops)."""
     if cancel is not None and cancel.is_set():
         raise Cancelled("stopping")
+
+
+ABORT_GRACE = 0.5  # seconds a stopping pass has to end by itself before its requests are cut
+
+
+class AbortWatch:
+    """Once ``cancel`` is set, the pass has ``ABORT_GRACE`` seconds to stop at its
+    own next check (between chunks of a transfer, between actions and mirrors);
+    whatever still blocks it then, a request waiting on a slow network or server,
+    is ended by ``abort()`` (the backend's: its sockets are shut down). Then
+    ``aborted`` is true: some request's outcome is unknown, as after a kill. A
+    thread for the pass's duration (``stop()`` ends it), looking 10 times a second."""
+
+    def __init__(self, cancel: threading.Event | None, abort: Callable[[], None]):
+        self.aborted = False
+        self._done = threading.Event()
+        if cancel is not None:
+            threading.Thread(target=self._watch, args=(cancel, abort), name="syncd-stop",
+                             daemon=True).start()
+
+    def _watch(self, cancel: threading.Event, abort: Callable[[], None]) -> None:
+        while not cancel.wait(0.1):
+            if self._done.is_set():
+                return
+        if not self._done.wait(ABORT_GRACE):
+            self.aborted = True
+            abort()
+
+    def stop(self) -> None:
+        self._done.set()
 
 
 class Stale(Exception):

@@ -142,11 +142,14 @@ class Part:
     left (a crash, another system) is removed by the next full scan, which finds
     it by name anywhere in the tree (``clean_temp_files``)."""
 
-    def __init__(self, folder: str, key: bytes):
+    def __init__(self, folder: str, key: bytes, *, name: str | None = None):
+        """A new temp file in ``folder``; with ``name``, the existing one of that
+        name (a download resumed: the caller checked it is one of ours)."""
         self._key = key
-        self.path = os.path.join(folder, new_temp_name(key))
-        self.fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL |
-                                      getattr(os, "O_CLOEXEC", 0), 0o600)
+        self.path = os.path.join(folder, name or new_temp_name(key))
+        flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
+        self.fd: int | None = os.open(self.path, flags | (
+            os.O_NOFOLLOW if name else os.O_CREAT | os.O_EXCL), 0o600)
         st = os.fstat(self.fd)
         self._ident = (st.st_dev, st.st_ino)
 

@@ -12,7 +12,7 @@ from syncd.model import FILE, LocalEntry, MoveRemote, RemoteEntry, Upload
 from syncd.remote.backend import RemoteItem
 from syncd.remote.errors import NotFoundError
 from syncd.transfer.core import WorkerCore, same_version
-from syncd.transfer.errors import Stale, Unsettled, describe, transient
+from syncd.transfer.errors import Stale, Unsettled, check_cancel, describe, transient
 from syncd.transfer.streams import HashingReader, fsync_dir
 
 
@@ -38,6 +38,7 @@ class Uploads(WorkerCore):
             except Exception as exc:
                 if not transient(exc):
                     raise
+                check_cancel(self.r.cancel)  # stopping: no stat; the next pass settles it
                 item = self._landed_anyway(a, before.st_size, reader)
                 if item is None:
                     raise

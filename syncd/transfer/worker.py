@@ -73,8 +73,9 @@ from syncd.remote.errors import Disposition, TransportError
 from syncd.transfer.conflicts import Conflicts
 from syncd.transfer.core import MirrorRun, Outcome, with_ancestors
 from syncd.transfer.deletes import Deletes
-from syncd.transfer.downloads import Downloads, complete_downloads
+from syncd.transfer.downloads import Downloads, complete_downloads, kept_partials
 from syncd.transfer.errors import (
+    AbortWatch,
     Cancelled,
     Stale,
     UnsafePath,
@@ -90,8 +91,8 @@ from syncd.transfer.streams import Throttle
 from syncd.transfer.uploads import Uploads
 
 # Importable from here: what the engine and tests use.
-__all__ = ["HANDLERS", "Batch", "Cancelled", "MirrorRun", "Outcome", "Throttle",
-           "UnsafePath", "Worker", "complete_downloads"]
+__all__ = ["HANDLERS", "AbortWatch", "Batch", "Cancelled", "MirrorRun", "Outcome", "Throttle",
+           "UnsafePath", "Worker", "check_cancel", "complete_downloads", "kept_partials"]
 
 
 # Retrying transient failures within a pass (module values so tests can shorten them).
@@ -241,6 +242,8 @@ class Worker(Moves, Folders, Uploads, Downloads, Conflicts, Records, Deletes):
                 self._stale(item_id, action)
                 return True
             except Exception as exc:  # noqa: BLE001 - the error's disposition says what next
+                if self.r.cancel is not None and self.r.cancel.is_set():
+                    exc = Cancelled("stopping")  # (whatever a stop cut short: it is the stop)
                 then = reaction(exc)
                 if then.stops_pass:
                     with self._lock:

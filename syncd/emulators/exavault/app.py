@@ -70,7 +70,8 @@ class Emulator:
                  fault_rate=0.0, seed=0, latency_ms=0, bandwidth=None, fault_kinds=None,
                  username="syncd", account_name="emulated", verbose=False,
                  webhook_url=None, webhook_token=None, webhook_format="v1",
-                 webhook_events=None, webhook_retry_delays=DEFAULT_RETRY_DELAYS):
+                 webhook_events=None, webhook_retry_delays=DEFAULT_RETRY_DELAYS,
+                 ranges=True):
         self.root = Path(root)
         self.host, self._family = loopback_address(host)
         self._requested_port = int(port)
@@ -80,6 +81,8 @@ class Emulator:
         self.verbose = verbose
         self.latency_ms = int(latency_ms or 0)
         self.bandwidth = int(bandwidth) if bandwidth else None
+        self.ranges = bool(ranges)  # honour a download's Range (False: always 200, whole)
+        self.download_bytes = 0  # file and zip body bytes sent by downloads (tests)
         self._clock_offset = 0.0
         self.window = TransactionWindow(transactions, self.now)
         self.faults = FaultInjector(fault_rate, seed, fault_kinds)
@@ -255,6 +258,10 @@ class Emulator:
 
     def set_bandwidth(self, bytes_per_s) -> None:
         self.bandwidth = int(bytes_per_s) if bytes_per_s else None
+
+    def set_ranges(self, honour: bool) -> None:
+        """Honour ``Range`` on downloads (206), or ignore it (200, the whole file)."""
+        self.ranges = bool(honour)
 
     def set_transaction_limit(self, n: int) -> None:
         self.window.set_limit(n)

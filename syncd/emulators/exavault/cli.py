@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", type=int, default=0, metavar="MS", help="added latency per request")
     p.add_argument("--bandwidth", type=int, default=None, metavar="BYTES_PER_S",
                    help="throttle each upload/download to this rate")
+    p.add_argument("--no-range", action="store_true",
+                   help="ignore Range on downloads (always 200 with the whole file)")
     p.add_argument("--webhook-url", default=None, metavar="URL",
                    help="POST an ExaVault webhook for every change to this http:// loopback URL")
     p.add_argument("--webhook-token", default=None, metavar="TOKEN",
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                    fault_kinds=fault_names(args.fault_kinds),
                    latency_ms=args.latency, bandwidth=args.bandwidth, verbose=args.verbose,
                    webhook_url=args.webhook_url, webhook_token=args.webhook_token,
-                   webhook_format=args.webhook_format)
+                   webhook_format=args.webhook_format, ranges=not args.no_range)
     try:
         emu.start()
     except OSError as exc:

@@ -32,7 +32,8 @@ class Reply:
     content_type: str = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
     file: BinaryIO | None = None      # streamed after the headers when set
-    file_size: int = 0
+    file_size: int = 0                # bytes of ``file`` to send ...
+    file_offset: int = 0              # ... from this offset (a Range answer)
     cleanup: Callable[[], None] | None = None  # runs once the reply is sent or dropped
     drop_connection: bool = False     # nothing to send: the client is gone
 

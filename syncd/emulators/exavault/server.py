@@ -190,15 +190,16 @@ class Handler(BaseHTTPRequestHandler):
             if reply.file is None:
                 self.wfile.write(reply.body[: len(reply.body) // 2] if truncate else reply.body)
             elif flip is not None and size > 0:
+                base = reply.file_offset
                 at = min(size - 1, int(size * flip))
-                self._send_file(reply, at)
-                reply.file.seek(at)
+                self._send_file(reply, at, base)
+                reply.file.seek(base + at)
                 byte = reply.file.read(1)
                 self.wfile.write(bytes([byte[0] ^ 0xFF]))
                 self.wfile.flush()
-                self._send_file(reply, size - at - 1, at + 1)
+                self._send_file(reply, size - at - 1, base + at + 1)
             else:
-                self._send_file(reply, size // 2 if truncate else size)
+                self._send_file(reply, size // 2 if truncate else size, reply.file_offset)
         except (OSError, ValueError):
             self.close_connection = True
         finally:
@@ -211,11 +212,14 @@ class Handler(BaseHTTPRequestHandler):
                     pass
 
     def _send_file(self, reply: Reply, count: int, offset: int = 0) -> None:
-        throttle = Throttle(self.server.emu.bandwidth)
+        emu = self.server.emu
+        throttle = Throttle(emu.bandwidth)
         if throttle.rate is None:
             if count:
                 self.wfile.flush()
-                self.connection.sendfile(reply.file, offset, count)
+                sent = self.connection.sendfile(reply.file, offset, count)
+                with emu._log_lock:
+                    emu.download_bytes += sent
             return
         reply.file.seek(offset)
         left = count
@@ -224,6 +228,8 @@ class Handler(BaseHTTPRequestHandler):
             if not data:
                 break
             self.wfile.write(data)
+            with emu._log_lock:
+                emu.download_bytes += len(data)
             left -= len(data)
             throttle.consume(len(data))
 

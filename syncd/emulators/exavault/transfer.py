@@ -140,10 +140,45 @@ def download(ctx: Ctx) -> Reply:
         except FileNotFoundError:
             raise ApiError(404, "ERROR_RESOURCE_NOT_FOUND", f"Resource {row.path} not found.") from None
         size = os.fstat(f.fileno()).st_size
+        headers = [("Content-Disposition", content_disposition(row.name))]
+        part = byte_range(ctx.headers.get("Range"), size) if ctx.emu.ranges else None
+        if part == "unsatisfiable":
+            f.close()
+            raise ApiError(416, "ERROR_INVALID_PARAMETER",
+                           f"Range not satisfiable: the file has {size} bytes.")
         store.record_download([row], ctx.emu.username, ctx.ip, size, 0)
+        if part is not None:
+            first, last = part
+            return Reply(206, content_type="application/octet-stream", file=f,
+                         file_size=last - first + 1, file_offset=first,
+                         headers=headers + [("Content-Range", f"bytes {first}-{last}/{size}")])
         return Reply(200, content_type="application/octet-stream", file=f, file_size=size,
-                     headers=[("Content-Disposition", content_disposition(row.name))])
+                     headers=headers)
     return _zip(ctx, rows)
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
+    """RFC 9110 single ``Range: bytes=first-[last]`` or ``bytes=-suffix``: the
+    (first, last) bytes to send, ``"unsatisfiable"`` (416), or None to send the
+    whole file (no header, or one this emulator does not serve: several ranges,
+    another unit, nonsense)."""
+    if not header:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash or not (first.isdigit() or last.isdigit()) or \
+            (first and not first.isdigit()) or (last and not last.isdigit()):
+        return None
+    if not first:  # the last N bytes
+        n = int(last)
+        return "unsatisfiable" if n == 0 or size == 0 else (max(0, size - n), size - 1)
+    start = int(first)
+    if start >= size:
+        return "unsatisfiable"
+    end = min(int(last), size - 1) if last else size - 1
+    return None if end < start else (start, end)
 
 
 def _zip_name(ctx: Ctx, rows: list[Row]) -> str:

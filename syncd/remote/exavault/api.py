@@ -119,6 +119,7 @@ class ExaVaultClient(Transport):
         adapter = BlockAdapter(chunk_size, pool_connections=2, pool_maxsize=max(1, pool_size))
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
+        self._adapter = adapter
         self._lock = threading.Lock()
         self._sent = 0
         self.rate_limit: RateLimit | None = None
@@ -297,9 +298,9 @@ class ExaVaultClient(Transport):
         return self._retrying(attempt, can_retry=lambda: body.rewindable)
 
     def download(self, ref: str | int, fileobj: BinaryIO, *,
-                 expected_size: int | None = None) -> int:
+                 expected_size: int | None = None, offset: int = 0) -> int:
         """Stream one file (``GET /resources/download``) into ``fileobj`` in
-        ``chunk_size`` pieces; return the byte count.
+        ``chunk_size`` pieces; return the size the target reached.
 
         A body shorter (or longer) than Content-Length raises ``TransportError``
         (retried). A 200 labelled ``application/json`` (files come as octet-stream)
@@ -311,7 +312,15 @@ class ExaVaultClient(Transport):
         bytes cannot be detected here. On a retry the target is rewound to where it
         started and truncated; a non-seekable target is retried only if nothing had
         been written. If the download finally fails, a seekable target is truncated
-        back to its starting point, so a short file is never left looking complete."""
+        back to its starting point, so a short file is never left looking complete.
+
+        ``offset`` resumes a download: ``fileobj`` holds the file's first ``offset``
+        bytes and is positioned after them, and only the rest is asked for
+        (``Range: bytes=<offset>-``, which the API does not document). A 206 answer
+        must start exactly there (``Content-Range``); its body is appended. A server
+        that ignores ``Range`` answers 200 with the whole file: then
+        ``fileobj.truncate(0)`` is called and the whole body written (the bytes
+        already held are fetched again, nothing is lost)."""
         seekable = can_seek(fileobj)
         start = fileobj.tell() if seekable else 0
         written = 0
@@ -319,17 +328,27 @@ class ExaVaultClient(Transport):
         where = dict(method="GET", path="/resources/download")
 
         def attempt() -> int:
-            nonlocal written
+            nonlocal written, offset
             if written:
                 fileobj.seek(start)
                 fileobj.truncate()
                 written = 0
+            headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
+            if offset:
+                headers["Range"] = f"bytes={offset}-"
             with self._send("GET", "/resources/download", params=params, stream=True,
-                            headers={"Accept": "*/*", "Accept-Encoding": "identity"}) as resp:
-                if resp.status_code != 200:
+                            headers=headers) as resp:
+                if resp.status_code == 206 and offset:
+                    if range_start(resp.headers.get("Content-Range")) != offset:
+                        raise ProtocolError(f"asked for the bytes from {offset} on, the "
+                                            "answer holds others", status=206, **where)
+                elif resp.status_code != 200:
                     self._decode("GET", "/resources/download", resp, lambda b, s: None)
                     raise ProtocolError("download answered without a body",
                                         status=resp.status_code, **where)
+                elif offset:  # Range ignored: the whole file comes
+                    fileobj.truncate(0)
+                    offset = 0
                 expected = _int(resp.headers.get("Content-Length"))
                 try:
                     chunks = resp.iter_content(self.chunk_size)
@@ -344,14 +363,15 @@ class ExaVaultClient(Transport):
                         fileobj.write(chunk)
                         written += len(chunk)
                 except requests.RequestException as exc:
-                    raise TransportError(describe(exc), status=200, **where) from exc
+                    raise TransportError(describe(exc), status=resp.status_code,
+                                         **where) from exc
                 if expected is not None and written != expected:
                     raise TransportError(f"body has {written} of {expected} bytes",
-                                         status=200, **where)
-                if expected_size is not None and written != expected_size:
-                    raise ProtocolError(f"got {written} bytes, the listing said "
-                                        f"{expected_size}", status=200, **where)
-                return written
+                                         status=resp.status_code, **where)
+                if expected_size is not None and offset + written != expected_size:
+                    raise ProtocolError(f"got {offset + written} bytes, the listing said "
+                                        f"{expected_size}", status=resp.status_code, **where)
+                return offset + written
 
         try:
             return self._retrying(attempt, can_retry=lambda: seekable or written == 0)
@@ -389,6 +409,13 @@ class ExaVaultClient(Transport):
                                         path=exc.path) from None
 
         return self._pages(fetch, limit)
+
+
+def range_start(header: str | None) -> int | None:
+    """Where a 206 answer's ``Content-Range: bytes <first>-<last>/<size>`` starts."""
+    unit, _, spec = (header or "").strip().partition(" ")
+    first = spec.partition("-")[0]
+    return int(first) if unit.lower() == "bytes" and first.isdigit() else None
 
 
 def _page(item: Callable[[dict], Any]) -> Callable[[dict, int], Page]:

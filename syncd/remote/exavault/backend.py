@@ -201,8 +201,11 @@ class ExaVaultBackend:
             return False
         return True
 
-    def download(self, path: str, fileobj: BinaryIO) -> int:
-        return self.client.download(norm(path), fileobj)
+    def download(self, path: str, fileobj: BinaryIO, *, offset: int = 0) -> int:
+        return self.client.download(norm(path), fileobj, offset=offset)
+
+    def abort(self) -> None:
+        self.client.abort()
 
     # --- changing ----------------------------------------------------------------
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import functools
 import json
 import random
+import socket
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -45,15 +47,46 @@ class RetryPolicy:
 
 class BlockAdapter(HTTPAdapter):
     """An HTTPAdapter whose connections send request bodies in ``blocksize`` pieces
-    (urllib3 defaults to 16 KiB, which costs many small reads on a big upload)."""
+    (urllib3 defaults to 16 KiB, which costs many small reads on a big upload), and
+    that knows the sockets it opened, so that :meth:`abort` can end every request
+    in flight at once (a stop must not wait for a slow network)."""
 
     def __init__(self, blocksize: int, **kw):
         self._blocksize = blocksize
+        self.sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         super().__init__(**kw)
 
     def init_poolmanager(self, *args, **kw):
         kw["blocksize"] = self._blocksize
         super().init_poolmanager(*args, **kw)
+        self.poolmanager.pool_classes_by_scheme = _tracking_pools(self.sockets)
+
+    def abort(self) -> None:
+        """Shut down every socket this adapter opened: a request blocked sending or
+        receiving fails at once (the caller sees a ``TransportError``)."""
+        for sock in list(self.sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:  # closed already, or never connected
+                pass
+
+
+def _tracking_pools(sockets: weakref.WeakSet) -> dict[str, type]:
+    """urllib3 connection pools whose connections add their socket to ``sockets``."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    def tracked(cls: type) -> type:
+        def _new_conn(self):
+            sock = cls._new_conn(self)
+            sockets.add(sock)
+            return sock
+        return type("Tracked" + cls.__name__, (cls,), {"_new_conn": _new_conn})
+
+    return {"http": type("TrackedPool", (HTTPConnectionPool,),
+                         {"ConnectionCls": tracked(HTTPConnection)}),
+            "https": type("TrackedSPool", (HTTPSConnectionPool,),
+                          {"ConnectionCls": tracked(HTTPSConnection)})}
 
 
 RETRYABLE = (TransportError, ServerError)
@@ -78,6 +111,14 @@ class Transport:
     _session: requests.Session
     _lock: threading.Lock
     _sent: int
+    _adapter: BlockAdapter
+    _aborted: bool = False
+
+    def abort(self) -> None:
+        """Stop: every request in flight fails at once and no other is sent
+        (``TransportError``, never retried). The client is of no further use."""
+        self._aborted = True
+        self._adapter.abort()
 
     def _send(self, method: str, path: str, *, params: Iterable[tuple[str, Any]] = (),
               stream: bool = False, **kw) -> requests.Response:
@@ -87,6 +128,8 @@ class Transport:
         normalised, so NFC and NFD spellings stay distinct. Redirects are refused: the
         credential headers must never follow a redirect to another host."""
         query = urlencode(list(params), quote_via=quote, safe="")
+        if self._aborted:  # stopping: nothing more is sent (nor counted)
+            raise TransportError("stopped", method=method, path=path)
         if self.gate is not None:  # may raise (budget exhausted): nothing is sent
             self.gate(method, path)
         with self._lock:
@@ -191,7 +234,8 @@ class Transport:
                 stop=stop_after_attempt(max(1, p.attempts)) | stop_before_delay(p.total_seconds),
                 wait=lambda state: min(p.max_backoff, p.initial_backoff * 2 ** (
                     state.attempt_number - 1)) + random.uniform(0, p.jitter),
-                retry=retry_if_exception(lambda e: isinstance(e, RETRYABLE) and can_retry()),
+                retry=retry_if_exception(lambda e: isinstance(e, RETRYABLE) and can_retry()
+                                         and not self._aborted),
                 reraise=True,
             )(counted)
         except RemoteError as exc:
