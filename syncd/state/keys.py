@@ -78,11 +78,11 @@ class MirrorState(_Scope):
     ignore_lines = Value("the ignore rules the last pass used, as lines")
     trash_purged_at = Value("time the remote trash was last purged")
     temp_key = Value("the hex key of this mirror's download temp names (local/scan.py)")
-    partials = Value("downloads stopped midway, kept to resume: {key: {part, id, size, "
-                     "updated, have, at}} (transfer/downloads.py)")
     kept = Value("[side, path] of folders kept for their ignored items (local/kept.py)")
     remote_trash = Value("[folder, created, last used] of each trash folder (local/trash.py)")
     remote_trash_open = Value('the trash folder group in use: {"base": ..., "names": {...}}')
+    partials = Value("downloads stopped midway, kept to resume: {key: {part, id, size, "
+                     "updated, have, at}} (transfer/downloads.py)")
 
     @classmethod
     def tree_names(cls) -> tuple[str, ...]:

@@ -224,9 +224,37 @@ def test_download_zip_and_errors(api, emulator):
     assert r.status_code == 404 and r.json()["errors"][0]["code"] == "ERROR_RESOURCE_NOT_FOUND"
     assert "X-RateLimit-Remaining" in r.headers
     assert api.get("/resources/download").status_code == 400
-    r = api.get("/resources/download", params={"resources[]": "/solo.txt"},
-                headers={"Range": "bytes=0-0"})
-    assert r.status_code == 200 and r.content == b"S"  # Range is ignored
+
+
+@pytest.mark.parametrize("header, status, body, content_range", [
+    ("bytes=3-", 206, b"3456789", "bytes 3-9/10"),
+    ("bytes=2-4", 206, b"234", "bytes 2-4/10"),
+    ("bytes=8-100", 206, b"89", "bytes 8-9/10"),
+    ("bytes=-3", 206, b"789", "bytes 7-9/10"),
+    ("bytes=0-0,5-6", 200, b"0123456789", None),  # several ranges: the whole file
+    ("lines=1-2", 200, b"0123456789", None),
+    ("bytes=5-2", 200, b"0123456789", None),
+    ("bytes=10-", 416, None, None),
+])
+def test_download_honours_one_byte_range(api, emulator, header, status, body, content_range):
+    emulator.other.write("/digits.txt", b"0123456789")
+    r = api.get("/resources/download", params={"resources[]": "/digits.txt"},
+                headers={"Range": header})
+    assert r.status_code == status
+    if body is not None:
+        assert r.content == body and r.headers["Content-Length"] == str(len(body))
+    else:
+        assert r.json()["errors"][0]["code"] == "ERROR_INVALID_PARAMETER"
+    assert r.headers.get("Content-Range") == content_range
+
+
+def test_download_ignores_range_when_told_to(api, emulator):
+    emulator.other.write("/digits.txt", b"0123456789")
+    emulator.set_ranges(False)
+    r = api.get("/resources/download", params={"resources[]": "/digits.txt"},
+                headers={"Range": "bytes=3-"})
+    assert r.status_code == 200 and r.content == b"0123456789"
+    assert "Content-Range" not in r.headers
 
 
 def test_download_updates_accessed_at(api, emulator):
