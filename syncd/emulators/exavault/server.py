@@ -80,6 +80,12 @@ class Handler(BaseHTTPRequestHandler):
         super().setup()
         try:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.server.emu.bandwidth:
+                # A slow link holds a quarter second of data, not the megabytes a
+                # loopback receive buffer grows to (a client that stops must see its
+                # sending stop, as it would over a real slow network).
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
+                                           max(64 << 10, self.server.emu.bandwidth // 4))
         except OSError:
             pass
 

@@ -9,6 +9,7 @@ import functools
 import json
 import random
 import socket
+import struct
 import threading
 import weakref
 from collections.abc import Callable, Iterable
@@ -71,6 +72,14 @@ class BlockAdapter(HTTPAdapter):
                 pass
 
 
+# SO_LINGER on with 0 s: closing a connection resets it, dropping what is still
+# queued to go. A connection is closed with bytes queued only when a request was cut
+# short (an upload stopped midway): they must not go on flowing for seconds after a
+# stop (a slow link holds megabytes in the socket buffers). A connection closed
+# after its answer was read has nothing queued, and HTTP needs no orderly close.
+_RESET = struct.pack("ii", 1, 0)
+
+
 def _tracking_pools(sockets: weakref.WeakSet) -> dict[str, type]:
     """urllib3 connection pools whose connections add their socket to ``sockets``."""
     from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -79,6 +88,7 @@ def _tracking_pools(sockets: weakref.WeakSet) -> dict[str, type]:
     def tracked(cls: type) -> type:
         def _new_conn(self):
             sock = cls._new_conn(self)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
             sockets.add(sock)
             return sock
         return type("Tracked" + cls.__name__, (cls,), {"_new_conn": _new_conn})
