@@ -64,9 +64,11 @@ class AbortWatch:
     def __init__(self, cancel: threading.Event | None, abort: Callable[[], None]):
         self.aborted = False
         self._done = threading.Event()
+        self._thread = None
         if cancel is not None:
-            threading.Thread(target=self._watch, args=(cancel, abort), name="syncd-stop",
-                             daemon=True).start()
+            self._thread = threading.Thread(target=self._watch, args=(cancel, abort),
+                                            name="syncd-stop", daemon=True)
+            self._thread.start()
 
     def _watch(self, cancel: threading.Event, abort: Callable[[], None]) -> None:
         while not cancel.wait(0.1):

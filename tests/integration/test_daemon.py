@@ -18,6 +18,7 @@ import requests
 
 from syncd.emulators.exavault.webhooks import signature, v1_body
 from tests.helpers.daemon import SETTLE, daemon_setup, free_port, start, wait_for
+from tests.helpers.stopping import MiB, downloaded, settled, temp_files, wait_until_moved
 
 WEBHOOK_TOKEN = "webhook-token-3c9d1e77"
 
@@ -150,21 +151,43 @@ def test_sigterm_mid_upload_leaves_nothing_partial_and_a_restart_converges(make_
     assert rc == 0
 
 
-def test_sigterm_mid_download_leaves_no_temp_file(make_emulator, tmp_path, start):
+def test_sigterm_mid_download_keeps_only_a_temp_file_and_the_restart_resumes(
+        make_emulator, tmp_path, start):
     setup = daemon_setup(make_emulator, tmp_path, emu_opts={"bandwidth": 256 * 1024})
     data = os.urandom(3 * 1024 * 1024)
     setup.emu.other.write("/docs/video.bin", data)
     d = start(setup)
-    assert wait_for(lambda: any(p.name.startswith(".syncd-")
-                                for p in setup.local().iterdir()), 10), d.log()
-    rc, took = d.stop()
-    assert rc == 0 and took < 10.0
+    assert wait_for(lambda: downloaded(setup.local()) >= 1024 * 1024, 20), d.log()
+    rc, _ = d.stop()
+    assert rc == 0, d.log()
+    assert "SIGTERM: stopping" in d.log()
     leftovers = list(setup.local().iterdir())
-    assert leftovers == []  # no temp file, no partial video.bin
+    assert leftovers == temp_files(setup.local())  # no partial video.bin ...
+    assert len(leftovers) == 1  # ... only the hidden temp file, kept to resume
+    kept = downloaded(setup.local())
 
+    sent = setup.emu.download_bytes
     d2 = start(setup, "restart")
     target = setup.local() / "video.bin"
     assert wait_for(lambda: target.exists() and target.read_bytes() == data, 40), d2.log()
+    assert setup.emu.download_bytes - sent == len(data) - kept  # only the rest (Range)
+    assert temp_files(setup.local()) == []
+
+
+def test_sigterm_during_a_bandwidth_limited_download_stops_within_a_second(
+        make_emulator, tmp_path, start):
+    # syncd's own limit (1 MiB/s): the stop is seen between two throttled chunks.
+    # Measured in bytes: at most about one more second of them after the signal.
+    setup = daemon_setup(make_emulator, tmp_path)
+    setup.set_options(bandwidth={"down": MiB})
+    setup.emu.other.write("/docs/video.bin", os.urandom(16 * MiB))
+    d = start(setup)
+    at_signal = wait_until_moved(lambda: downloaded(setup.local()), 2 * MiB)
+    rc, _ = d.stop()
+    assert rc == 0, d.log()
+    assert settled(lambda: downloaded(setup.local())) <= at_signal + 3 * MiB
+    assert "SIGTERM: stopping" in d.log()
+    assert not (setup.local() / "video.bin").exists()
 
 
 def test_second_daemon_on_the_same_state_dir_refuses_to_start(make_emulator, tmp_path, start):
