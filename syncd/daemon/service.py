@@ -21,8 +21,10 @@ to learn about the remote side: the worker's checks before each overwrite
 cover a remote change not polled yet.
 
 Stopping: the cancel event makes the worker abort an upload mid-body (the
-server never stores a partial file) or a download (its temp file is removed);
-the queue stays in the index and the next start re-plans from the three trees.
+server never stores a partial file) or a download (its temp file is removed, or
+kept to be resumed: transfer/downloads.py), and a request still blocked after
+half a second is cut (``transfer.errors.AbortWatch``); the queue stays in the
+index and the next start re-plans from the three trees.
 """
 
 from __future__ import annotations
