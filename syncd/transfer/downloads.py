@@ -20,7 +20,14 @@ from syncd import crashpoints, heartbeat, model
 from syncd.local.ignore import is_own_temp_name
 from syncd.model import BaseEntry, Download, RemoteEntry
 from syncd.transfer.core import WorkerCore, base_row, twin
-from syncd.transfer.errors import Cancelled, CorruptDownload, Stale, UnsafePath, check_cancel, transient
+from syncd.transfer.errors import (
+    Cancelled,
+    CorruptDownload,
+    Stale,
+    UnsafePath,
+    check_cancel,
+    transient,
+)
 from syncd.transfer.streams import HashingWriter, Part, file_mode, fsync_dir
 
 
@@ -141,6 +148,10 @@ class Downloads(WorkerCore):
                     return part, have, self._hash_kept(part.fd, have)
         except FileNotFoundError:
             pass
+        except Cancelled:  # stopped while hashing them: still kept, for the next run
+            self._partials(lambda records: records.__setitem__(key, record))
+            part.close()
+            raise
         except BaseException:
             if part is not None:
                 part.discard()
