@@ -72,11 +72,10 @@ class BlockAdapter(HTTPAdapter):
                 pass
 
 
-# SO_LINGER on with 0 s: closing a connection resets it, dropping what is still
-# queued to go. A connection is closed with bytes queued only when a request was cut
-# short (an upload stopped midway): they must not go on flowing for seconds after a
-# stop (a slow link holds megabytes in the socket buffers). A connection closed
-# after its answer was read has nothing queued, and HTTP needs no orderly close.
+# SO_LINGER on with 0 s: closing the connection resets it, dropping what is still
+# queued to go. Set on a connection whose request failed while it was being sent (an
+# upload stopped midway): its queued bytes must not go on flowing for seconds after
+# a stop (a slow link holds megabytes in the socket buffers).
 _RESET = struct.pack("ii", 1, 0)
 
 
@@ -88,10 +87,21 @@ def _tracking_pools(sockets: weakref.WeakSet) -> dict[str, type]:
     def tracked(cls: type) -> type:
         def _new_conn(self):
             sock = cls._new_conn(self)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
             sockets.add(sock)
             return sock
-        return type("Tracked" + cls.__name__, (cls,), {"_new_conn": _new_conn})
+
+        def request(self, *args, **kw):
+            try:
+                return cls.request(self, *args, **kw)
+            except BaseException:  # cut short while sending: reset when it is closed
+                if self.sock is not None:
+                    try:
+                        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+                    except OSError:
+                        pass
+                raise
+        return type("Tracked" + cls.__name__, (cls,), {"_new_conn": _new_conn,
+                                                       "request": request})
 
     return {"http": type("TrackedPool", (HTTPConnectionPool,),
                          {"ConnectionCls": tracked(HTTPConnection)}),
