@@ -53,6 +53,11 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             self._conns.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # a client that went away (a transfer it stopped): nothing to report
+        super().handle_error(request, client_address)
+
     def close_all_connections(self) -> None:
         with self._conns_lock:
             conns, self._conns = list(self._conns), set()
