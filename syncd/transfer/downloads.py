@@ -146,7 +146,7 @@ class Downloads(WorkerCore):
                 if same and stat_mod.S_ISREG(st.st_mode) and 0 < have <= st.st_size < remote.size:
                     os.ftruncate(part.fd, have)  # (bytes after ``have`` may not be durable)
                     return part, have, self._hash_kept(part.fd, have)
-        except FileNotFoundError:
+        except OSError:  # gone, or nothing we can go on with: start afresh
             pass
         except Cancelled:  # stopped while hashing them: still kept, for the next run
             self._partials(lambda records: records.__setitem__(key, record))
