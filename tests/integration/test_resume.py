@@ -138,3 +138,17 @@ def test_kept_bytes_are_removed_after_a_day(s):
     assert (s.local() / "v.bin").read_bytes() == data
     assert s.emu.download_bytes - sent == len(data)  # the old bytes were not used
     assert temp_files(s.local()) == []
+
+
+def test_a_kept_file_removed_or_replaced_meanwhile_means_a_fresh_download(s):
+    data = os.urandom(8 * MiB)
+    s.emu.other.write("/docs/v.bin", data)
+    _sync(s, cancel_at=2 * MiB)
+    [kept] = temp_files(s.local())
+    kept.unlink()
+    kept.symlink_to("/etc/hostname")  # whatever is there now is not followed
+    sent = s.emu.download_bytes
+    assert _sync(s).outcome is Outcome.OK
+    assert (s.local() / "v.bin").read_bytes() == data
+    assert s.emu.download_bytes - sent == len(data)
+    assert temp_files(s.local()) == [] or all(p.is_symlink() for p in temp_files(s.local()))
