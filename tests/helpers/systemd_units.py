@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-UNIT_DIR = Path(__file__).resolve().parents[2] / "systemd"
-
+from tests.helpers.package_data import UNIT_DIR
 
 USER_UNIT = UNIT_DIR / "syncd.service"
 
-
 SYSTEM_UNIT = UNIT_DIR / "syncd@.service"
+
+SYNC_UNIT = UNIT_DIR / "syncd-sync.service"
+
+TIMER_UNIT = UNIT_DIR / "syncd.timer"

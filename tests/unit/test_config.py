@@ -22,8 +22,8 @@ from syncd.config.loader import (
     config_path,
     load_config,
 )
+from tests.helpers.package_data import EXAMPLE_CONFIG
 
-REPO = Path(__file__).resolve().parents[2]
 KEY = "key-5f2a9c77d1"
 TOKEN = "token-81be07aa42"
 
@@ -837,7 +837,7 @@ def test_deep_nesting_is_an_error_not_a_crash(fails):
 def test_mangled_example_never_raises_anything_but_config_error(tmp_path):
     """Random edits of config.example.yaml (tabs, brackets, quotes, control characters,
     stray $) produce a one-line ConfigError or a valid Config, never a traceback."""
-    base = (REPO / "config.example.yaml").read_text()
+    base = EXAMPLE_CONFIG.read_text()
     rnd = random.Random(20240601)
     alphabet = ":-[]{}\t\n #'\"$%!&*|>?,~\\/.0123456789abc\x00\x07\u00e9"
     path = tmp_path / "c.yaml"
@@ -957,7 +957,7 @@ EXAMPLE_ENV = {"EXAVAULT_API_KEY": "example-key", "EXAVAULT_ACCESS_TOKEN": "exam
 
 
 def test_example_loads_with_documented_defaults(home):
-    c = load_config(REPO / "config.example.yaml", {**EXAMPLE_ENV, "HOME": str(home)})
+    c = load_config(EXAMPLE_CONFIG, {**EXAMPLE_ENV, "HOME": str(home)})
     assert c.account.url == "https://exampleaccount.exavault.com/api/v2"
     assert (c.account.api_key, c.account.access_token) == ("example-key", "example-token")
     assert (c.account.budget, c.account.reserve, c.account.timeout) == (None, 0.05, 60.0)
@@ -976,7 +976,7 @@ def test_example_loads_with_documented_defaults(home):
 
 
 def test_example_documents_every_key():
-    text = (REPO / "config.example.yaml").read_text()
+    text = EXAMPLE_CONFIG.read_text()
     lines = text.splitlines()
     for key in ("budget", "reserve", "timeout", "state_dir", "remote_trash", "trash_days",
                 "direction", "ignore", "poll_interval", "full_scan_interval", "max_delete",
@@ -990,7 +990,7 @@ def test_example_documents_every_key():
 
 
 def test_example_second_mirror_loads_when_uncommented(tmp_path, home):
-    text = (REPO / "config.example.yaml").read_text()
+    text = EXAMPLE_CONFIG.read_text()
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip() == "# - name: photos")
     out = lines[:start]
