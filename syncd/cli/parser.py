@@ -183,4 +183,60 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a short demonstration against the embedded emulator",
     )
     p.add_argument("--keep", action="store_true", help="keep the demo's temporary folders")
+
+    # -- the Linux toolbox: completion, manual page, systemd units ---------------------
+    p = sub.add_parser(
+        "completion",
+        help="print the shell completion script (bash, zsh or fish)",
+        description="Print the completion script for SHELL, generated from this command "
+                    "line. Load it now with `source <(syncd completion bash)`, or install "
+                    "it: `syncd completion bash > "
+                    "~/.local/share/bash-completion/completions/syncd`, `syncd completion "
+                    "zsh > ~/.zfunc/_syncd` (with fpath+=~/.zfunc before compinit in "
+                    "~/.zshrc), `syncd completion fish > "
+                    "~/.config/fish/completions/syncd.fish`.",
+    )
+    p.add_argument("shell", metavar="SHELL", choices=("bash", "zsh", "fish"),
+                   help="bash, zsh or fish")
+
+    p = sub.add_parser(
+        "man",
+        help="print the manual page (roff), generated from this command line",
+        description="Print syncd(1) as roff: read it with `syncd man | man -l -`, or "
+                    "install it with `mkdir -p ~/.local/share/man/man1 && syncd man > "
+                    "~/.local/share/man/man1/syncd.1`, then `man syncd`.",
+    )
+
+    p = sub.add_parser(
+        "service",
+        help="install the systemd user units for this syncd",
+        description="Manage syncd's systemd user units. Exit codes: 0 done; 73 a unit "
+                    "exists and differs (use --force) or cannot be written; 78 no config "
+                    "file, or --credentials without the variables set; 69 --now without "
+                    "systemctl; 1 a systemctl command failed.",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser,
+                               required=True)
+    i = actions.add_parser(
+        "install",
+        help="write syncd.service (or with --timer, syncd.timer) to ~/.config/systemd/user",
+        description="Write the user unit that runs `syncd run` (the daemon), or with "
+                    "--timer a timer that runs `syncd sync` every 15 minutes, to "
+                    "$XDG_CONFIG_HOME/systemd/user with the ExecStart= of this "
+                    "installation (its venv, pipx or ~/.local/bin), then print the "
+                    "systemctl commands that start it (--now runs them).",
+    )
+    _config_option(i, what="the config file the service uses")
+    i.add_argument("--timer", action="store_true",
+                   help="install syncd.timer + syncd-sync.service (a sync every 15 "
+                        "minutes) instead of the daemon")
+    i.add_argument("--credentials", action="store_true",
+                   help="store the key and token the config reads as ${VAR} from this "
+                        "shell in ~/.config/syncd/credentials (0600) and load them with "
+                        "LoadCredential=")
+    i.add_argument("--now", action="store_true",
+                   help="also run systemctl --user daemon-reload and enable --now")
+    i.add_argument("--force", action="store_true", help="replace units that differ")
+    i.add_argument("--print", action="store_true",
+                   help="print the units that would be written; write nothing")
     return parser
