@@ -67,10 +67,16 @@ def full_parser() -> argparse.ArgumentParser:
 
 
 def script(shell: str) -> str:
-    """The completion script for ``shell`` (bash, zsh or fish)."""
+    """The completion script for ``shell`` (bash, zsh or fish). A sub-command is
+    described by its one-line help (shtab would show its whole description)."""
     import shtab
 
-    return shtab.complete(full_parser(), shell=shell)
+    parser = full_parser()
+    parsers = dict(walk(parser))
+    for path, sub in parsers.items():
+        if path:
+            sub.description = help_of(parsers[path[:-1]], path[-1]) or None
+    return shtab.complete(parser, shell=shell)
 
 
 def command(args: argparse.Namespace) -> int:
