@@ -12,20 +12,12 @@ import pytest
 
 from syncd.cli import exitcodes, service
 from syncd.cli.app import main
+from tests.helpers.package_data import EXAMPLE_CONFIG
 from tests.helpers.systemd_units import parse_unit
 
 KEY, TOKEN = "key-5f2a9c77d1", "token-81be07aa42"
 
-CONFIG = """\
-account:
-  url: https://acme.exavault.com/api/v2
-  api_key: ${EXAVAULT_API_KEY}
-  access_token: ${EXAVAULT_ACCESS_TOKEN}
-mirrors:
-  - name: docs
-    local: ~/docs
-    remote: /docs
-"""
+CONFIG = EXAMPLE_CONFIG.read_text()  # its secrets are ${EXAVAULT_API_KEY}, ...
 
 
 @pytest.fixture
