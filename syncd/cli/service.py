@@ -182,26 +182,35 @@ def write_private(path: Path, data: str, mode: int) -> None:
         raise
 
 
-def store_credentials(names: list[str], env: Mapping[str, str], directory: Path) -> dict[str, Path]:
-    """Each variable's value from ``env`` into ``directory/NAME`` (0600, in a
-    0700 folder). Every variable must be set: nothing is written otherwise."""
-    missing = [n for n in names if not env.get(n)]
+def store_credentials(credentials: Mapping[str, Path], env: Mapping[str, str]) -> None:
+    """Each variable's value from ``env`` into its file (0600, in a 0700
+    folder). Every variable must be set: nothing is written otherwise."""
+    missing = [n for n in credentials if not env.get(n)]
     if missing:
         raise CommandError(f"--credentials: {', '.join(missing)} "
                            f"{'is' if len(missing) == 1 else 'are'} not set in this shell; "
                            "export the value, then run this again", exitcodes.CONFIG)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
-    stored = {}
-    for name in names:
-        stored[name] = directory / name
-        write_private(stored[name], env[name], 0o600)
-    return stored
+    for name, path in credentials.items():
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(path.parent, 0o700)
+            write_private(path, env[name], 0o600)
+        except OSError as e:
+            raise CommandError(f"cannot write {path}: {e.strerror or e}",
+                               exitcodes.CANTCREAT) from None
+
+
+@dataclass(frozen=True)
+class Plan:
+    units: list[Unit]
+    directory: Path                 # where the units go
+    variables: list[str]            # the config's secrets, as ${VAR} names
+    credentials: dict[str, Path]    # with --credentials: where each is stored
 
 
 def plan(args: argparse.Namespace, env: Mapping[str, str], argv0: str,
-         executable: str) -> tuple[list[Unit], Path, list[str]]:
-    """The units to write, where, and the config's secret variables."""
+         executable: str) -> Plan:
+    """What ``service install`` would write; nothing is written yet."""
     explicit = args.config or env.get("SYNCD_CONFIG") or None
     config = config_path(explicit, env)
     if not config.is_file():
@@ -210,24 +219,25 @@ def plan(args: argparse.Namespace, env: Mapping[str, str], argv0: str,
     given = config.absolute() if explicit else None
     names = TIMER_UNITS if args.timer else DAEMON_UNITS
     variables = secret_variables(config)
-    credentials = {}
-    if args.credentials and variables:
-        directory = credentials_dir(env)
-        credentials = ({n: directory / n for n in variables} if args.print
-                       else store_credentials(variables, env, directory))
+    credentials = ({n: credentials_dir(env) / n for n in variables} if args.credentials
+                   else {})
     home = _home(env)
     command = syncd_command(argv0, executable)
     units = [render(n, command, given, home, credentials) for n in names]
-    return units, unit_dir(env), variables
+    return Plan(units, unit_dir(env), variables, credentials)
 
 
-def install(units: list[Unit], directory: Path, force: bool) -> list[str]:
+def check_clashes(units: list[Unit], directory: Path) -> None:
+    """A unit already there that differs (the user's edit) is an error."""
+    for unit in units:
+        path = directory / unit.name
+        if path.is_file() and path.read_text(encoding="utf-8") != unit.text:
+            raise CommandError(f"{path} exists and differs (use --force to replace it)",
+                               exitcodes.CANTCREAT)
+
+
+def install(units: list[Unit], directory: Path) -> list[str]:
     """Write ``units`` into ``directory``; a line for each: written or unchanged."""
-    clashes = [u.name for u in units if (directory / u.name).is_file()
-               and (directory / u.name).read_text(encoding="utf-8") != u.text]
-    if clashes and not force:
-        raise CommandError(f"{directory / clashes[0]} exists and differs (use --force to "
-                           "replace it)", exitcodes.CANTCREAT)
     done = []
     for unit in units:
         path = directory / unit.name
@@ -251,9 +261,10 @@ def next_steps(timer: bool) -> list[list[str]]:
 
 
 def run_systemctl(steps: list[list[str]]) -> int:
-    """``--now``: run the steps, stop at the first that fails (its code)."""
+    """``--now``: run the steps, stopping at the first that fails."""
     if shutil.which("systemctl") is None:
-        raise CommandError("--now: systemctl is not on PATH; run the commands above yourself",
+        raise CommandError("--now: systemctl is not on PATH; run "
+                           + " && ".join(" ".join(s) for s in steps) + " where it is",
                            exitcodes.UNAVAILABLE)
     for step in steps:
         print("$ " + " ".join(step), flush=True)
@@ -265,25 +276,29 @@ def run_systemctl(steps: list[list[str]]) -> int:
 
 def command(args: argparse.Namespace) -> int:
     env = os.environ
-    units, directory, variables = plan(args, env, sys.argv[0], sys.executable)
+    p = plan(args, env, sys.argv[0], sys.executable)
     if args.print:
-        for unit in units:
-            print(f"# {directory / unit.name}\n{unit.text}")
+        for unit in p.units:
+            print(f"# {p.directory / unit.name}\n{unit.text}")
         return exitcodes.OK
-    for line in install(units, directory, args.force):
+    if not args.force:
+        check_clashes(p.units, p.directory)
+    store_credentials(p.credentials, env)
+    for line in install(p.units, p.directory):
         print(line)
     other = DAEMON_UNITS if args.timer else TIMER_UNITS
-    if any((directory / n).exists() for n in other):
-        kind = "the daemon syncd.service" if args.timer else "syncd.timer"
+    if any((p.directory / n).exists() for n in other):
+        unit = "syncd.service" if args.timer else "syncd.timer"
+        kind = f"the daemon {unit}" if args.timer else unit
         print(f"note: {kind} is installed too; run only one of the two "
-              f"(systemctl --user disable --now {'syncd.service' if args.timer else 'syncd.timer'})")
-    if variables and not args.credentials:
-        print(f"note: the config reads {', '.join(variables)} from the environment, which a "
+              f"(systemctl --user disable --now {unit})")
+    if p.credentials:
+        print(f"stored {', '.join(p.credentials)} in {credentials_dir(env)} (0600); the unit "
+              "loads them with LoadCredential=")
+    elif p.variables:
+        print(f"note: the config reads {', '.join(p.variables)} from the environment, which a "
               "service does not share with your shell: run this again with --credentials, "
               "or give the unit an EnvironmentFile= (see `syncd man`, CREDENTIALS)")
-    elif variables:
-        print(f"stored {', '.join(variables)} in {credentials_dir(env)} (0600); the unit "
-              "loads them with LoadCredential=")
     steps = next_steps(args.timer)
     if args.now:
         return run_systemctl(steps)

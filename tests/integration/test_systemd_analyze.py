@@ -212,6 +212,7 @@ def test_now_without_systemctl_says_so(tmp_path):
     empty.mkdir()
     proc = _install(tmp_path / "home", "--now", path=str(empty))
     assert proc.returncode == 69, proc.stdout + proc.stderr
-    assert proc.stderr == ("syncd: --now: systemctl is not on PATH; run the commands above "
-                           "yourself\n")
+    assert proc.stderr == ("syncd: --now: systemctl is not on PATH; run systemctl --user "
+                           "daemon-reload && systemctl --user enable --now syncd.service "
+                           "where it is\n")
     assert (tmp_path / "home" / ".config" / "systemd" / "user" / "syncd.service").exists()

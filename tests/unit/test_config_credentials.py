@@ -95,7 +95,8 @@ def test_a_credential_that_is_not_text(tmp_path, creds):
     (creds / "EXAVAULT_API_KEY").write_bytes(b"\xff\xfe-binary")
     with pytest.raises(ConfigError) as e:
         _load(tmp_path, {"CREDENTIALS_DIRECTORY": str(creds)})
-    assert e.value.message == "credential EXAVAULT_API_KEY in $CREDENTIALS_DIRECTORY is not UTF-8 text"
+    assert e.value.message == (
+        "credential EXAVAULT_API_KEY in $CREDENTIALS_DIRECTORY is not UTF-8 text")
 
 
 def test_a_credential_used_outside_a_secret_key_is_never_quoted(tmp_path, creds):

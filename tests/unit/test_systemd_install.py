@@ -240,3 +240,12 @@ def test_the_written_credentials_are_what_syncd_reads_back(home):
     config = load_config(home / ".config" / "syncd" / "config.yaml",
                          {"HOME": str(home), "CREDENTIALS_DIRECTORY": str(store)})
     assert (config.account.api_key, config.account.access_token) == (KEY, TOKEN)
+
+
+def test_a_refused_install_stores_no_credentials(home):
+    unit = units(home) / "syncd.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("# the user's own unit\n")
+    assert main(["service", "install", "--credentials"]) == exitcodes.CANTCREAT
+    assert not (home / ".config" / "syncd" / "credentials").exists()
+    assert unit.read_text() == "# the user's own unit\n"
