@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "run",
-        help="keep every mirror in sync (the daemon; see systemd/)",
+        help="keep every mirror in sync (the daemon; `syncd service install`)",
         description="Run in the foreground and keep every mirror in sync: local changes "
                     "within seconds, remote ones at each poll (or webhook push). SIGHUP "
                     "reloads the config, SIGTERM stops. Logs go to stderr. Exit codes: 0 "
@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the shell completion script (bash, zsh or fish)",
         description="Print the completion script for SHELL, generated from this command "
                     "line. Load it now with `source <(syncd completion bash)`, or install "
-                    "it: `syncd completion bash > "
+                    "it (make the folder first): `syncd completion bash > "
                     "~/.local/share/bash-completion/completions/syncd`, `syncd completion "
                     "zsh > ~/.zfunc/_syncd` (with fpath+=~/.zfunc before compinit in "
                     "~/.zshrc), `syncd completion fish > "
