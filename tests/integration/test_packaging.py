@@ -84,8 +84,8 @@ def test_the_wheel_carries_the_units_and_the_example_config(names):
     assert "syncd/data/config.example.yaml" in names
     assert {f"syncd/data/{p.relative_to(DATA_DIR)}" for p in DATA_DIR.rglob("*")
             if p.is_file()} <= names
-    # only the package: no tests, benchmarks or docs folders of the checkout
-    assert not [n for n in names if n.split("/")[0] in ("tests", "benchmarks", "docs")]
+    # one package and its metadata, nothing else at the top of site-packages
+    assert {n.split("/")[0] for n in names} == {"syncd", f"syncd-{syncd.__version__}.dist-info"}
 
 
 def test_the_installed_wheel_installs_its_own_units(wheel, tmp_path):
