@@ -15,11 +15,19 @@ from tests.helpers.accounts import ACCESS_TOKEN, API_KEY
 from tests.helpers.sync import make_setup, write
 
 
-def _use_variables(setup) -> None:
+def _setup(make_emulator, tmp_path, **files: str):
+    """A setup whose config reads the key and token as ${VAR}, and a credentials
+    folder holding ``files`` (name -> text)."""
+    setup = make_setup(make_emulator, tmp_path)
     doc = yaml.safe_load(setup.config_path.read_text())
     doc["account"]["api_key"] = "${EXAVAULT_API_KEY}"
     doc["account"]["access_token"] = "${EXAVAULT_ACCESS_TOKEN}"
     setup.config_path.write_text(yaml.safe_dump(doc))
+    credentials = tmp_path / "credentials"
+    credentials.mkdir(mode=0o700)
+    for name, text in files.items():
+        (credentials / name).write_text(text)
+    return setup, credentials
 
 
 def _env(credentials) -> dict[str, str]:
@@ -36,12 +44,8 @@ def _run(setup, env) -> subprocess.CompletedProcess:
 
 
 def test_sync_reads_the_secrets_from_the_credentials_directory(make_emulator, tmp_path):
-    setup = make_setup(make_emulator, tmp_path)
-    _use_variables(setup)
-    credentials = tmp_path / "credentials"
-    credentials.mkdir(mode=0o700)
-    (credentials / "EXAVAULT_API_KEY").write_text(API_KEY + "\n")
-    (credentials / "EXAVAULT_ACCESS_TOKEN").write_text(ACCESS_TOKEN)
+    setup, credentials = _setup(make_emulator, tmp_path, EXAVAULT_API_KEY=API_KEY + "\n",
+                                EXAVAULT_ACCESS_TOKEN=ACCESS_TOKEN)
     write(setup.local() / "report.txt", "from the service")
     proc = _run(setup, _env(credentials))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -51,12 +55,8 @@ def test_sync_reads_the_secrets_from_the_credentials_directory(make_emulator, tm
 
 
 def test_a_wrong_credential_is_refused_like_a_wrong_variable(make_emulator, tmp_path):
-    setup = make_setup(make_emulator, tmp_path)
-    _use_variables(setup)
-    credentials = tmp_path / "credentials"
-    credentials.mkdir(mode=0o700)
-    (credentials / "EXAVAULT_API_KEY").write_text("wrong-key-0d3f8e61aa")
-    (credentials / "EXAVAULT_ACCESS_TOKEN").write_text(ACCESS_TOKEN)
+    setup, credentials = _setup(make_emulator, tmp_path, EXAVAULT_API_KEY="wrong-key-0d3f8e61aa",
+                                EXAVAULT_ACCESS_TOKEN=ACCESS_TOKEN)
     proc = _run(setup, _env(credentials))
     assert proc.returncode == exitcodes.NOPERM, proc.stdout + proc.stderr
     assert "wrong-key-0d3f8e61aa" not in proc.stdout + proc.stderr
@@ -64,11 +64,7 @@ def test_a_wrong_credential_is_refused_like_a_wrong_variable(make_emulator, tmp_
 
 
 def test_without_the_credential_it_says_where_it_looked(make_emulator, tmp_path):
-    setup = make_setup(make_emulator, tmp_path)
-    _use_variables(setup)
-    credentials = tmp_path / "credentials"
-    credentials.mkdir(mode=0o700)
-    (credentials / "EXAVAULT_API_KEY").write_text(API_KEY)
+    setup, credentials = _setup(make_emulator, tmp_path, EXAVAULT_API_KEY=API_KEY)
     proc = _run(setup, _env(credentials))
     assert proc.returncode == exitcodes.CONFIG
     assert proc.stderr.strip().endswith(
