@@ -14,7 +14,8 @@ them; it runs ``systemctl`` itself only with ``--now``.
   copied from this shell's environment into files only you can read
   (``~/.config/syncd/credentials/VAR``, 0600), and the unit loads them with
   ``LoadCredential=``; syncd reads ``$CREDENTIALS_DIRECTORY/VAR`` when the
-  variable is not in its environment. No secret is ever printed.
+  variable is not in its environment. Files stored by an earlier install are
+  loaded without the flag too. No secret is ever printed.
 * ``--config FILE`` (or ``$SYNCD_CONFIG``): written into ``ExecStart=``, since
   a service does not see the shell's variables.
 * ``--print``: show what would be written, write nothing.
@@ -219,8 +220,10 @@ def plan(args: argparse.Namespace, env: Mapping[str, str], argv0: str,
     given = config.absolute() if explicit else None
     names = TIMER_UNITS if args.timer else DAEMON_UNITS
     variables = secret_variables(config)
-    credentials = ({n: credentials_dir(env) / n for n in variables} if args.credentials
-                   else {})
+    # --credentials stores them; credentials stored by an earlier install are kept
+    credentials = {n: credentials_dir(env) / n for n in variables}
+    if not args.credentials and not all(p.is_file() for p in credentials.values()):
+        credentials = {}
     home = _home(env)
     command = syncd_command(argv0, executable)
     units = [render(n, command, given, home, credentials) for n in names]
@@ -283,7 +286,8 @@ def command(args: argparse.Namespace) -> int:
         return exitcodes.OK
     if not args.force:
         check_clashes(p.units, p.directory)
-    store_credentials(p.credentials, env)
+    if args.credentials:
+        store_credentials(p.credentials, env)
     for line in install(p.units, p.directory):
         print(line)
     other = DAEMON_UNITS if args.timer else TIMER_UNITS
@@ -293,7 +297,8 @@ def command(args: argparse.Namespace) -> int:
         print(f"note: {kind} is installed too; run only one of the two "
               f"(systemctl --user disable --now {unit})")
     if p.credentials:
-        print(f"stored {', '.join(p.credentials)} in {credentials_dir(env)} (0600); the unit "
+        done = "stored" if args.credentials else "kept (--credentials replaces them)"
+        print(f"{', '.join(p.credentials)}: {done} in {credentials_dir(env)} (0600); the unit "
               "loads them with LoadCredential=")
     elif p.variables:
         print(f"note: the config reads {', '.join(p.variables)} from the environment, which a "

@@ -206,7 +206,7 @@ def test_credentials_are_stored_privately_and_loaded_by_the_unit(home, capsys):
         "EXAVAULT_ACCESS_TOKEN:%h/.config/syncd/credentials/EXAVAULT_ACCESS_TOKEN"]
     assert "#LoadCredential" not in (units(home) / "syncd.service").read_text()
     out = capsys.readouterr().out
-    assert "stored EXAVAULT_API_KEY, EXAVAULT_ACCESS_TOKEN in" in out
+    assert "EXAVAULT_API_KEY, EXAVAULT_ACCESS_TOKEN: stored in" in out
     assert KEY not in out and TOKEN not in out
 
 
@@ -249,3 +249,25 @@ def test_a_refused_install_stores_no_credentials(home):
     assert main(["service", "install", "--credentials"]) == exitcodes.CANTCREAT
     assert not (home / ".config" / "syncd" / "credentials").exists()
     assert unit.read_text() == "# the user's own unit\n"
+
+
+def test_credentials_stored_earlier_are_loaded_by_a_later_install(home, capsys, monkeypatch):
+    """A reinstall (the timer now, or --force after an upgrade) keeps loading the
+    stored secrets; only --credentials writes them."""
+    assert main(["service", "install", "--credentials"]) == 0
+    monkeypatch.delenv("EXAVAULT_API_KEY")
+    monkeypatch.delenv("EXAVAULT_ACCESS_TOKEN")
+    capsys.readouterr()
+    assert main(["service", "install", "--timer"]) == 0
+    assert len(service_of(units(home) / "syncd-sync.service")["LoadCredential"]) == 2
+    out = capsys.readouterr().out
+    assert "EXAVAULT_API_KEY, EXAVAULT_ACCESS_TOKEN: kept (--credentials replaces them)" in out
+    assert "--credentials, or give the unit an EnvironmentFile=" not in out
+    assert (home / ".config" / "syncd" / "credentials" / "EXAVAULT_API_KEY").read_text() == KEY
+
+
+def test_a_partial_set_of_stored_credentials_is_not_used(home):
+    assert main(["service", "install", "--credentials"]) == 0
+    (home / ".config" / "syncd" / "credentials" / "EXAVAULT_ACCESS_TOKEN").unlink()
+    assert main(["service", "install", "--timer"]) == 0
+    assert "LoadCredential" not in service_of(units(home) / "syncd-sync.service")
