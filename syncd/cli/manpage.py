@@ -54,6 +54,17 @@ CREDENTIALS = (
     "environment still works: an EnvironmentFile= in a drop-in (`systemctl --user edit "
     "syncd`) with NAME=value lines.")
 
+EXAMPLES = [
+    ("syncd init --url https://ACCOUNT.exavault.com/api/v2 --local ~/work --remote /work",
+     "Write the config for one mirror (the key and token stay in the environment)."),
+    ("syncd check", "Validate the config and reach the account (1 transaction)."),
+    ("syncd sync --dry-run", "Show the first sync's plan; change nothing."),
+    ("syncd service install --credentials",
+     "Run the daemon under systemd, the key and token passed as credentials."),
+    ("syncd conflicts resolve 'notes (conflicted copy laptop 2026-01-05 101500).txt' "
+     "--keep local", "Keep this machine's version of a conflict."),
+]
+
 SEE_ALSO = "systemctl(1), journalctl(1), systemd.exec(5), systemd.timer(5), systemd.unit(5)"
 
 
@@ -144,7 +155,10 @@ def page() -> str:
     lines.append(".SH FILES")
     for name, text in FILES:
         lines += [".TP", f"\\fI{roff(name)}\\fR", roff(text)]
-    lines += [".SH CREDENTIALS", roff(CREDENTIALS), ".SH SEE ALSO", roff(SEE_ALSO)]
+    lines += [".SH CREDENTIALS", roff(CREDENTIALS), ".SH EXAMPLES"]
+    for example, text in EXAMPLES:
+        lines += [".TP", f"\\fB{roff(example)}\\fR", roff(text)]
+    lines += [".SH SEE ALSO", roff(SEE_ALSO)]
     return "\n".join(lines) + "\n"
 
 

@@ -92,7 +92,7 @@ def test_man_page_names_every_command_option_and_exit_code():
         assert meaning, name
         assert f".TP\n\\fB{code}\\fR\n{roff(name)}: " in text
     for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "COMMANDS", "EXIT STATUS",
-                    "ENVIRONMENT", "FILES", "CREDENTIALS", "SEE ALSO"):
+                    "ENVIRONMENT", "FILES", "CREDENTIALS", "EXAMPLES", "SEE ALSO"):
         assert f"\n.SH {section}\n" in text
 
 
@@ -104,3 +104,15 @@ def test_roff_escapes_what_roff_would_read_as_markup():
 def test_man_command_prints_the_page(capsys):
     assert main(["man"]) == 0
     assert capsys.readouterr().out == page()
+
+
+def test_the_man_pages_examples_parse():
+    """Each example is a command line the parser accepts."""
+    import shlex
+
+    from syncd.cli.manpage import EXAMPLES
+
+    for example, _ in EXAMPLES:
+        argv = shlex.split(example)
+        assert argv[0] == "syncd"
+        full_parser().parse_args(argv[1:])
