@@ -34,6 +34,15 @@ class Ledger(Connection):
                 (account, float(since))).fetchall()
         return [r[0] for r in rows]
 
+    def spent_by(self, account: str, since: float) -> dict[tuple[str, str], int]:
+        """Requests recorded at or after ``since``, counted by (method, API path)."""
+        with self._lock:
+            self._flushed()
+            rows = self._conn.execute(
+                "SELECT method, path, COUNT(*) FROM ledger WHERE account = ? AND at >= ? "
+                "GROUP BY method, path", (account, float(since))).fetchall()
+        return {(m, p): n for m, p, n in rows}
+
     def prune_ledger(self, account: str, before: float) -> None:
         with self._write():
             self._conn.execute("DELETE FROM ledger WHERE account = ? AND at < ?",
