@@ -362,7 +362,7 @@ def test_files_com_probes_the_feed_once_then_only_lists(make_setup):
 def test_feed_unavailable_later_switches_to_listings(synced, monkeypatch):
     s = synced
 
-    def gone(since):
+    def gone(since, budget=None):
         raise FeedUnavailable("migrated")
 
     monkeypatch.setattr(s.backend, "changes", gone)
