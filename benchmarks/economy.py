@@ -47,14 +47,17 @@ def _remote_items(emu, root: str) -> int:
     return sum(1 for p in emu.other.tree() if p.startswith(root.rstrip("/") + "/"))
 
 
+def _where(s) -> str:
+    return f"{s.idle_files:,} files in {s.idle_folders:,} folders over {s.idle_mirrors} mirrors"
+
+
 def _costs(costs: list[PassCost]) -> str:
     return ", ".join(str(c.total) for c in costs)
 
 
 def idle_poll(ctx: Context) -> list[Result]:
     s = ctx.sizes
-    where = (f"{s.idle_files:,} files in {s.idle_folders:,} folders over {s.idle_mirrors} "
-             "mirrors")
+    where = _where(s)
     with workdir(ctx.parent) as tmp, emulator(tmp / "emulator") as emu:
         setup = _mirrors(emu, tmp, s.idle_files, s.idle_folders, s.idle_mirrors)
         ctx.say(f"  idle: initial sync of {where}")
@@ -90,8 +93,7 @@ def idle_poll(ctx: Context) -> list[Result]:
 
 def trueup_fallback(ctx: Context) -> list[Result]:
     s = ctx.sizes
-    where = (f"{s.idle_files:,} files in {s.idle_folders:,} folders over {s.idle_mirrors} "
-             "mirrors")
+    where = _where(s)
     with workdir(ctx.parent) as tmp, emulator(tmp / "emulator", files_com=True) as emu:
         setup = _mirrors(emu, tmp, s.idle_files, s.idle_folders, s.idle_mirrors)
         ctx.say(f"  true-up: initial sync of {where} (no activity feed)")
@@ -113,8 +115,7 @@ def busy_account(ctx: Context) -> list[Result]:
     the tracker lists the mirrors instead when that is cheaper."""
     s = ctx.sizes
     n = s.busy_changes
-    where = (f"{s.idle_files:,} files in {s.idle_folders:,} folders over {s.idle_mirrors} "
-             "mirrors")
+    where = _where(s)
     with workdir(ctx.parent) as tmp, emulator(tmp / "emulator") as emu:
         setup = _mirrors(emu, tmp, s.idle_files, s.idle_folders, s.idle_mirrors)
         ctx.say(f"  busy: initial sync of {where}")

@@ -3,42 +3,22 @@ own text parser, and the loopback-only `daemon.metrics` key."""
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from syncd import model
 from syncd.config.errors import ConfigError
-from syncd.config.loader import load_config
 from syncd.daemon import metrics
 from syncd.report import MirrorReport
 from syncd.state import status
 from syncd.state.index import Index
+from tests.helpers.status_config import URL, two_mirrors
 
-URL = "http://127.0.0.1:9/api/v2"
 NOW = 1_800_000_000.0
 
 
-def write_config(tmp_path, daemon: str = "") -> object:
-    path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        account:
-          url: {URL}
-          api_key: key-5f2a9c77d1
-          access_token: token-81be07aa42
-          budget: 5000
-        state_dir: {tmp_path / "state"}
-        mirrors:
-          - name: docs
-            local: {tmp_path / "docs"}
-            remote: /docs
-          - name: photos
-            local: {tmp_path / "photos"}
-            remote: /photos
-        """) + daemon)
-    path.chmod(0o600)
-    return load_config(path, env={})
+def write_config(tmp_path, daemon: str = ""):
+    return two_mirrors(tmp_path, extra=daemon)
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:

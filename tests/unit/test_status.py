@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import textwrap
 from collections import Counter
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,11 +14,10 @@ import pytest
 from syncd import model
 
 from syncd.state import status
-from syncd.config.loader import load_config
 from syncd.state.index import Index
 from syncd.report import MirrorReport
+from tests.helpers.status_config import URL, two_mirrors
 
-URL = "http://127.0.0.1:9/api/v2"
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 DAY = 86400.0
 
@@ -30,25 +28,7 @@ def iso(t: float) -> str:
 
 @pytest.fixture
 def config(tmp_path):
-    path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        account:
-          url: {URL}
-          api_key: key-5f2a9c77d1
-          access_token: token-81be07aa42
-          budget: 5000
-        state_dir: {tmp_path / "state"}
-        mirrors:
-          - name: docs
-            local: {tmp_path / "docs"}
-            remote: /docs
-          - name: photos
-            local: {tmp_path / "photos"}
-            remote: /photos
-            direction: upload-only
-    """))
-    path.chmod(0o600)
-    return load_config(path, env={})
+    return two_mirrors(tmp_path, photos="direction: upload-only")
 
 
 @pytest.fixture
