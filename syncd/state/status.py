@@ -185,9 +185,9 @@ def _mirror(index: Index | None, m, running: bool, now: float) -> dict[str, Any]
 
 def _copies(index: Index, m) -> list[dict[str, str]]:
     """The conflicted copies of a mirror there now, sorted: ``{"copy", "original"}``."""
-    base = {e.remote_path: e.local_path for e in index.base(m.name).values()}
+    base, remote = index.paths_holding(m.name, " (conflicted copy ")
     found: dict[str, str] = {}
-    for path in set(base) | set(index.remote(m.name)):
+    for path in set(base) | remote:
         parsed = model.parse_copy(path)
         if parsed is None:
             continue
