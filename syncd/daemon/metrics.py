@@ -144,14 +144,16 @@ def serve(listen: tuple[str, int], snapshot: Callable[[], Mapping[str, Any]]) ->
     return server
 
 
-def start(config: Config) -> Any:
+def start(config: Callable[[], Config]) -> Any:
     """The daemon's endpoint when ``daemon.metrics`` is set (None when not, or when
-    the address cannot be had: logged, the daemon goes on without it)."""
-    listen = config.daemon.metrics
+    the address cannot be had: logged, the daemon goes on without it). ``config``
+    gives the configuration in use: a scrape after a reload shows the new mirrors
+    (the address itself is kept until a restart)."""
+    listen = config().daemon.metrics
     if listen is None:
         return None
     try:
-        server = serve(listen, lambda: status.collect(config))
+        server = serve(listen, lambda: status.collect(config()))
     except OSError as exc:
         log.error("metrics: cannot listen on %s:%d: %s", listen[0], listen[1],
                   exc.strerror or exc)

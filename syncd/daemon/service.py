@@ -169,7 +169,7 @@ class Daemon(Producers, Jobs, Reload):
         for m in cfg.mirrors:
             self._start_watcher(m)
         self._start_webhook()
-        self.metrics = metrics.start(cfg)  # daemon.metrics: the loopback /metrics endpoint
+        self.metrics = metrics.start(lambda: self.config)  # daemon.metrics: loopback
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         self.scheduler.start()

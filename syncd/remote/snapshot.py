@@ -63,7 +63,9 @@ class Mirror:
 
 
 def listing_cost(rows: int) -> int:
-    """Requests a full listing of a folder of ``rows`` items costs (at least 1)."""
+    """Requests a full listing of a folder of ``rows`` items costs: exactly ⌈rows/100⌉
+    (the search reports its total, so a full last page needs no extra request), at
+    least 1."""
     return max(1, math.ceil(rows / PAGE))
 
 
