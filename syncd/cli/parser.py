@@ -86,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "whether the daemon runs or not. Sends no request.",
     )
     _config_option(p)
-    p.add_argument("--json", action="store_true", help="machine-readable output (stable keys)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="machine-readable output (stable keys)")
+    out.add_argument("--prometheus", action="store_true",
+                     help="Prometheus text format, for node_exporter's textfile collector")
 
     p = sub.add_parser(
         "init",

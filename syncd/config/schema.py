@@ -146,13 +146,16 @@ ACCOUNT = Section(
     ))
 
 DAEMON = Section(
-    shape="must be a mapping (settle, local_scan_interval, log_level)",
+    shape="must be a mapping (settle, local_scan_interval, log_level, metrics)",
     keys=(
         Key("settle", Duration(minimum=0.1, maximum=600), "1.5s",
             "a changed file is synced once quiet for this long"),
         Key("local_scan_interval", Duration(minimum=MIN_FULL_SCAN_INTERVAL), "1h",
             "full local true-up scan"),
         Key("log_level", Choice(LOG_LEVELS), "info", " | ".join(LOG_LEVELS)),
+        Key("metrics", Listen(), "null",
+            "Prometheus /metrics on a loopback HOST:PORT, e.g. 127.0.0.1:9464; null = off",
+            check=rules.loopback_only),
     ))
 
 BANDWIDTH = Section(

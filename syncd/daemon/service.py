@@ -39,7 +39,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from syncd.cli import exitcodes, outcomes
 from syncd.config.loader import Config
-from syncd.daemon import schedule
+from syncd.daemon import metrics, schedule
 from syncd.daemon.inbox import Inbox, Work
 from syncd.daemon.jobs import RETRY_FIRST, RETRY_MAX, Beats, Jobs
 from syncd.daemon.log import log
@@ -110,6 +110,7 @@ class Daemon(Producers, Jobs, Reload):
                                  host=self.host)
         self.watchers: dict[str, LocalWatcher] = {}
         self.webhook = None
+        self.metrics = None
         self.scheduler: BackgroundScheduler | None = None
         self.index: Index | None = None
         self.session: AccountSession | None = None
@@ -168,6 +169,7 @@ class Daemon(Producers, Jobs, Reload):
         for m in cfg.mirrors:
             self._start_watcher(m)
         self._start_webhook()
+        self.metrics = metrics.start(lambda: self.config)  # daemon.metrics: loopback
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         self.scheduler.start()
@@ -203,6 +205,7 @@ class Daemon(Producers, Jobs, Reload):
             w.stop()
         if self.webhook is not None:
             self.webhook.stop()
+        metrics.stop(self.metrics)
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
         if self._thread is not None:
