@@ -1,5 +1,6 @@
-"""The files syncd ships as package data (syncd/data/): the systemd units and the
-example config, read by the unit, docs and packaging tests."""
+"""The files syncd ships as package data: the systemd units (systemd/) and the
+example config (config.example.yaml), which syncd/data/ links to so that the wheel
+carries them; read by the unit, docs and packaging tests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,6 @@ from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "syncd" / "data"
 
-EXAMPLE_CONFIG = DATA_DIR / "config.example.yaml"
+EXAMPLE_CONFIG = DATA_DIR.parents[1] / "config.example.yaml"
 
-UNIT_DIR = DATA_DIR / "systemd"
+UNIT_DIR = DATA_DIR.parents[1] / "systemd"

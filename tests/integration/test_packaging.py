@@ -76,7 +76,7 @@ def test_classifiers_urls_and_dependencies(metadata):
 
 
 def test_the_wheel_carries_the_units_and_the_example_config(names):
-    shipped = {f"syncd/data/systemd/{p.name}" for p in UNIT_DIR.iterdir()}
+    shipped = {f"syncd/data/systemd/{p.name}" for p in UNIT_DIR.iterdir() if p.suffix != ".md"}
     assert {"syncd/data/systemd/syncd.service", "syncd/data/systemd/syncd@.service",
             "syncd/data/systemd/syncd.timer",
             "syncd/data/systemd/syncd-sync.service"} <= shipped
@@ -84,6 +84,8 @@ def test_the_wheel_carries_the_units_and_the_example_config(names):
     assert "syncd/data/config.example.yaml" in names
     assert {f"syncd/data/{p.relative_to(DATA_DIR)}" for p in DATA_DIR.rglob("*")
             if p.is_file()} <= names
+    # (syncd/data/ links to the top-level files: each link resolves)
+    assert all(p.resolve().is_file() for p in DATA_DIR.rglob("*") if p.is_symlink())
     # one package and its metadata, nothing else at the top of site-packages
     assert {n.split("/")[0] for n in names} == {"syncd", f"syncd-{syncd.__version__}.dist-info"}
 

@@ -4,7 +4,7 @@
   (``syncd/config/schema.py``, which the parser walks), each with the schema's
   default, and each documented default loads to the same configuration as
   leaving the key out;
-* syncd/data/config.example.yaml writes out every key, each with the schema's default;
+* config.example.yaml writes out every key, each with the schema's default;
 * docs/architecture.md's rule table is the planner's;
 * docs/operations.md lists every exit code of ``syncd/cli/exitcodes.py``, and its
   account of a lost index is what a sync does;

@@ -1,4 +1,4 @@
-"""The unit files in syncd/data/systemd/: a strict parse, the directives the daemon relies
+"""The unit files in systemd/ (shipped in the wheel as syncd/data/systemd/): a strict parse, the directives the daemon relies
 on, and (where systemd-analyze exists) systemd's own verdict on them."""
 
 from __future__ import annotations
