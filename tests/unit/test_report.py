@@ -43,7 +43,8 @@ def test_summary_lines():
     rep = MirrorReport("docs", Counter({"uploaded": 2, "moved": 1}), bytes_up=2_500_000)
     assert rep.summary() == "docs: 2 uploaded, 1 moved, 2.5 MB up, 0 B down; in sync"
     rep.deferred = 3
-    assert rep.summary().endswith("3 deferred; NOT in sync")
+    assert rep.summary().endswith("3 deferred to the next pass (files changing, or backing "
+                                  "off after errors); NOT in sync")
     assert MirrorReport("m").summary() == "m: no changes; in sync"
     assert MirrorReport("m", error="local folder /x is missing").summary() == \
         "m: local folder /x is missing"
