@@ -138,6 +138,7 @@ class SyncEngine:
                     ready.append(m)
             looked |= {m.name for m in mirrors if reports[m.name].error}
             if refresh and ready:
+                self.reporter.stage("looking for changes on the server")
                 refreshed = tracker.refresh(specs(ready), force_full=force_full, hints=hints,
                                             accept_empty=force)
                 crashpoints.hit("pass.refreshed")
@@ -165,6 +166,7 @@ class SyncEngine:
             worked = [m for m in ready if reports[m.name].counts]
             if readback and worked and not dry_run and \
                     account.feed == "yes":
+                self.reporter.stage("reading our changes back from the server")
                 again = tracker.refresh(specs(ready))
                 for m in ready:
                     if again[m.name].changed and not reports[m.name].error:
@@ -178,6 +180,7 @@ class SyncEngine:
                         pending=lambda: sum(index.queue_count(m.name) for m in mirrors))
         finally:
             result.transactions = budget.spent - spent_before
+            self.reporter.stage(None)
         if not dry_run:
             account.pass_open = False  # not reached when killed
             self._record(session, reports, looked, result)
@@ -288,6 +291,8 @@ class SyncEngine:
             base_count = len(base)
             if focus is not None:
                 base = {k: b for k, b in base.items() if wanted(k)}
+            self.reporter.stage(f"{m.name}: scanning {root}" if focus is None else
+                                f"{m.name}: looking at {len(focus)} changed paths")
             try:
                 local = scan(Path(root), base, rules, only=focus)
             except LocalRootMissing as exc:

@@ -204,14 +204,38 @@ class Reporter:
         self._sizes: dict[str, int] = {}
         self._files: dict[str, tuple[object, int]] = {}  # large files in flight: (task, done)
         self.tally: Tally | None = None
+        self._stage: tuple[str, float] | None = None  # what the pass does, since when
+        self._status = None  # the terminal's spinner while no worker runs
 
     def line(self, text: str) -> None:
         with self._lock:
-            if self._progress is not None:
-                self._progress.console.print(text, markup=False, highlight=False,
-                                             soft_wrap=True)
+            live = self._progress or self._status
+            if live is not None:
+                live.console.print(text, markup=False, highlight=False, soft_wrap=True)
             else:
                 print(text, file=self.stream, flush=True)
+
+    def stage(self, text: str | None) -> None:
+        """What the pass does now, before or between the workers (listing the
+        server, scanning a folder); None: the pass is over. A spinner on a
+        terminal; ``stats`` tells it with its duration."""
+        with self._lock:
+            self._stage = None if text is None else (text, time.monotonic())
+            if not self.fancy or self.quiet or self._progress is not None:
+                return
+            if text is None:
+                self._stop_status()
+            elif self._status is None:
+                from rich.console import Console
+                self._status = Console(file=self.stream).status(text)
+                self._status.start()
+            else:
+                self._status.update(text)
+
+    def _stop_status(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
 
     def error(self, text: str) -> None:
         print(f"syncd: {text}", file=sys.stderr, flush=True)
@@ -223,6 +247,8 @@ class Reporter:
         self.tally = Tally(mirror, total, sum(self._sizes.values()), time.monotonic())
         if not self.fancy or self.quiet or total < 1:
             return
+        with self._lock:
+            self._stop_status()  # (one live display at a time)
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn
 
@@ -297,10 +323,20 @@ class Reporter:
                 self.tally.files_done += 1
         self.line(conflict.line(mirror))
 
-    def stats(self) -> str | None:
-        """The work in flight as one line (None when no worker runs)."""
+    def stats(self, at_least: float = 0.0) -> str | None:
+        """The work in flight as one line: a worker's files and bytes, else the
+        pass's stage; None when nothing has been going on for ``at_least`` seconds."""
+        now = time.monotonic()
         with self._lock:
-            return None if self.tally is None else self.tally.line(time.monotonic())
+            if self.tally is not None:
+                since = self.tally.started
+                text = self.tally.line(now)
+            elif self._stage is not None:
+                text, since = self._stage
+                text = f"{text} ({human_duration(now - since)} so far)"
+            else:
+                return None
+        return text if now - since >= at_least else None
 
 
 def _key(words: str) -> str:

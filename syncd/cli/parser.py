@@ -8,7 +8,7 @@ import sys
 
 from syncd import __version__
 from syncd.cli import exitcodes
-from syncd.logs import LEVELS
+from syncd.logs import FORMATS, LEVELS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     _config_option(p)
     p.add_argument("--log-level", choices=LEVELS,
                    help="overrides daemon.log_level from the config")
+    p.add_argument("--log-format", choices=FORMATS,
+                   help="text, or json: one JSON object per line (overrides daemon.log_format)")
 
     p = sub.add_parser(
         "status",
