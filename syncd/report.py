@@ -227,7 +227,7 @@ class Reporter:
                 self._stop_status()
             elif self._status is None:
                 from rich.console import Console
-                self._status = Console(file=self.stream).status(text)
+                self._status = Console(file=self.stream, force_terminal=True).status(text)
                 self._status.start()
             else:
                 self._status.update(text)
@@ -254,7 +254,8 @@ class Reporter:
 
         self._progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=24),
                                   TextColumn("{task.fields[files]}"), *_byte_columns(),
-                                  console=Console(file=self.stream), transient=True)
+                                  console=Console(file=self.stream, force_terminal=True),
+                                  transient=True)
         self._progress.start()
         size = self.tally.size
         self._task = self._progress.add_task(
