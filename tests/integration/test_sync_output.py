@@ -31,6 +31,13 @@ def synced(s, files: dict[str, str]) -> None:
     assert r.exit_code == 0, r.message
 
 
+def both_edited(s, path: str, local: str, remote: bytes) -> None:
+    """``path`` synced, then edited on both sides."""
+    synced(s, {path: "v1"})
+    write(s.local() / path, local)
+    s.emu.other.write(f"/docs/{path}", remote)
+
+
 def copies(tree: dict, name: str) -> list[str]:
     return [p for p in tree if p.startswith(name) and "(conflicted copy " in p]
 
@@ -44,9 +51,7 @@ def conflict_lines(text: str) -> list[str]:
 def test_the_issues_conflict_is_announced_and_counted_not_just_1_up_1_down(s):
     """The issue's case: `docs: 1 uploaded, 1 downloaded; in sync` hid a conflict
     (the worker counted the conflicted copy under a name the summary never printed)."""
-    synced(s, {"report.md": "v1"})
-    write(s.local() / "report.md", "v2, edited here")
-    s.emu.other.write("/docs/report.md", b"v2 remote")
+    both_edited(s, "report.md", "v2, edited here", b"v2 remote")
     r = s.sync()
     assert r.exit_code == 0, r.message
     [cc] = copies(s.local_tree(), "report")
@@ -63,9 +68,7 @@ def test_the_issues_conflict_is_announced_and_counted_not_just_1_up_1_down(s):
 
 
 def test_a_conflict_found_by_comparing_equal_sizes_is_announced(s):
-    synced(s, {"same-size.txt": "v1"})
-    write(s.local() / "same-size.txt", "AAAA")
-    s.emu.other.write("/docs/same-size.txt", b"BBBB")
+    both_edited(s, "same-size.txt", "AAAA", b"BBBB")
     r = s.sync()
     assert r.exit_code == 0, r.message
     [cc] = copies(s.local_tree(), "same-size")
@@ -77,9 +80,7 @@ def test_a_conflict_found_by_comparing_equal_sizes_is_announced(s):
 
 def test_upload_only_says_the_servers_version_took_the_copys_name(s):
     s.set_options(direction="upload-only")
-    synced(s, {"r.txt": "v1"})
-    write(s.local() / "r.txt", "local edit")
-    s.emu.other.write("/docs/r.txt", b"remote edit, longer")
+    both_edited(s, "r.txt", "local edit", b"remote edit, longer")
     r = s.sync()
     assert r.exit_code == 0, r.message
     [cc] = copies(s.remote_tree(), "r")
@@ -126,9 +127,7 @@ def test_a_terminal_shows_bytes_speed_time_left_and_each_large_file(s):
 
 
 def test_verbose_lists_each_action_on_a_terminal_and_conflicts_always_show(s):
-    synced(s, {"report.md": "v1"})
-    write(s.local() / "report.md", "v2, edited here")
-    s.emu.other.write("/docs/report.md", b"v2 remote")
+    both_edited(s, "report.md", "v2, edited here", b"v2 remote")
     write(s.local() / "new.txt", "new")
     code, raw = ttyrun.run(["sync", "--config", str(s.config_path)])
     text = ttyrun.plain(raw)
@@ -164,9 +163,8 @@ def test_off_a_terminal_plain_lines_and_no_display(s):
 # ------------------------------------------------------------------ machine-readable
 
 def test_sync_json_lists_outcome_actions_conflicts_bytes_and_transactions(s):
-    synced(s, {"report.md": "v1", "old.txt": "old"})
-    write(s.local() / "report.md", "v2, edited here")
-    s.emu.other.write("/docs/report.md", b"v2 remote")
+    synced(s, {"old.txt": "old"})
+    both_edited(s, "report.md", "v2, edited here", b"v2 remote")
     (s.local() / "old.txt").unlink()
     cp = s.cli("sync", "--json", "--config", str(s.config_path))
     assert cp.returncode == 0, cp.stderr
