@@ -271,9 +271,7 @@ class Reporter:
             self.tally = None
 
     def event(self, mirror: str, verb: str, path: str, size: int = 0) -> None:
-        with self._lock:
-            if self.tally is not None:
-                self.tally.files_done += 1
+        self.done()
         if self._progress is not None:
             with self._lock:
                 t = self.tally
@@ -319,10 +317,14 @@ class Reporter:
 
     def conflict(self, mirror: str, conflict: Conflict) -> None:
         """Announced whatever the verbosity: a conflict always needs a look."""
+        self.done()
+        self.line(conflict.line(mirror))
+
+    def done(self) -> None:
+        """One more action of the worker's done (for the stats)."""
         with self._lock:
             if self.tally is not None:
                 self.tally.files_done += 1
-        self.line(conflict.line(mirror))
 
     def stats(self, at_least: float = 0.0) -> str | None:
         """The work in flight as one line: a worker's files and bytes, else the

@@ -56,9 +56,7 @@ class Beats(Reporter):
                         "bytes": size})
 
     def conflict(self, mirror: str, conflict: Conflict) -> None:
-        with self._lock:
-            if self.tally is not None:
-                self.tally.files_done += 1
+        self.done()
         log.warning("%s", conflict.line(mirror),
                     extra={"mirror": mirror, "action": "conflict", "path": conflict.path,
                            "copy": conflict.copy})
