@@ -351,17 +351,25 @@ def _tail(path: str, width: int = 40) -> str:
     return path if len(path) <= width else "…" + path[-(width - 1):]
 
 
+SETTLING = 1.0  # seconds before a row shows a speed: the first chunk leaves in a burst
+
+
 def _byte_columns() -> list:
     """Rich's bytes, speed and time-left columns, blank on a row that counts
-    actions rather than bytes (a pass that moves no bytes)."""
+    actions rather than bytes (a pass that moves no bytes); the speed and time
+    left are unknown (``?``) during a row's first second."""
     from rich.progress import DownloadColumn, TimeRemainingColumn, TransferSpeedColumn
     from rich.text import Text
 
-    def bytes_only(base):
+    def bytes_only(base, unknown: str | None = None):
         class Column(base):
             def render(self, task):
-                return super().render(task) if task.fields.get("unit") == "bytes" else Text("")
+                if task.fields.get("unit") != "bytes":
+                    return Text("")
+                if unknown is not None and (task.elapsed or 0.0) < SETTLING:
+                    return Text(unknown, style="progress.data.speed")
+                return super().render(task)
         return Column()
 
-    return [bytes_only(DownloadColumn), bytes_only(TransferSpeedColumn),
-            bytes_only(TimeRemainingColumn)]
+    return [bytes_only(DownloadColumn), bytes_only(TransferSpeedColumn, "?"),
+            bytes_only(TimeRemainingColumn, "-:--:--")]

@@ -107,22 +107,22 @@ def test_held_back_deletions_are_said_in_words(s):
 
 def test_a_terminal_shows_bytes_speed_time_left_and_each_large_file(s):
     s.set_options(bandwidth={"up": "2MB"})
-    write(s.local() / "big.bin", os.urandom(5_000_000))
+    write(s.local() / "big.bin", os.urandom(6_000_000))
     write(s.local() / "small.txt", "tiny")
     code, raw = ttyrun.run(["sync", "--config", str(s.config_path)])
     text = ttyrun.plain(raw)
     assert code == 0, text
     rows = [line for line in text.splitlines() if re.match(r"\s*(docs|big\.bin) ", line)]
     # the pass: actions done of those planned, bytes of bytes, speed, time left
-    assert any(re.search(r"^docs .* [0-2]/2 \d\.\d/5\.0 MB +[0-9.]+ [kM]?B/s +\d:\d\d:\d\d$",
+    assert any(re.search(r"^docs .* [0-2]/2 \d\.\d/6\.0 MB +[0-9.]+ [kM]?B/s +\d:\d\d:\d\d$",
                          line) for line in rows), rows
     # the large file in flight, on a line of its own
-    assert any(re.search(r"^  big\.bin .* \d\.\d/5\.0 MB +[0-9.]+ [kM]?B/s +\d:\d\d:\d\d$",
+    assert any(re.search(r"^  big\.bin .* \d\.\d/6\.0 MB +[0-9.]+ [kM]?B/s +\d:\d\d:\d\d$",
                          line) for line in rows), rows
     assert not any("small.txt" in line for line in rows)  # small files get no line
     assert "\x1b[" in raw  # drawn with terminal escapes ...
     # ... and erased at the end: what stays is the summary, not a line per file
-    assert "docs: 2 uploaded, 5.0 MB up, 0 B down; in sync" in text
+    assert "docs: 2 uploaded, 6.0 MB up, 0 B down; in sync" in text
     assert "uploaded big.bin" not in text
 
 

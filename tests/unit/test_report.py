@@ -7,6 +7,7 @@ import re
 import time
 from collections import Counter
 
+from syncd import report
 from syncd.report import Conflict, MirrorReport, Reporter, human_bytes, human_duration
 from tests.helpers.ttyrun import plain
 
@@ -99,7 +100,8 @@ def test_verbose_lists_actions_above_the_terminal_display():
     assert "docs: uploaded a.txt (10 B)" in out.getvalue()
 
 
-def test_terminal_display_shows_bytes_speed_time_left_and_each_large_file():
+def test_terminal_display_shows_bytes_speed_time_left_and_each_large_file(monkeypatch):
+    monkeypatch.setattr(report, "SETTLING", 0.0)  # a speed from the second sample on
     out = io.StringIO()
     r = Reporter(out, fancy=True)
     r.start("docs", 2, {"big.bin": 4_000_000, "small.txt": 10})
@@ -184,3 +186,20 @@ def test_mirror_report_as_json_has_the_documented_keys():
 
 def test_human_duration():
     assert human_duration(0) == "0:00:00" and human_duration(3725.4) == "1:02:05"
+
+
+def test_no_speed_during_a_rows_first_second(monkeypatch):
+    """The first chunk leaves in a burst (a throttle lets it go at once): a speed
+    from it would read hundreds of MB/s."""
+    monkeypatch.setattr(report, "SETTLING", 3600.0)
+    out = io.StringIO()
+    r = Reporter(out, fancy=True)
+    r.start("docs", 1, {"big.bin": 4_000_000})
+    r.bytes("docs", "big.bin", 1_000_000)
+    time.sleep(0.05)
+    r.bytes("docs", "big.bin", 1_000_000)
+    r._progress.refresh()
+    text = plain(out.getvalue())
+    r.stop()
+    last = text.strip().splitlines()[-1]
+    assert re.search(r"2\.0/4\.0 MB +\? +-:--:--$", last), last
