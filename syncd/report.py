@@ -176,12 +176,11 @@ class Tally:
 
     def line(self, now: float) -> str:
         elapsed = max(now - self.started, 1e-9)
-        text = (f"{self.mirror}: {min(self.files_done, self.files)}/{self.files} actions, "
-                f"{human_bytes(self.bytes_done)} of {human_bytes(self.size)}")
-        rate = self.bytes_done / elapsed
-        text += f", {human_bytes(rate)}/s"
-        left = self.size - self.bytes_done
         done = min(self.files_done, self.files)
+        rate = self.bytes_done / elapsed
+        text = (f"{self.mirror}: {done}/{self.files} actions, {human_bytes(self.bytes_done)} "
+                f"of {human_bytes(self.size)}, {human_bytes(rate)}/s")
+        left = self.size - self.bytes_done
         if left > 0 and rate > 0:
             text += f", about {human_duration(left / rate)} left"
         elif self.files > done > 0:
