@@ -6,12 +6,16 @@ emulator on 127.0.0.1 with real temp folders."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 
 import pytest
 
+from syncd.config.loader import load_config
+from syncd.engine import SyncEngine
+from syncd.report import Reporter
 from tests.helpers import ttyrun
 from tests.helpers.daemon import daemon_setup, start  # noqa: F401 - fixture
 from tests.helpers.sync import make_setup, write
@@ -101,6 +105,33 @@ def test_held_back_deletions_are_said_in_words(s):
     assert summary == ("docs: deletions held back (3 entries would be deleted (max_delete: "
                        "1)): nothing was deleted, run `syncd sync --force --mirror docs` if "
                        "this is intended; NOT in sync")
+
+
+def test_every_byte_of_uploads_and_downloads_reaches_the_reporter(s):
+    """MirrorRun.on_bytes: the stream wrappers report each chunk, keyed by the
+    action's path, for uploads and downloads alike."""
+    class Counting(Reporter):
+        def __init__(self):
+            super().__init__(io.StringIO(), fancy=False)
+            self.moved: dict[str, int] = {}
+            self.planned: dict[str, int] = {}
+
+        def start(self, mirror, total, sizes=None):
+            self.planned.update(sizes or {})
+            super().start(mirror, total, sizes)
+
+        def bytes(self, mirror, path, n):
+            self.moved[path] = self.moved.get(path, 0) + n
+            super().bytes(mirror, path, n)
+
+    write(s.local() / "up/big.bin", os.urandom(3_000_000))
+    s.emu.other.write("/docs/down.bin", os.urandom(2_500_000))
+    counting = Counting()
+    engine = SyncEngine(load_config(s.config_path), host=s.host, reporter=counting)
+    r = engine.run()
+    assert r.exit_code == 0, r.message
+    assert counting.moved == counting.planned == {"up/big.bin": 3_000_000,
+                                                  "down.bin": 2_500_000}
 
 
 # ------------------------------------------------------------------ the terminal (a pty)
@@ -227,3 +258,15 @@ def test_the_daemon_logs_each_action_and_each_conflict_as_json(make_emulator, tm
     assert f"both kept, your version as {cc} {HINT}" in conflict["message"]
     summaries = [x["message"] for x in docs if x["message"].startswith("docs: 2 uploaded")]
     assert summaries and f"1 conflict, both versions kept {HINT}; in sync" in summaries[0]
+
+
+def test_sync_json_dry_run_lists_the_plan_and_changes_nothing(s):
+    write(s.local() / "a.txt", "alpha")
+    cp = s.cli("sync", "--json", "--dry-run", "--config", str(s.config_path))
+    assert cp.returncode == 0, cp.stderr
+    doc = json.loads(cp.stdout)
+    assert doc["dry_run"] is True
+    [m] = doc["mirrors"]
+    assert m["outcome"] == "dry_run" and m["actions"] == []
+    assert m["planned"] == ["upload a.txt (5 B)"]
+    assert s.remote_tree() == {}
