@@ -8,7 +8,7 @@ import sys
 
 from syncd import __version__
 from syncd.cli import exitcodes
-from syncd.logs import LEVELS
+from syncd.logs import FORMATS, LEVELS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,7 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the plan; change nothing on either side")
     p.add_argument("--force", action="store_true",
                    help="let deletions through the safety guards")
-    p.add_argument("-q", "--quiet", action="store_true", help="only summaries and errors")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("-q", "--quiet", action="store_true",
+                     help="only summaries, conflicts and errors")
+    out.add_argument("-v", "--verbose", action="store_true",
+                     help="list each action, also on a terminal (above the progress display)")
+    out.add_argument("--json", action="store_true",
+                     help="print the result as JSON on stdout (stable keys, see docs/sync.md); "
+                          "the summary lines go to stderr")
 
     p = sub.add_parser(
         "run",
@@ -78,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     _config_option(p)
     p.add_argument("--log-level", choices=LEVELS,
                    help="overrides daemon.log_level from the config")
+    p.add_argument("--log-format", choices=FORMATS,
+                   help="text, or json: one JSON object per line (overrides daemon.log_format)")
 
     p = sub.add_parser(
         "status",

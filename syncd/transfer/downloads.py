@@ -25,7 +25,7 @@ class Downloads(WorkerCore):
         part = Part(os.path.dirname(target), self._temp_key)
         try:
             with open(part.fd, "wb", closefd=False) as f:
-                writer = HashingWriter(f, self.r.down, self.r.cancel)
+                writer = HashingWriter(f, self.r.down, self.r.cancel, self._meter(target))
                 self.r.backend.download(self.remote_abs(remote_path), writer)
                 f.flush()
                 os.fsync(f.fileno())
