@@ -1,6 +1,7 @@
-"""`syncd check` (issue 7, item 3): validates the config, reaches the account with
-exactly one transaction (recorded in the ledger), shows the budget, the feed and
-what is known of each mirror, with the exit codes of `syncd sync`."""
+"""`syncd check` (issue 7, item 3; issue 18, item 4): validates the config, reaches
+the account with one transaction and asks for each remote folder live (one more
+per mirror; all recorded in the ledger), shows the budget, the feed and what is
+known of each mirror, with the exit codes of `syncd sync`."""
 
 from __future__ import annotations
 
@@ -38,21 +39,22 @@ def spent(setup) -> int:
         index.close()
 
 
-def test_a_new_config_costs_one_transaction_and_says_what_is_not_known_yet(s):
+def test_a_new_config_costs_one_transaction_per_mirror_and_one_for_the_account(s):
     proc = check(s)
     assert proc.returncode == 0, proc.stderr
-    assert requests(s) == [("GET", "/account")]
-    assert spent(s) == 1  # in the ledger, like every other request
+    assert requests(s) == [("GET", "/account"), ("GET", "/resources")]
+    assert spent(s) == 2  # in the ledger, like every other request
     out = proc.stdout
     assert "credentials accepted" in out
-    # 400 per 24 h, 399 left after this request; 5% reserve = 20
+    # 400 per 24 h, 399 left after the first request; 5% reserve = 20
     assert "limit 400 transactions per 24 h, 399 remaining now" in out
     assert "reserve 20 (5% of the limit) never spent by syncd" in out
     assert "syncd spent 1 in the last 24 h and may spend 379 more now" in out
     assert "Activity feed: not known yet" in out
     assert "local folder:  exists; files: unknown until the first sync" in out
-    assert "remote folder: not known yet" in out
-    assert "Transactions spent by this check: 1" in out
+    assert "remote folder: missing: the first sync creates it; files: unknown until" in out
+    assert "Transactions spent by this check: 2" in out
+    assert "Ready:" in out
     assert proc.stderr == ""
 
 
@@ -65,7 +67,7 @@ def test_after_a_sync_it_reports_the_feed_and_both_sides_from_the_index(s):
     n = len(s.emu.request_log)
     proc = check(s)
     assert proc.returncode == 0, proc.stderr
-    assert requests(s, n) == [("GET", "/account")]
+    assert requests(s, n) == [("GET", "/account"), ("GET", "/resources")]
     assert "Activity feed: available (found by an earlier sync)" in proc.stdout
     assert "local folder:  exists; 2 files, 1 folder in sync at the last sync" in proc.stdout
     assert "remote folder: exists; 2 files, 1 folder on the server as of the last pass" \
@@ -78,7 +80,7 @@ def test_status_shows_the_counters_check_brought_back(s):
     assert '"remaining": 399' in proc.stdout
 
 
-def test_probe_asks_what_the_index_does_not_know_and_counts_it(s):
+def test_probe_asks_for_the_feed_and_counts_it(s):
     s.mirrors["other"] = (s.home / "other", "/exists")
     (s.home / "other").mkdir()
     s.write_config()
@@ -89,8 +91,8 @@ def test_probe_asks_what_the_index_does_not_know_and_counts_it(s):
                            ("GET", "/resources"), ("GET", "/resources")]
     out = proc.stdout
     assert "Activity feed: available (asked now, 1 transaction)" in out
-    assert "remote folder: missing (asked now, 1 transaction): the first sync creates it" in out
-    assert "remote folder: exists (asked now, 1 transaction)" in out
+    assert "remote folder: missing: the first sync creates it" in out
+    assert "remote folder: exists; files: unknown" in out
     assert "Transactions spent by this check: 4" in out
 
 
@@ -103,9 +105,10 @@ def test_probe_on_a_files_com_account_finds_no_feed(make_emulator, tmp_path):
 
 def test_a_remote_root_that_is_a_file_is_a_problem(s):
     s.emu.other.write("/docs", b"not a folder")
-    proc = check(s, "--probe")
+    proc = check(s)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "syncd: docs: remote /docs is a file, not a folder"
+    assert "Ready" not in proc.stdout
 
 
 def test_a_local_root_that_is_a_file_is_a_problem(s):
@@ -155,6 +158,8 @@ def test_a_url_that_is_not_the_api_exits_78(s):
     proc = check(s)
     assert proc.returncode == 78
     assert "answered 404 to GET /account" in proc.stderr
+    assert f"did you mean {s.emu.url.replace('/api/v2', '/api/v3')}/api/v2?" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
 
 
 def test_an_unreachable_server_exits_75_after_one_attempt(s):
@@ -168,9 +173,15 @@ def test_an_unreachable_server_exits_75_after_one_attempt(s):
     assert "Transactions spent by this check: 1" in proc.stdout  # never retried
 
 
-def test_an_exhausted_budget_exits_75_without_sending(s):
+def test_a_budget_with_nothing_left_is_not_ready_and_then_sends_nothing(s):
     s.write_config(budget=1, reserve=0)
-    assert check(s).returncode == 0
+    proc = check(s)  # its one transaction is the last one syncd may spend today
+    assert proc.returncode == 75
+    assert "may spend 0 more now; NOTHING LEFT TO SPEND" in proc.stdout
+    assert "remote folder: not asked (no transaction left to spend)" in proc.stdout
+    assert "Ready" not in proc.stdout
+    assert re.fullmatch(r"syncd: no transaction left to spend now \(the reserve is kept\); "
+                        r"budget back at ~[-0-9: ]+; run again later\n", proc.stderr)
     n = len(s.emu.request_log)
     proc = check(s)
     assert proc.returncode == 75
