@@ -5,8 +5,15 @@ known of each mirror, with the exit codes of `syncd sync`."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -188,3 +195,131 @@ def test_a_budget_with_nothing_left_is_not_ready_and_then_sends_nothing(s):
     assert "budget" in proc.stderr and "run again later" in proc.stderr
     assert len(s.emu.request_log) == n
     assert load_config(s.config_path).account.budget == 1
+
+
+# --- issue 18, item 4: live, and not "Ready" when a sync could not work ----------------
+
+def test_a_remote_folder_deleted_after_the_sync_is_found_live_not_from_the_snapshot(s):
+    (s.local() / "a.txt").write_text("a")
+    assert s.sync().exit_code == 0
+    s.emu.other.delete("/docs")  # the index's snapshot still has it
+    proc = check(s)
+    assert proc.returncode == 1
+    assert "remote folder: missing although synced before: sync stops at this mirror" \
+        in proc.stdout
+    assert proc.stderr == "syncd: docs: remote folder /docs is missing although it was " \
+                          "synced before\n"
+    assert "Ready" not in proc.stdout
+
+
+def test_nothing_left_to_spend_on_the_server_is_not_ready(make_emulator, tmp_path):
+    # 20 transactions a day, 5% reserve = 1: after the check's first request 19
+    # remain; another client spends 18 more, so nothing is left for syncd.
+    s = make_setup(make_emulator, tmp_path, emu_opts={"transactions": 20})
+    s.emu.spend_transactions(18)
+    proc = check(s)
+    assert proc.returncode == 75, proc.stdout + proc.stderr
+    assert "1 remaining now" in proc.stdout and "may spend 0 more now" in proc.stdout
+    assert "no transaction left to spend now" in proc.stderr
+    assert "Ready" not in proc.stdout
+    assert requests(s) == [("GET", "/account")]  # the folder is not asked for
+
+
+def _as_nobody(tmp_path):
+    """The argv prefix that runs a command as an unprivileged user (root may write
+    any folder), with ``tmp_path`` given to that user; ``None`` when not possible."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    nobody = 65534
+    for dirpath, dirnames, filenames in os.walk(tmp_path):
+        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+            os.chown(name, nobody, nobody)
+    probe = subprocess.run([setpriv, f"--reuid={nobody}", f"--regid={nobody}",
+                            "--clear-groups", sys.executable, "-c", "import syncd"],
+                           capture_output=True, cwd="/")
+    if probe.returncode != 0:
+        return None
+    return [setpriv, f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups"]
+
+
+def test_a_local_folder_you_may_not_write_is_a_problem(make_emulator):
+    home = Path(tempfile.mkdtemp(prefix="syncd-check-"))  # (pytest's is root's only)
+    try:
+        os.chmod(home, 0o755)
+        s = make_setup(make_emulator, home)
+        prefix = _as_nobody(home)
+        if prefix is None:
+            pytest.skip("no way to run as an unprivileged user here")
+        if prefix:
+            os.chown(s.local(), 0, 0)  # root's, 0755: nobody may read it, not write it
+        os.chmod(s.local(), 0o555)
+        proc = subprocess.run([*prefix, sys.executable, "-m", "syncd", "check", "--config",
+                               str(s.config_path)], capture_output=True, text=True,
+                              timeout=120, cwd="/", env={**os.environ, "HOME": str(home)})
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "local folder:  exists, but you may not write it" in proc.stdout
+        assert proc.stderr == f"syncd: docs: local folder {s.local()} exists but you may " \
+                              "not write it\n"
+        assert "Ready" not in proc.stdout
+        s.set_options(direction="upload-only")  # reading is all an upload-only mirror does
+        proc = subprocess.run([*prefix, sys.executable, "-m", "syncd", "check", "--config",
+                               str(s.config_path)], capture_output=True, text=True,
+                              timeout=120, cwd="/", env={**os.environ, "HOME": str(home)})
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# --- check --json -------------------------------------------------------------------------
+
+def test_json_has_the_documented_keys_and_the_exit_code(s):
+    (s.local() / "a.txt").write_text("a")
+    assert s.sync().exit_code == 0
+    proc = check(s, "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert list(doc) == ["ready", "exit_code", "error", "problems", "config", "account",
+                         "budget", "feed", "mirrors", "transactions"]
+    assert doc["ready"] is True and doc["exit_code"] == 0 and doc["error"] is None
+    assert doc["problems"] == []
+    assert doc["config"] == {"path": str(s.config_path), "mirrors": 1}
+    assert doc["account"] == {"url": s.emu.url, "name": doc["account"]["name"],
+                              "reached": True}
+    assert set(doc["budget"]) == {"limit", "remaining", "reserve", "cap", "spent_24h",
+                                  "available"}
+    assert doc["budget"]["limit"] == 400 and doc["budget"]["reserve"] == 20
+    assert doc["feed"] == "yes"
+    (m,) = doc["mirrors"]
+    assert m["name"] == "docs" and m["direction"] == "two-way"
+    assert m["local"] == {"path": str(s.local()), "state": "exists", "files": 1, "folders": 0}
+    assert m["remote"] == {"path": "/docs", "state": "exists", "files": 1, "folders": 0}
+    assert isinstance(m["last_sync"], float)
+    assert doc["transactions"] == 2
+
+
+def test_json_reports_problems_and_failures_with_their_exit_codes(s):
+    s.local().rmdir()
+    s.local().write_text("oops")
+    proc = check(s, "--json")
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["ready"] is False and doc["exit_code"] == 1
+    assert doc["problems"] == [f"docs: local folder {s.local()} is not a folder"]
+    assert doc["mirrors"][0]["local"]["state"] == "not_a_folder"
+    assert doc["error"] == doc["problems"][0]
+
+    s.write_config(url=s.emu.url.removesuffix("/api/v2"))
+    proc = check(s, "--json")
+    assert proc.returncode == 78
+    doc = json.loads(proc.stdout)
+    assert doc["exit_code"] == 78 and "is not an API base" in doc["error"]
+    assert doc["account"]["reached"] is False and doc["mirrors"] == []
+
+    s.config_path.write_text("account: [\n")
+    proc = check(s, "--json")
+    assert proc.returncode == 78
+    doc = json.loads(proc.stdout)
+    assert doc["ready"] is False and doc["exit_code"] == 78 and doc["error"]
