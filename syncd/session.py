@@ -80,6 +80,10 @@ def _exavault_hint(url: str) -> str:
     return hint
 
 
+def _any_hint(url: str) -> str:
+    return "account.url must be the service's API base URL"
+
+
 @dataclass(frozen=True)
 class Service:
     """One service syncd speaks to: how to connect, its webhook pushes, and the
@@ -87,7 +91,7 @@ class Service:
 
     connect: Connect
     push: PushFormat
-    url_hint: Callable[[str], str]
+    url_hint: Callable[[str], str] = _any_hint
 
 
 SERVICES: dict[str, Service] = {"exavault": Service(_exavault, EXAVAULT_PUSH, _exavault_hint)}
@@ -105,7 +109,9 @@ def push_format(acct: AccountConfig) -> PushFormat:
     return SERVICES[service_of(acct)].push
 
 
-def not_an_api(exc: BaseException, url: str) -> NotAnApiError | None:
+def not_an_api(exc: BaseException, url: str,
+               hint: Callable[[str], str] = SERVICES[DEFAULT_SERVICE].url_hint
+               ) -> NotAnApiError | None:
     """The ``NotAnApiError`` that ``exc``, the failure of ``GET /account`` on
     ``url``, means; ``None`` when it says nothing about the URL (refused
     credentials, budget, server down, ...). Every account answers that request,
@@ -122,8 +128,7 @@ def not_an_api(exc: BaseException, url: str) -> NotAnApiError | None:
         what = f"did not answer GET /account as the API does ({exc})"
     else:
         return None
-    hint = SERVICES[DEFAULT_SERVICE].url_hint(url)
-    return NotAnApiError(f"{url} is not an API base: it {what}; {hint}", cause=exc)
+    return NotAnApiError(f"{url} is not an API base: it {what}; {hint(url)}", cause=exc)
 
 
 class UrlProof:
@@ -131,10 +136,12 @@ class UrlProof:
     ``observe`` sees every answer (any thread); ``confirm`` runs between requests
     on the pass's thread."""
 
-    def __init__(self, index: Index, url: str, now: Callable[[], float]):
+    def __init__(self, index: Index, url: str, now: Callable[[], float],
+                 hint: Callable[[str], str] = _any_hint):
         self.index = index
         self.url = url
         self.now = now
+        self.hint = hint
         self.backend: Backend | None = None
         self.suspect = False  # an answer no API base gives was seen before a proof
         self._proven = False
@@ -159,7 +166,7 @@ class UrlProof:
         try:
             info = self.backend.account()
         except RemoteError as exc:
-            raise (not_an_api(exc, self.url) or exc) from None
+            raise (not_an_api(exc, self.url, self.hint) or exc) from None
         self.index.account_state(self.url).api_base = self.now()
         self._proven, self.suspect = True, False
         return info
@@ -205,13 +212,13 @@ class AccountSession:
              pool: int = 6, patient: bool = True) -> AccountSession:
         acct = config.account
         budget = Budget(index, acct.url, budget=acct.budget, reserve=acct.reserve, now=now)
-        proof = UrlProof(index, acct.url, now)
+        service = SERVICES[service_of(acct)]
+        proof = UrlProof(index, acct.url, now, service.url_hint)
 
         def observe(event: RequestEvent) -> None:
             budget.observe(event)
             proof.observe(event)
-        connect = SERVICES[service_of(acct)].connect
-        client, backend = connect(
+        client, backend = service.connect(
             acct, Wiring(budget.gate, observe, pool, patient),
             lambda op, path: index.expect_echo(acct.url, now(), op, path))
         proof.backend = backend

@@ -50,7 +50,7 @@ from syncd.cli.errors import CommandError
 from syncd.config.loader import Config, MirrorConfig
 from syncd.outcome import stopped_by
 from syncd.remote.errors import Disposition, NotFoundError, RemoteError, disposition
-from syncd.session import AccountSession, not_an_api
+from syncd.session import AccountSession
 from syncd.state import status
 from syncd.state.budget import DAY, BudgetExhausted
 from syncd.state.index import Index
@@ -84,8 +84,8 @@ def _at(t: float | None) -> str:
 def _remote_failure(exc: BaseException, url: str) -> CommandError:
     """The one line and exit code for a failed request: by its disposition, as a
     sync pass it stopped would end (``stopped_by``); an answer to ``GET /account``
-    that says ``account.url`` is not an API base is 78 (``session.not_an_api``)."""
-    exc = not_an_api(exc, url) or exc
+    that says ``account.url`` is not an API base (``NotAnApiError``, from
+    ``session.UrlProof.prove``, as in a pass) is 78."""
     text = str(exc)
     why = disposition(exc)
     code = outcomes.exit_code(stopped_by(exc))
