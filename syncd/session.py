@@ -33,7 +33,7 @@ from syncd.remote.exavault.backend import ExaVaultBackend
 from syncd.remote.exavault.webhook import FORMAT as EXAVAULT_PUSH
 from syncd.remote.tracker import RemoteTracker
 from syncd.remote.webhook import PushFormat
-from syncd.state.budget import Budget
+from syncd.state.budget import Budget, BudgetExhausted
 from syncd.state.index import Index
 
 
@@ -117,8 +117,10 @@ def not_an_api(exc: BaseException, url: str,
     credentials, budget, server down, ...). Every account answers that request,
     so a 404, a redirect or an answer that is not the API's means a wrong URL
     (`syncd check` and the passes decide by this one function)."""
-    if not isinstance(exc, RemoteError) or isinstance(exc, NotAnApiError):
-        return exc if isinstance(exc, NotAnApiError) else None
+    if isinstance(exc, NotAnApiError):
+        return exc
+    if not isinstance(exc, RemoteError):
+        return None
     status = exc.status
     if isinstance(exc, NotFoundError):
         what = f"answered {status} to GET /account, which every account has"
@@ -188,9 +190,8 @@ class UrlProof:
             if exc is None:
                 raise
             return wrong
-        except Exception:  # noqa: BLE001 - unknown yet: asked again at the next suspect
-            if exc is None:
-                return None
+        except (RemoteError, BudgetExhausted):  # unknown yet: asked at the next suspect
+            pass
         return exc
 
 

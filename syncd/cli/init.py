@@ -256,8 +256,9 @@ class _Judge:
     and stand-ins for the rest: the reason is the loader's own message for that
     key (so prompts and the config file follow one set of rules)."""
 
-    def __init__(self, opts: InitOptions, target: Path):
+    def __init__(self, opts: InitOptions, target: Path, env: Mapping[str, str]):
         self.opts = opts
+        self.env = {**env, "K": "k", "T": "t"}  # (the secrets are ${K} and ${T})
         self.stand_in_local = str(target.parent / "syncd-init-stand-in")
 
     def problem(self, key: str, **answer: str) -> str | None:
@@ -274,7 +275,7 @@ class _Judge:
             path.write_text(text, encoding="utf-8")
             os.chmod(path, 0o600)
             try:
-                load_config(path, env={"K": "k", "T": "t", **os.environ})
+                load_config(path, env=self.env)
             except ConfigError as exc:
                 return exc.message if exc.key == key else None
         return None
@@ -318,11 +319,11 @@ def _ask_local(term: Terminal, judge: _Judge) -> str:
     return answer
 
 
-def _gather(opts: InitOptions, term: Terminal, target: Path) -> None:
+def _gather(opts: InitOptions, term: Terminal, target: Path, env: Mapping[str, str]) -> None:
     """Fill in the missing values by asking (on a terminal), else fail with 64."""
     asking = term.interactive and not (opts.url and opts.local and opts.remote)
     if asking:
-        judge = _Judge(opts, target)
+        judge = _Judge(opts, target, env)
         if not opts.url:
             opts.url = _ask_url(term, judge)
             opts.asked.add("account.url")
@@ -445,7 +446,7 @@ def run_init(opts: InitOptions, *, env: Mapping[str, str] | None = None,
     if target.is_dir():
         raise CommandError(f"{target} is a folder, not a config file", exitcodes.CANTCREAT)
 
-    _gather(opts, term, target)
+    _gather(opts, term, target, env)
     inline = opts.inline_secrets or bool(opts.secrets_file)
     local = os.path.abspath(os.path.expanduser(opts.local or ""))
     remote = opts.remote or ""
