@@ -140,6 +140,7 @@ class Checker:
 
     def problem(self, line: str, code: int = exitcodes.FAILURE) -> None:
         self.problems.append((line, code))
+        self.report["problems"].append(line)
 
     def run(self) -> int:
         try:
@@ -178,7 +179,6 @@ class Checker:
             self.session.close()
             self.report["transactions"] = self.budget.spent
             self.say(f"Transactions spent by this check: {self.budget.spent}")
-        self.report["problems"] = [line for line, _ in self.problems]
         if self.problems:
             codes = {code for _, code in self.problems}
             code = exitcodes.FAILURE if exitcodes.FAILURE in codes else min(codes)
