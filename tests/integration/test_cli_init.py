@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import select
+import signal
 import stat
 import subprocess
 import sys
@@ -212,21 +213,37 @@ def test_prompts_on_a_terminal_and_never_echoes_the_secrets(tmp_path):
 def _converse(argv: list[str], cwd: Path, steps) -> tuple[int, str]:
     """Run ``syncd`` on a pseudo-terminal, answer each prompt of ``steps``
     (``(text to wait for, answer)``; ``None``: wait only, ``"\x04"``: Ctrl-D);
-    the exit code and everything the terminal showed."""
+    the exit code and everything the terminal showed. Each text is looked for
+    after the previous one (output may arrive in any chunks)."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: syncd on a terminal
         os.chdir(cwd)
         os.execve(sys.executable, [sys.executable, "-m", "syncd", *argv], clean_env())
     transcript: list[str] = []
-    shown = ""
+    seen = 0  # where the next text is looked for
+    ok = False
     try:
         for wait, answer in steps:
-            _read_until(fd, wait, transcript)
+            deadline = time.monotonic() + 30
+            while wait not in "".join(transcript)[seen:]:
+                left = deadline - time.monotonic()
+                assert left > 0, f"no {wait!r} in {''.join(transcript)[seen:]!r}"
+                ready, _, _ = select.select([fd], [], [], left)
+                if ready:
+                    try:
+                        data = os.read(fd, 4096)
+                    except OSError:  # EIO: the child closed the terminal
+                        data = b""
+                    assert data, f"child ended before {wait!r}: {''.join(transcript)!r}"
+                    transcript.append(data.decode("utf-8", "replace"))
+            text = "".join(transcript)
+            seen = text.index(wait, seen) + len(wait)
             if answer is not None:
                 os.write(fd, answer.encode() + (b"" if answer == "\x04" else b"\n"))
-            shown += "".join(transcript)
-            transcript.clear()
+        ok = True
     finally:
+        if not ok:
+            os.kill(pid, signal.SIGKILL)  # it may be waiting for an answer
         while True:  # what it printed until it ended
             ready, _, _ = select.select([fd], [], [], 10)
             try:
@@ -235,10 +252,10 @@ def _converse(argv: list[str], cwd: Path, steps) -> tuple[int, str]:
                 data = b""
             if not data:
                 break
-            shown += data.decode("utf-8", "replace")
+            transcript.append(data.decode("utf-8", "replace"))
         _, status = os.waitpid(pid, 0)
         os.close(fd)
-    return os.waitstatus_to_exitcode(status), shown
+    return os.waitstatus_to_exitcode(status), "".join(transcript)
 
 
 def test_each_answer_is_checked_when_given_and_asked_again_with_the_reason(tmp_path):
