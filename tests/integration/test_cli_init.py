@@ -159,11 +159,13 @@ def test_inline_secrets_without_a_source_is_a_usage_error(tmp_path):
     assert "--secrets-file" in proc.stderr
 
 
-def _read_until(fd: int, needle: str, transcript: list[str], timeout: float = 30) -> None:
+def _read_until(fd: int, needle: str, transcript: list[str], timeout: float = 30,
+                start: int = 0) -> None:
+    """Read the terminal into ``transcript`` until ``needle`` shows after ``start``."""
     deadline = time.monotonic() + timeout
-    while needle not in "".join(transcript):
+    while needle not in "".join(transcript)[start:]:
         left = deadline - time.monotonic()
-        assert left > 0, f"no {needle!r} in {''.join(transcript)!r}"
+        assert left > 0, f"no {needle!r} in {''.join(transcript)[start:]!r}"
         ready, _, _ = select.select([fd], [], [], left)
         if ready:
             try:
@@ -224,20 +226,8 @@ def _converse(argv: list[str], cwd: Path, steps) -> tuple[int, str]:
     ok = False
     try:
         for wait, answer in steps:
-            deadline = time.monotonic() + 30
-            while wait not in "".join(transcript)[seen:]:
-                left = deadline - time.monotonic()
-                assert left > 0, f"no {wait!r} in {''.join(transcript)[seen:]!r}"
-                ready, _, _ = select.select([fd], [], [], left)
-                if ready:
-                    try:
-                        data = os.read(fd, 4096)
-                    except OSError:  # EIO: the child closed the terminal
-                        data = b""
-                    assert data, f"child ended before {wait!r}: {''.join(transcript)!r}"
-                    transcript.append(data.decode("utf-8", "replace"))
-            text = "".join(transcript)
-            seen = text.index(wait, seen) + len(wait)
+            _read_until(fd, wait, transcript, start=seen)
+            seen = "".join(transcript).index(wait, seen) + len(wait)
             if answer is not None:
                 os.write(fd, answer.encode() + (b"" if answer == "\x04" else b"\n"))
         ok = True
