@@ -78,7 +78,8 @@ def _lock(state_dir: Path) -> int:
         return lock.acquire(state_dir)
     except lock.Busy as exc:
         who = f" (pid {exc.pid})" if exc.pid is not None else ""
-        raise StartError(f"another syncd is already running on {state_dir}{who}",
+        raise StartError(f"another syncd is already running on {state_dir}{who}; it goes on, "
+                         "this one exits (`syncd status` shows what it does)",
                          outcomes.exit_code(Outcome.DEFERRED)) from None
     except OSError as exc:
         raise StartError(f"cannot use state directory {state_dir}: {exc.strerror or exc}",
