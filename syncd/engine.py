@@ -141,6 +141,7 @@ class SyncEngine:
                 self.reporter.stage("looking for changes on the server")
                 refreshed = tracker.refresh(specs(ready), force_full=force_full, hints=hints,
                                             accept_empty=force)
+                session.url.confirm()  # a wrong account.url stops here (syncd.session)
                 crashpoints.hit("pass.refreshed")
                 for m in ready:  # an empty listing stays distrusted until the next refresh
                     _remember_empty_listing(index, m.name, refreshed[m.name].empty_listing)
@@ -176,7 +177,7 @@ class SyncEngine:
         except Cancelled:
             result.interrupt()
         except (RemoteError, BudgetExhausted) as exc:
-            result.stop(exc, url=acct.url, resume_at=budget.resume_at,
+            result.stop(session.url.confirm(exc), url=acct.url, resume_at=budget.resume_at,
                         pending=lambda: sum(index.queue_count(m.name) for m in mirrors))
         finally:
             result.transactions = budget.spent - spent_before

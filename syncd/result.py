@@ -54,6 +54,9 @@ class SyncResult:
             self.message = (f"authentication refused by {url} ({describe_remote(exc)}): "
                             "check account.api_key and account.access_token")
             self.unfinished("not synced (authentication refused)")
+        elif why is Disposition.CONFIG:  # account.url is not an API base
+            self.message = str(exc)
+            self.unfinished("not synced (configuration error)")
         elif why is Disposition.DENIED:
             self.message = f"permission refused by the server: {describe_remote(exc)}"
             self.unfinished("not synced (permission refused)")

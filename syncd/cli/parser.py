@@ -141,16 +141,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate the config, reach the account with one transaction "
                     "(GET /account, never retried), and show the budget, whether the "
                     "activity feed is available, and per mirror whether both folders exist "
-                    "and how many files the index knows on each side. --probe asks the "
-                    "server what the index does not know yet: 1 more transaction for the "
-                    "feed, 1 per remote folder. Exit codes: 0 ready; 1 a mirror has a "
-                    "problem sync would stop at; 75 budget exhausted or server unavailable, "
-                    "run again later; 77 authentication refused; 78 configuration error "
-                    "(a URL that answers 404 included).",
+                    "(the remote one asked now: 1 transaction per mirror), whether you may "
+                    "write the local one, and how many files the index knows on each side. "
+                    "--probe asks whether the server has an activity feed when the index "
+                    "does not know yet: 1 more transaction. Exit codes: 0 ready; 1 a "
+                    "mirror has a problem sync would stop at; 75 budget exhausted (none "
+                    "left to spend now) or server unavailable, run again later; 77 "
+                    "authentication refused; 78 configuration error (a URL that is not an "
+                    "API base included).",
     )
     _config_option(p)
     p.add_argument("--probe", action="store_true",
-                   help="also ask the server what the index does not know (costs transactions)")
+                   help="also ask the server whether it has an activity feed when the index "
+                        "does not know yet (1 more transaction)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (stable keys, see docs/operations.md) "
+                        "instead of the lines; the exit code is the same")
 
     p = sub.add_parser(
         "conflicts",

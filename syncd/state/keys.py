@@ -99,3 +99,4 @@ class AccountState(_Scope):
     rate = Value("the server's rate counters: limit, remaining, reserve, at")
     detection = Value("how the last refresh learnt the server's changes, and what each way "
                       "cost or would have cost (remote/tracker.py)")
+    api_base = Value("time GET /account proved account.url an API base (syncd.session)")

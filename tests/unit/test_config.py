@@ -744,8 +744,15 @@ def test_missing_file(tmp_path):
         load_config(path, {})
     e = info.value
     assert e.file == str(path) and e.line is None and e.key is None
-    assert str(e) == (f"{path}: no config file at {path} (create one from config.example.yaml, "
-                      "or pass --config / set SYNCD_CONFIG)")
+    assert str(e) == (f"{path}: no config file here: run `syncd init --config {path}` to write "
+                      "one (or pass --config FILE, or set SYNCD_CONFIG)")
+
+
+def test_missing_default_file_points_to_plain_init(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"SYNCD_CONFIG": str(tmp_path / "c.yaml")})
+    assert "run `syncd init` to write one" in str(info.value)
+    assert "config.example.yaml" not in str(info.value)
 
 
 def test_directory_instead_of_file(tmp_path):

@@ -19,7 +19,7 @@ def test_stored_names_never_change():
         "mounts", "ignore_lines", "trash_purged_at", "temp_key", "kept", "remote_trash",
         "remote_trash_open"]
     assert [v.name for v in AccountState.values()] == [
-        "feed", "pass_open", "daemon", "rate", "detection"]
+        "feed", "pass_open", "daemon", "rate", "detection", "api_base"]
     assert MirrorState.tree_names() == (
         "cursor", "listed_at", "device", "root_inode", "empty_listing")
 
