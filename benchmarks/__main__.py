@@ -4,7 +4,7 @@
     python -m benchmarks --quick         # CI-sized data; prints the table only
     python -m benchmarks --only idle,changes --json out.json
 
-Rows (``--only``): idle, trueup, changes, scan, planner, rss, large, small,
+Rows (``--only``): idle, trueup, changes, busy, scan, planner, rss, large, small,
 latency. Data is generated in a temporary folder (in /dev/shm when it has room)
 and removed afterwards; the emulator runs on 127.0.0.1. A full run writes
 BENCHMARKS.md unless ``--out`` names another file; a quick or partial run writes
@@ -39,6 +39,7 @@ ROWS: list[tuple[str, str, Callable[[Context], list[Result]]]] = [
     ("idle", "idle poll, activity mode (and its daily true-up)", economy.idle_poll),
     ("trueup", "idle true-up, fallback mode", economy.trueup_fallback),
     ("changes", "transactions per change", economy.per_change),
+    ("busy", "a quiet pass on a busy account (40,000 changes elsewhere)", economy.busy_account),
     ("scan", "local scan and re-scan vs a bare walk", local.scan_rows),
     ("planner", "planner on 100k entries", local.planner_rows),
     ("rss", "daemon RSS with a 100k-file mirror", memory.rss),

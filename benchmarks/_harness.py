@@ -399,6 +399,7 @@ class Sizes:
     idle_folders: int = 1_000
     idle_mirrors: int = 3
     idle_polls: int = 5
+    busy_changes: int = 40_000     # busy account: changes elsewhere before a quiet pass
     change_files: int = 600        # transactions per change: a mirror of this many files
     scan_files: int = 100_000      # local scan, re-scan, planner, RSS
     scan_folders: int = 1_000
@@ -416,7 +417,7 @@ class Sizes:
     settle: float = 0.5            # daemon.settle for the latency row
 
 
-QUICK = Sizes(idle_files=120, idle_folders=12, idle_polls=2,
+QUICK = Sizes(idle_files=120, idle_folders=12, idle_polls=2, busy_changes=600,
               scan_files=2_000, scan_folders=20, scan_repeat=2, planner_repeat=2,
               rss_files=2_000, rss_folders=20, large_size=8 << 20, large_repeat=1,
               small_files=40, small_repeat=1, latency_samples=3)

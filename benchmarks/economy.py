@@ -47,14 +47,17 @@ def _remote_items(emu, root: str) -> int:
     return sum(1 for p in emu.other.tree() if p.startswith(root.rstrip("/") + "/"))
 
 
+def _where(s) -> str:
+    return f"{s.idle_files:,} files in {s.idle_folders:,} folders over {s.idle_mirrors} mirrors"
+
+
 def _costs(costs: list[PassCost]) -> str:
     return ", ".join(str(c.total) for c in costs)
 
 
 def idle_poll(ctx: Context) -> list[Result]:
     s = ctx.sizes
-    where = (f"{s.idle_files:,} files in {s.idle_folders:,} folders over {s.idle_mirrors} "
-             "mirrors")
+    where = _where(s)
     with workdir(ctx.parent) as tmp, emulator(tmp / "emulator") as emu:
         setup = _mirrors(emu, tmp, s.idle_files, s.idle_folders, s.idle_mirrors)
         ctx.say(f"  idle: initial sync of {where}")
@@ -90,8 +93,7 @@ def idle_poll(ctx: Context) -> list[Result]:
 
 def trueup_fallback(ctx: Context) -> list[Result]:
     s = ctx.sizes
-    where = (f"{s.idle_files:,} files in {s.idle_folders:,} folders over {s.idle_mirrors} "
-             "mirrors")
+    where = _where(s)
     with workdir(ctx.parent) as tmp, emulator(tmp / "emulator", files_com=True) as emu:
         setup = _mirrors(emu, tmp, s.idle_files, s.idle_folders, s.idle_mirrors)
         ctx.say(f"  true-up: initial sync of {where} (no activity feed)")
@@ -105,6 +107,48 @@ def trueup_fallback(ctx: Context) -> list[Result]:
         worst, f"{worst} ({_costs(idle)} in {len(idle)} passes; {idle[0].describe()})",
         f"{pages} (Σ⌈N/100⌉, N = {'/'.join(map(str, items))})", worst <= pages,
         {"passes": [c.by for c in idle], "items": items, "initial_sync": first.by})]
+
+
+def busy_account(ctx: Context) -> list[Result]:
+    """A quiet pass after many changes elsewhere on the account (issue 18, item 5):
+    the feed holds them all, the mirrors none. Reading it would cost ⌈n/100⌉ + 1;
+    the tracker lists the mirrors instead when that is cheaper."""
+    s = ctx.sizes
+    n = s.busy_changes
+    where = _where(s)
+    with workdir(ctx.parent) as tmp, emulator(tmp / "emulator") as emu:
+        setup = _mirrors(emu, tmp, s.idle_files, s.idle_folders, s.idle_mirrors)
+        ctx.say(f"  busy: initial sync of {where}")
+        setup.sync()
+        emu.advance_clock(QUIET_AFTER)
+        setup.sync()  # reads the initial burst's tail once (see idle_poll)
+        emu.advance_clock(QUIET_AFTER)
+        _, quiet = measure_pass(emu, setup.sync)
+        ctx.say(f"  busy: {n:,} changes by another user outside the mirrors")
+        for i in range(n):
+            emu.other.write(f"/elsewhere/{i // 1000:03d}/f{i:05d}.txt", b"x")
+        # The pass comes a little later (the next pass reads the feed from this one's
+        # start less a few seconds of overlap; whole-second dates add up to one more).
+        emu.advance_clock(QUIET_AFTER + 1.0)
+        _, busy = measure_pass(emu, setup.sync)
+        emu.advance_clock(QUIET_AFTER)
+        _, after = measure_pass(emu, setup.sync)
+        items = [_remote_items(emu, setup.remote(m)) for m in setup.mirrors]
+    pages = sum(math.ceil(k / 100) for k in items)
+    feed = math.ceil((n + 1) / 100)
+    target = f"{pages} (Σ⌈N/100⌉, N = {'/'.join(map(str, items))})"
+    return [
+        Result("Busy account, quiet mirrors",
+               f"quiet `syncd sync` pass after {n:,} changes elsewhere on the account, "
+               f"{where}", busy.total,
+               f"{busy.total} ({busy.describe()}; the whole feed: {feed})",
+               f"≤ {target} + 2", busy.total <= pages + 2,
+               {"by": busy.by, "items": items, "feed_pages": feed,
+                "quiet_before": quiet.by}),
+        Result("Busy account, quiet mirrors", "the next quiet pass (context)", after.total,
+               f"{after.total} ({after.describe()})", "1", after.total == 1,
+               {"by": after.by}),
+    ]
 
 
 # ----------------------------------------------------------------------------- per change

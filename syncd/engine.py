@@ -34,7 +34,7 @@ from syncd.remote.backend import Change
 from syncd.remote.errors import RemoteError
 from syncd.remote.tracker import RefreshResult
 from syncd.remote.trash import RemoteTrash
-from syncd.report import MirrorReport, Reporter
+from syncd.report import Conflict, MirrorReport, Reporter
 from syncd.result import SyncResult
 from syncd.session import AccountSession
 from syncd.state import config_changes, lock, status
@@ -151,8 +151,10 @@ class SyncEngine:
                     ready.append(m)
             looked |= {m.name for m in mirrors if reports[m.name].error}
             if refresh and ready:
+                self.reporter.stage("looking for changes on the server")
                 refreshed = tracker.refresh(specs(ready), force_full=force_full, hints=hints,
                                             accept_empty=force)
+                session.url.confirm()  # a wrong account.url stops here (syncd.session)
                 crashpoints.hit("pass.refreshed")
                 for m in ready:  # an empty listing stays distrusted until the next refresh
                     _remember_empty_listing(index, m.name, refreshed[m.name].empty_listing)
@@ -179,6 +181,7 @@ class SyncEngine:
             worked = [m for m in ready if reports[m.name].counts]
             if readback and worked and not dry_run and \
                     account.feed == "yes":
+                self.reporter.stage("reading our changes back from the server")
                 again = tracker.refresh(specs(ready))
                 for m in ready:
                     if again[m.name].changed and not reports[m.name].error:
@@ -191,11 +194,12 @@ class SyncEngine:
             if cancel is not None and cancel.is_set():  # (a request the stop cut short)
                 result.interrupt()
             else:
-                result.stop(exc, url=acct.url, resume_at=budget.resume_at,
+                result.stop(session.url.confirm(exc), url=acct.url, resume_at=budget.resume_at,
                             pending=lambda: sum(index.queue_count(m.name) for m in mirrors))
         finally:
             watch.stop()
             result.transactions = budget.spent - spent_before
+            self.reporter.stage(None)
         if not dry_run:
             # not reached when killed; nor cleared when the stop cut a request short,
             # whose outcome is as unknown as after a kill
@@ -233,8 +237,18 @@ class SyncEngine:
             state.trash_purged_at = self.now()
 
     def _mirror(self, index: Index, m: MirrorConfig, report: MirrorReport,
-                session: AccountSession, refreshed: RefreshResult, dry_run: bool, force: bool,
-                focus: set[str] | None = None, cancel: threading.Event | None = None) -> None:
+                session: AccountSession, *args, **kwargs) -> None:
+        """One mirror's part of the pass (``_sync_mirror``), and what it spent."""
+        before = session.budget.spent
+        try:
+            self._sync_mirror(index, m, report, session, *args, **kwargs)
+        finally:
+            report.transactions += session.budget.spent - before
+
+    def _sync_mirror(self, index: Index, m: MirrorConfig, report: MirrorReport,
+                     session: AccountSession, refreshed: RefreshResult, dry_run: bool,
+                     force: bool, focus: set[str] | None = None,
+                     cancel: threading.Event | None = None) -> None:
         backend, tracker = session.backend, session.tracker
         root = str(m.local)
         state = index.mirror_state(m.name)
@@ -286,9 +300,7 @@ class SyncEngine:
                         remote_delete=m.remote_delete,
                         local_trash=local_trash, remote_trash=remote_trash,
                         up=Throttle(m.bandwidth_up), down=Throttle(m.bandwidth_down),
-                        now=self.now,
-                        on_progress=lambda verb, path, size: self.reporter.event(
-                            m.name, verb, path, size),
+                        now=self.now, **self._listeners(m.name, report),
                         cancel=cancel, ignored=rules.ignored)
         wanted = selector(focus)
         # a download killed between putting its file in place and recording it
@@ -302,6 +314,8 @@ class SyncEngine:
             base_count = len(base)
             if focus is not None:
                 base = {k: b for k, b in base.items() if wanted(k)}
+            self.reporter.stage(f"{m.name}: scanning {root}" if focus is None else
+                                f"{m.name}: looking at {len(focus)} changed paths")
             try:
                 local = scan(Path(root), base, rules, only=focus)
             except LocalRootMissing as exc:
@@ -353,7 +367,10 @@ class SyncEngine:
             failures = index.failures(m.name)
             now = self.now()
             waiting = {p for p, (_, next_try, _) in failures.items() if next_try > now}
-            self.reporter.start(m.name, len(items))
+            visible = [a for _, a in items if a.phase != "record"
+                       and not any(p in waiting for p in a.paths)]
+            self.reporter.start(m.name, len(visible), {a.subject: a.size for a in visible
+                                                     if a.phase == "transfer"})
             try:
                 out = Worker(run).run(items, skip=waiting.__contains__)
             finally:
@@ -361,7 +378,6 @@ class SyncEngine:
             report.counts.update(out.counts)
             report.bytes_up += out.bytes_up
             report.bytes_down += out.bytes_down
-            report.conflicts.extend(plan.conflicts)
             report.failed.extend(out.failed)
             report.keep(out.kept, self.reporter, m.name)
             report.deferred = out.deferred
@@ -381,6 +397,24 @@ class SyncEngine:
             state.root_inode = root_inode
         if focus is None and local.mounts != (state.mounts or []):
             state.mounts = local.mounts
+
+    def _listeners(self, mirror: str, report: MirrorReport) -> dict:
+        """The worker's progress callbacks: each finished action, each chunk of
+        bytes, each conflict, to ``report`` (what the pass did) and the reporter."""
+        reporter = self.reporter
+
+        def on_progress(verb: str, path: str, size: int) -> None:
+            report.actions.append((verb, path, size))
+            reporter.event(mirror, verb, path, size)
+
+        def on_conflict(path: str, copy: str, renamed: str) -> None:
+            conflict = Conflict(path, copy, renamed)
+            report.copies.append(conflict)
+            report.conflicts.append(path)
+            reporter.conflict(mirror, conflict)
+
+        return {"on_progress": on_progress, "on_conflict": on_conflict,
+                "on_bytes": lambda path, n: reporter.bytes(mirror, path, n)}
 
     def _distrusted(self, m: MirrorConfig, report: MirrorReport, view: guards.GuardInput,
                     force: bool, cycle: int = 0) -> bool:

@@ -22,6 +22,7 @@ The planner (``syncd.reconcile.planner``) is a pure function of these three maps
 
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
 from collections.abc import Iterable
@@ -450,6 +451,26 @@ def fit_name(stem: str, tail: str, limit: int = NAME_MAX) -> str:
     while 0 < cut < len(stem) and unicodedata.combining(stem[cut]):
         cut -= 1
     return stem[:cut] + CUT + tail
+
+
+COPY_RE = re.compile(r"(?P<stem>.+) \(conflicted copy (?P<host>[^ ()/]+) "
+                     r"(?P<stamp>\d{4}-\d{2}-\d{2} \d{6})(?: (?P<n>[1-9][0-9]*))?\)"
+                     r"(?P<ext>\.[^.]*)?", re.DOTALL)  # a name may hold any character
+
+
+def parse_copy(path: str) -> tuple[str, str, str] | None:
+    """``(original path, host, "YYYY-MM-DD HHMMSS")`` if ``path`` (relative) is a name
+    ``conflict_name`` gives, else None."""
+    folder, leaf = parent(path), name(path)
+    m = COPY_RE.fullmatch(leaf)
+    if not m:
+        return None
+    stem, ext = m.group("stem"), m.group("ext") or ""
+    original = stem + ext
+    dot = original.rfind(".")
+    if (ext and dot != len(stem)) or (not ext and dot > 0):
+        return None  # conflict_name puts the tag before the last suffix, if any
+    return join(folder, original), m.group("host"), m.group("stamp")
 
 
 def conflict_name(path: str, host: str, timestamp: str, taken: set[str] | frozenset = frozenset()

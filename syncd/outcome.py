@@ -21,13 +21,18 @@ class Outcome(Enum):
     DEFERRED = "deferred"
     #: The server refused the credentials or a permission the pass needs.
     NO_PERMISSION = "no permission"
+    #: The configuration is wrong: ``account.url`` is not an API base.
+    MISCONFIGURED = "misconfigured"
 
 
 def stopped_by(exc: BaseException) -> Outcome:
     """What a pass (or `syncd check`) that the remote error ``exc`` (or the budget's
     refusal) stopped as a whole ends in: refused credentials or permission
     (``STOP``, ``DENIED``) need the user; anything else clears up by itself (run
-    again later)."""
-    if disposition(exc) in (Disposition.STOP, Disposition.DENIED):
+    again later); a URL that is no API base (``CONFIG``) needs the config fixed."""
+    why = disposition(exc)
+    if why is Disposition.CONFIG:
+        return Outcome.MISCONFIGURED
+    if why in (Disposition.STOP, Disposition.DENIED):
         return Outcome.NO_PERMISSION
     return Outcome.DEFERRED

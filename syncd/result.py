@@ -28,6 +28,20 @@ class SyncResult:
         """`syncd sync`'s exit code for this outcome (the CLI's one table)."""
         return outcomes.exit_code(self.outcome)
 
+    def to_dict(self, dry_run: bool = False) -> dict:
+        """`syncd sync --json`: the pass and each mirror (docs/sync.md lists the
+        keys; keys are only ever added)."""
+        return {
+            "version": 1,
+            "outcome": self.outcome.name.lower(),
+            "exit_code": self.exit_code,
+            "message": self.message,
+            "dry_run": dry_run,
+            "transactions": self.transactions,
+            "resume_at": self.resume_at,
+            "mirrors": [r.to_dict(dry_run) for r in self.mirrors],
+        }
+
     def stop(self, exc: Exception, *, url: str, pending: Callable[[], int],
              resume_at: Callable[[], float | None]) -> None:
         """The remote error (or the budget's refusal) ``exc`` stopped the whole pass
@@ -40,6 +54,9 @@ class SyncResult:
             self.message = (f"authentication refused by {url} ({describe_remote(exc)}): "
                             "check account.api_key and account.access_token")
             self.unfinished("not synced (authentication refused)")
+        elif why is Disposition.CONFIG:  # account.url is not an API base
+            self.message = str(exc)
+            self.unfinished("not synced (configuration error)")
         elif why is Disposition.DENIED:
             self.message = f"permission refused by the server: {describe_remote(exc)}"
             self.unfinished("not synced (permission refused)")

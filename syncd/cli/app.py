@@ -28,6 +28,9 @@ COMMANDS = {
     "check": "syncd.cli.check",
     "conflicts": "syncd.cli.conflicts",
     "demo": "syncd.cli.demo",
+    "completion": "syncd.cli.completion",
+    "man": "syncd.cli.manpage",
+    "service": "syncd.cli.service",
 }
 
 

@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -70,31 +69,13 @@ from syncd.state.index import Index
 
 KEEPS = ("local", "remote", "both")
 
-_COPY_RE = re.compile(r"(?P<stem>.+) \(conflicted copy (?P<host>[^ ()/]+) "
-                      r"(?P<stamp>\d{4}-\d{2}-\d{2} \d{6})(?: (?P<n>[1-9][0-9]*))?\)"
-                      r"(?P<ext>\.[^.]*)?", re.DOTALL)  # a name may hold any character
-
-
-def parse_copy(path: str) -> tuple[str, str, str] | None:
-    """``(original path, host, "YYYY-MM-DD HHMMSS")`` if ``path`` (relative) is a name
-    ``model.conflict_name`` gives, else None."""
-    folder, leaf = model.parent(path), model.name(path)
-    m = _COPY_RE.fullmatch(leaf)
-    if not m:
-        return None
-    stem, ext = m.group("stem"), m.group("ext") or ""
-    original = stem + ext
-    dot = original.rfind(".")
-    if (ext and dot != len(stem)) or (not ext and dot > 0):
-        return None  # conflict_name puts the tag before the last suffix, if any
-    return model.join(folder, original), m.group("host"), m.group("stamp")
-
+parse_copy = model.parse_copy  # (it lives beside model.conflict_name, its inverse)
 
 def plain_name(path: str, taken: set[str]) -> str:
     """The copy's name without "conflicted copy" (``name (HOST DATE TIME).ext``),
     numbered when its key is in ``taken``."""
     folder, leaf = model.parent(path), model.name(path)
-    m = _COPY_RE.fullmatch(leaf)
+    m = model.COPY_RE.fullmatch(leaf)
     assert m is not None
     n = 1
     while True:

@@ -4,6 +4,14 @@ Values come from the command line, or from prompts when standard input is a
 terminal and a required one (URL, local folder, remote folder) is missing.
 Without a terminal a missing value is a usage error (64).
 
+On a terminal each answer is checked as soon as it is given, by the same rules
+as the config file (the loader itself judges a config holding the answers so
+far), and asked again with the reason: a URL that does not end in ``/api/v2``
+(the usual mistake; the fix is offered, the same answer again keeps it), a local
+path that is a file, a remote folder or mirror name the config would refuse. The
+mirror's name is suggested from the local folder's name. Ctrl-D cancels, and
+nothing is written. The end lists the commands to run next.
+
 The credentials are never echoed and, by default, never written: the file
 refers to ``${EXAVAULT_API_KEY}`` and ``${EXAVAULT_ACCESS_TOKEN}`` (other
 names with ``--api-key-env`` / ``--token-env``), which syncd expands from the
@@ -25,11 +33,12 @@ import argparse
 import getpass
 import json
 import os
+import re
 import shlex
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -64,16 +73,19 @@ class InitOptions:
     inline_secrets: bool = False
     secrets_file: str | None = None
     force: bool = False
+    asked: set[str] = field(default_factory=set)  # config keys answered at a prompt
 
 
 @dataclass
 class Terminal:
     """How init talks to a human: ``ask(prompt)`` returns a line (EOFError at the
-    end of input), ``secret(prompt)`` one that is not echoed."""
+    end of input), ``secret(prompt)`` one that is not echoed, ``say(line)`` tells
+    why an answer is asked again."""
 
     interactive: bool
     ask: Callable[[str], str] = input
     secret: Callable[[str], str] = getpass.getpass
+    say: Callable[[str], None] = print
 
     @classmethod
     def default(cls) -> Terminal:
@@ -189,46 +201,156 @@ def _read_secrets_file(path: str, names: tuple[str, str]) -> dict[str, str]:
     return found
 
 
-def _ask(term: Terminal, prompt: str, default: str | None = None) -> str | None:
-    shown = f"{prompt} [{default}]: " if default else f"{prompt}: "
-    for _ in range(3):
+TRIES = 5  # answers to one question before init gives up
+API_SUFFIX = "/api/v2"
+# Stand-ins for the answers not given yet, so that the loader can judge one answer.
+_STAND_INS = {"url": "https://account.exavault.com/api/v2", "name": "m",
+              "remote": "/syncd-init-stand-in"}
+# config keys (as ConfigError names them) -> the question that supplied the value
+_QUESTIONS = {"account.url": "the API URL", "mirrors[0].name": "the mirror's name",
+              "mirrors[0].local": "the local folder", "mirrors[0].remote": "the remote folder"}
+
+
+def _cancelled() -> CommandError:
+    return _usage("init cancelled: nothing was written")
+
+
+def _ask(term: Terminal, prompt: str, default: str | None = None,
+         check: Callable[[str], str | None] = lambda answer: None,
+         fix: Callable[[str], str | None] = lambda answer: None) -> str:
+    """Ask until ``check`` finds nothing wrong with the answer (it returns the
+    reason otherwise, which is shown before asking again, with ``fix(answer)``,
+    if any, as the default)."""
+    for _ in range(TRIES):
+        shown = f"{prompt} [{default}]: " if default else f"{prompt}: "
         try:
-            answer = term.ask(shown).strip()
+            answer = term.ask(shown).strip() or (default or "")
         except EOFError:
-            return None
-        if answer or default:
-            return answer or default
-    return None
+            raise _cancelled() from None
+        why = check(answer) if answer else "an answer is needed"
+        if why is None:
+            return answer
+        default = fix(answer) or default
+        term.say(f"  {why}; try again (Ctrl-D cancels)")
+    raise _usage(f"no usable answer to {prompt!r} after {TRIES} tries: nothing was written")
 
 
-def _default_name(local: str) -> str | None:
+def suggest_name(local: str) -> str | None:
+    """A mirror name from the local folder's name: runs of characters a name may
+    not hold become '-' ("Team Docs" -> "Team-Docs")."""
     leaf = Path(local.rstrip("/")).name
-    return leaf if NAME_RE.fullmatch(leaf) else None
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", leaf).strip("-._")
+    return name if NAME_RE.fullmatch(name) else None
 
 
-def _gather(opts: InitOptions, term: Terminal) -> None:
+def _local_path(answer: str) -> str:
+    return os.path.abspath(os.path.expanduser(answer))
+
+
+def _remote_path(answer: str) -> str:
+    return answer if answer.startswith("/") else "/" + answer
+
+
+class _Judge:
+    """Judges one answer by loading a config that holds it, the answers before it
+    and stand-ins for the rest: the reason is the loader's own message for that
+    key (so prompts and the config file follow one set of rules)."""
+
+    def __init__(self, opts: InitOptions, target: Path, env: Mapping[str, str]):
+        self.opts = opts
+        self.env = {**env, "K": "k", "T": "t"}  # (the secrets are ${K} and ${T})
+        self.stand_in_local = str(target.parent / "syncd-init-stand-in")
+
+    def problem(self, key: str, **answer: str) -> str | None:
+        o = self.opts
+        values = {"url": o.url or _STAND_INS["url"], "name": o.name or _STAND_INS["name"],
+                  "local": o.local and _local_path(o.local) or self.stand_in_local,
+                  "remote": o.remote and _remote_path(o.remote) or _STAND_INS["remote"]}
+        values.update(answer)
+        text = render(api_key="${K}", access_token="${T}", state_dir=(
+            os.path.abspath(os.path.expanduser(o.state_dir)) if o.state_dir else None),
+            **values)
+        with tempfile.TemporaryDirectory(prefix="syncd-init-") as tmp:
+            path = Path(tmp) / "config.yaml"
+            path.write_text(text, encoding="utf-8")
+            os.chmod(path, 0o600)
+            try:
+                load_config(path, env=self.env)
+            except ConfigError as exc:
+                return exc.message if exc.key == key else None
+        return None
+
+
+def _ask_url(term: Terminal, judge: _Judge) -> str:
+    warned: set[str] = set()
+
+    def fix(answer: str) -> str | None:
+        fixed = answer.rstrip("/") + API_SUFFIX
+        return None if _api_like(answer) or judge.problem("account.url", url=fixed) else fixed
+
+    def check(answer: str) -> str | None:
+        why = judge.problem("account.url", url=answer)
+        if why or _api_like(answer) or answer in warned:
+            return why
+        warned.add(answer)  # the same answer again keeps it (a proxy, another service)
+        return (f"an ExaVault API URL ends in {API_SUFFIX}, like https://ACCOUNT.exavault.com"
+                f"{API_SUFFIX}: press Enter for {fix(answer)}, or give the same URL again "
+                "to keep it")
+    return _ask(term, f"ExaVault API URL (https://ACCOUNT.exavault.com{API_SUFFIX})", None,
+                check, fix)
+
+
+def _api_like(url: str) -> bool:
+    return url.rstrip("/").endswith(API_SUFFIX)
+
+
+def _ask_local(term: Terminal, judge: _Judge) -> str:
+    def check(answer: str) -> str | None:
+        path = Path(_local_path(answer))
+        if path.is_dir():
+            if not os.access(path, os.W_OK | os.X_OK):
+                return f"{path}: you may not write in this folder"
+        elif os.path.lexists(path):
+            return f"{path} is a file, not a folder"
+        return judge.problem("mirrors[0].local", local=str(path))
+    answer = _ask(term, "Local folder to keep in sync", None, check)
+    if not os.path.isdir(_local_path(answer)):
+        term.say(f"  {_local_path(answer)} does not exist yet: the first sync creates it")
+    return answer
+
+
+def _gather(opts: InitOptions, term: Terminal, target: Path, env: Mapping[str, str]) -> None:
     """Fill in the missing values by asking (on a terminal), else fail with 64."""
     asking = term.interactive and not (opts.url and opts.local and opts.remote)
     if asking:
+        judge = _Judge(opts, target, env)
         if not opts.url:
-            opts.url = _ask(term, "ExaVault API URL (https://ACCOUNT.exavault.com/api/v2)")
+            opts.url = _ask_url(term, judge)
+            opts.asked.add("account.url")
         if not opts.local:
-            opts.local = _ask(term, "Local folder to keep in sync")
+            opts.local = _ask_local(term, judge)
+            opts.asked.add("mirrors[0].local")
         if not opts.remote:
-            opts.remote = _ask(term, "Remote folder (e.g. /work)")
-        if not opts.name and opts.local:
-            opts.name = _ask(term, "Name of this mirror", _default_name(opts.local))
+            opts.remote = _ask(term, "Remote folder (e.g. /work)", None, lambda answer: (
+                judge.problem("mirrors[0].remote", remote=_remote_path(answer))))
+            opts.asked.add("mirrors[0].remote")
+        if not opts.name:
+            opts.name = _ask(term, "Name of this mirror", suggest_name(opts.local or ""),
+                             lambda answer: judge.problem("mirrors[0].name", name=answer))
+            opts.asked.add("mirrors[0].name")
         if not (opts.inline_secrets or opts.secrets_file):
             answer = _ask(term, f"Read the API key and token from ${opts.api_key_env} and "
                                 f"${opts.token_env} when syncd starts (e), or store them in "
-                                "the config file, readable only by you (f)?", "e")
-            opts.inline_secrets = (answer or "e").lower().startswith("f")
+                                "the config file, readable only by you (f)?", "e",
+                          lambda answer: None if answer[:1].lower() in ("e", "f")
+                          else "answer e or f")
+            opts.inline_secrets = answer.lower().startswith("f")
     missing = [flag for flag, value in (("--url", opts.url), ("--local", opts.local),
                                         ("--remote", opts.remote)) if not value]
     if missing:
         raise _usage(f"init needs {', '.join(missing)} (or run it on a terminal to be asked)")
     if not opts.name:
-        opts.name = _default_name(opts.local or "")
+        opts.name = suggest_name(opts.local or "")
         if not opts.name:
             raise _usage("init needs --name: the local folder's name cannot name a mirror "
                          "(letters, digits, '.', '_' and '-')")
@@ -263,16 +385,19 @@ def _secret_values(opts: InitOptions, env: Mapping[str, str], term: Terminal
 
 # ---------------------------------------------------------------------- writing
 
-def _validate(text: str, folder: Path, env: Mapping[str, str]) -> None:
+def _validate(text: str, folder: Path, env: Mapping[str, str],
+              asked: Collection[str] = ()) -> None:
     """Load ``text`` as syncd would (from a temporary file beside the target): a
-    problem is reported against the flag that supplied the value."""
+    problem is reported against the flag that supplied the value, or the
+    question (``asked``: the keys answered at a prompt)."""
     fd, tmp = tempfile.mkstemp(prefix=".syncd-init-", suffix=".yaml", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         load_config(tmp, env=env)
     except ConfigError as exc:
-        what = _FLAGS.get(exc.key or "", exc.key or "the configuration")
+        key = exc.key or ""
+        what = (_QUESTIONS if key in asked else _FLAGS).get(key, key or "the configuration")
         raise _usage(f"{what}: {exc.message}") from None
     finally:
         os.unlink(tmp)
@@ -321,7 +446,7 @@ def run_init(opts: InitOptions, *, env: Mapping[str, str] | None = None,
     if target.is_dir():
         raise CommandError(f"{target} is a folder, not a config file", exitcodes.CANTCREAT)
 
-    _gather(opts, term)
+    _gather(opts, term, target, env)
     inline = opts.inline_secrets or bool(opts.secrets_file)
     local = os.path.abspath(os.path.expanduser(opts.local or ""))
     remote = opts.remote or ""
@@ -342,7 +467,7 @@ def run_init(opts: InitOptions, *, env: Mapping[str, str] | None = None,
 
     try:
         make_private_dirs(target.parent)
-        _validate(text, target.parent, check_env)
+        _validate(text, target.parent, check_env, opts.asked)
         _write(target, text, opts.force)
     except FileExistsError:  # created meanwhile
         raise _exists(target) from None
@@ -367,7 +492,14 @@ def run_init(opts: InitOptions, *, env: Mapping[str, str] | None = None,
             "(Environment= or EnvironmentFile= in a drop-in; see systemd/README.md).")
     default = Path(os.path.abspath(config_path(None, env)))
     flag = "" if target == default else f" --config {shlex.quote(str(target))}"
-    say(f"Next: syncd check{flag}, then syncd sync{flag} (or syncd run{flag}).")
+    say("Next:")
+    steps = ((f"syncd check{flag}", "is it ready? (reaches the account)"),
+             (f"syncd sync{flag} --dry-run", "show what the first sync would do"),
+             (f"syncd sync{flag}", "sync once"),
+             (f"syncd run{flag}", "keep syncing (or the systemd unit: docs/operations.md)"))
+    width = max(len(cmd) for cmd, _ in steps) + 2
+    for cmd, why in steps:
+        say(f"  {cmd.ljust(width)}# {why}")
     return exitcodes.OK
 
 

@@ -12,6 +12,7 @@ _EXIT_CODES = {
     Outcome.FAILED: exitcodes.FAILURE,
     Outcome.DEFERRED: exitcodes.TEMPFAIL,
     Outcome.NO_PERMISSION: exitcodes.NOPERM,
+    Outcome.MISCONFIGURED: exitcodes.CONFIG,
 }
 
 

@@ -8,7 +8,7 @@ import sys
 
 from syncd import __version__
 from syncd.cli import exitcodes
-from syncd.logs import LEVELS
+from syncd.logs import FORMATS, LEVELS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,11 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the plan; change nothing on either side")
     p.add_argument("--force", action="store_true",
                    help="let deletions through the safety guards")
-    p.add_argument("-q", "--quiet", action="store_true", help="only summaries and errors")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("-q", "--quiet", action="store_true",
+                     help="only summaries, conflicts and errors")
+    out.add_argument("-v", "--verbose", action="store_true",
+                     help="list each action, also on a terminal (above the progress display)")
+    out.add_argument("--json", action="store_true",
+                     help="print the result as JSON on stdout (stable keys, see docs/sync.md); "
+                          "the summary lines go to stderr")
 
     p = sub.add_parser(
         "run",
-        help="keep every mirror in sync (the daemon; see systemd/)",
+        help="keep every mirror in sync (the daemon; `syncd service install`)",
         description="Run in the foreground and keep every mirror in sync: local changes "
                     "within seconds, remote ones at each poll (or webhook push). SIGHUP "
                     "reloads the config, SIGTERM stops. Logs go to stderr. Exit codes: 0 "
@@ -78,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     _config_option(p)
     p.add_argument("--log-level", choices=LEVELS,
                    help="overrides daemon.log_level from the config")
+    p.add_argument("--log-format", choices=FORMATS,
+                   help="text, or json: one JSON object per line (overrides daemon.log_format)")
 
     p = sub.add_parser(
         "status",
@@ -86,7 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "whether the daemon runs or not. Sends no request.",
     )
     _config_option(p)
-    p.add_argument("--json", action="store_true", help="machine-readable output (stable keys)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="machine-readable output (stable keys)")
+    out.add_argument("--prometheus", action="store_true",
+                     help="Prometheus text format, for node_exporter's textfile collector")
 
     p = sub.add_parser(
         "init",
@@ -129,16 +141,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate the config, reach the account with one transaction "
                     "(GET /account, never retried), and show the budget, whether the "
                     "activity feed is available, and per mirror whether both folders exist "
-                    "and how many files the index knows on each side. --probe asks the "
-                    "server what the index does not know yet: 1 more transaction for the "
-                    "feed, 1 per remote folder. Exit codes: 0 ready; 1 a mirror has a "
-                    "problem sync would stop at; 75 budget exhausted or server unavailable, "
-                    "run again later; 77 authentication refused; 78 configuration error "
-                    "(a URL that answers 404 included).",
+                    "(the remote one asked now: 1 transaction per mirror), whether you may "
+                    "write the local one, and how many files the index knows on each side. "
+                    "--probe asks whether the server has an activity feed when the index "
+                    "does not know yet: 1 more transaction. Exit codes: 0 ready; 1 a "
+                    "mirror has a problem sync would stop at; 75 budget exhausted (none "
+                    "left to spend now) or server unavailable, run again later; 77 "
+                    "authentication refused; 78 configuration error (a URL that is not an "
+                    "API base included).",
     )
     _config_option(p)
     p.add_argument("--probe", action="store_true",
-                   help="also ask the server what the index does not know (costs transactions)")
+                   help="also ask the server whether it has an activity feed when the index "
+                        "does not know yet (1 more transaction)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (stable keys, see docs/operations.md) "
+                        "instead of the lines; the exit code is the same")
 
     p = sub.add_parser(
         "conflicts",
@@ -183,4 +201,60 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a short demonstration against the embedded emulator",
     )
     p.add_argument("--keep", action="store_true", help="keep the demo's temporary folders")
+
+    # -- the Linux toolbox: completion, manual page, systemd units ---------------------
+    p = sub.add_parser(
+        "completion",
+        help="print the shell completion script (bash, zsh or fish)",
+        description="Print the completion script for SHELL, generated from this command "
+                    "line. Load it now with `source <(syncd completion bash)`, or install "
+                    "it (make the folder first): `syncd completion bash > "
+                    "~/.local/share/bash-completion/completions/syncd`, `syncd completion "
+                    "zsh > ~/.zfunc/_syncd` (with fpath+=~/.zfunc before compinit in "
+                    "~/.zshrc), `syncd completion fish > "
+                    "~/.config/fish/completions/syncd.fish`.",
+    )
+    p.add_argument("shell", metavar="SHELL", choices=("bash", "zsh", "fish"),
+                   help="bash, zsh or fish")
+
+    p = sub.add_parser(
+        "man",
+        help="print the manual page (roff), generated from this command line",
+        description="Print syncd(1) as roff: read it with `syncd man | man -l -`, or "
+                    "install it with `mkdir -p ~/.local/share/man/man1 && syncd man > "
+                    "~/.local/share/man/man1/syncd.1`, then `man syncd`.",
+    )
+
+    p = sub.add_parser(
+        "service",
+        help="install the systemd user units for this syncd",
+        description="Manage syncd's systemd user units. Exit codes: 0 done; 73 a unit "
+                    "exists and differs (use --force) or cannot be written; 78 no config "
+                    "file, or --credentials without the variables set; 69 --now without "
+                    "systemctl; 1 a systemctl command failed.",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser,
+                               required=True)
+    i = actions.add_parser(
+        "install",
+        help="write syncd.service (or with --timer, syncd.timer) to ~/.config/systemd/user",
+        description="Write the user unit that runs `syncd run` (the daemon), or with "
+                    "--timer a timer that runs `syncd sync` every 15 minutes, to "
+                    "$XDG_CONFIG_HOME/systemd/user with the ExecStart= of this "
+                    "installation (its venv, pipx or ~/.local/bin), then print the "
+                    "systemctl commands that start it (--now runs them).",
+    )
+    _config_option(i, what="the config file the service uses")
+    i.add_argument("--timer", action="store_true",
+                   help="install syncd.timer + syncd-sync.service (a sync every 15 "
+                        "minutes) instead of the daemon")
+    i.add_argument("--credentials", action="store_true",
+                   help="store the key and token the config reads as ${VAR} from this "
+                        "shell in ~/.config/syncd/credentials (0600) and load them with "
+                        "LoadCredential=")
+    i.add_argument("--now", action="store_true",
+                   help="also run systemctl --user daemon-reload and enable --now")
+    i.add_argument("--force", action="store_true", help="replace units that differ")
+    i.add_argument("--print", action="store_true",
+                   help="print the units that would be written; write nothing")
     return parser

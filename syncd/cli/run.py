@@ -17,11 +17,14 @@ def _secrets(config) -> list[str]:
 
 
 def command(args: argparse.Namespace) -> int:
-    formatter = logs.setup("info")
+    chosen = getattr(args, "log_format", None)
+    formatter = logs.setup("info", fmt=chosen or "text")
     try:
         config = load_config(args.config)  # (its warnings go to the log)
     except ConfigError as exc:
         raise config_error(exc) from exc
+    if (chosen or config.daemon.log_format) != (chosen or "text"):
+        formatter = logs.setup("info", fmt=config.daemon.log_format)
     formatter.set_secrets(_secrets(config))
     logs.set_level(args.log_level or config.daemon.log_level)
     for warning in config.warnings:

@@ -7,6 +7,7 @@ import sys
 
 from syncd.cli import exitcodes
 from syncd.cli.common import STATE_ERRORS, load_config, state_error
+from syncd.daemon import metrics
 from syncd.state import status
 
 
@@ -18,6 +19,8 @@ def command(args: argparse.Namespace) -> int:
         raise state_error(exc, config) from exc
     if args.json:
         print(status.to_json(data))
+    elif getattr(args, "prometheus", False):
+        sys.stdout.write(metrics.exposition(data))
     else:
         sys.stdout.write(status.render(data))
     return exitcodes.OK

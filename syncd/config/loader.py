@@ -15,6 +15,7 @@ read. Every problem is a ``ConfigError`` whose ``str()`` is one line,
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -81,9 +82,10 @@ def load_config(path: str | os.PathLike | None = None,
     try:
         data = file.read_bytes()
     except FileNotFoundError:
+        init = "syncd init" + (f" --config {shlex.quote(str(file))}" if path is not None else "")
         raise ConfigError(
-            f"no config file at {file} (create one from config.example.yaml, "
-            "or pass --config / set SYNCD_CONFIG)", file=file) from None
+            f"no config file here: run `{init}` to write one (or pass --config FILE, or set "
+            "SYNCD_CONFIG)", file=file) from None
     except IsADirectoryError:
         raise ConfigError("is a directory, not a config file", file=file) from None
     except OSError as e:

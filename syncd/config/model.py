@@ -51,11 +51,14 @@ class AccountConfig:
 class DaemonConfig:
     """Settings of ``syncd run``: ``settle`` seconds a changed file must stay quiet
     before it is synced; ``local_scan_interval`` between full local true-up scans;
-    ``log_level`` of the daemon's log on stderr."""
+    ``log_level`` and ``log_format`` of the daemon's log on stderr; ``metrics``:
+    (host, port) of the Prometheus endpoint on a loopback address, or None."""
 
     settle: float = default("daemon.settle")
     local_scan_interval: float = default("daemon.local_scan_interval")
     log_level: str = default("daemon.log_level")
+    log_format: str = default("daemon.log_format")
+    metrics: tuple[str, int] | None = default("daemon.metrics")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ Rules:
   ``$$`` (a literal ``$``) are expanded in every string value before the value is
   checked; an unset variable without a default is an error. A ``$`` followed by
   anything else is kept literally.
+* A variable not in the environment is looked up as a systemd credential: the
+  file ``$CREDENTIALS_DIRECTORY/VAR`` (``LoadCredential=VAR:...`` in a unit), its
+  text without the line break at its end.
 * A value that came from ``${VAR}`` is quoted in messages as written
   (``${VAR}``), never as what the environment put there: a variable may hold a
   secret even where the config uses it for something else.
@@ -39,6 +42,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from syncd.config.errors import ConfigError
 
 SECRET_KEYS = ("account.api_key", "account.access_token", "account.webhook.token")
+
+#: Where systemd puts a unit's credentials (systemd.exec(5), LoadCredential=).
+CREDENTIALS = "CREDENTIALS_DIRECTORY"
 
 VAR_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
@@ -304,14 +310,43 @@ class Reader:
                                  line=line, key=key)
             name = m.group()
             value = self.env.get(name)
+            if value is None:
+                value = self.credential(name, key, line)
             if rest.startswith(":-"):
                 if not value:
                     value = self.expand(rest[2:], key, line)
             elif value is None:
-                raise self.error(f"environment variable {name} is not set", line=line, key=key)
+                where = (" (nor a credential in $CREDENTIALS_DIRECTORY)"
+                         if self.env.get(CREDENTIALS) else "")
+                raise self.error(f"environment variable {name} is not set{where}",
+                                 line=line, key=key)
             out.append(value)
             i = j
         return "".join(out)
+
+    def credential(self, name: str, key: str, line: int) -> str | None:
+        """The systemd credential ``name`` (a file in ``$CREDENTIALS_DIRECTORY``,
+        which systemd fills from ``LoadCredential=``), or None when there is none."""
+        directory = self.env.get(CREDENTIALS)
+        if not directory:
+            return None
+        path = Path(directory) / name
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as e:
+            raise self.error(f"credential {name} in $CREDENTIALS_DIRECTORY cannot be read "
+                             f"({e.strerror or type(e).__name__})", line=line, key=key) from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise self.error(f"credential {name} in $CREDENTIALS_DIRECTORY is not UTF-8 text",
+                             line=line, key=key) from None
+        if text.endswith("\n"):
+            text = text[:-2] if text.endswith("\r\n") else text[:-1]
+        self.secrets.append(text)  # a credential is a secret wherever it is used
+        return text
 
     def get_str(self, entry: Entry, key: str, *, secret: bool = False) -> str | None:
         """The text of a scalar (None for an empty value); a secret is noted

@@ -13,6 +13,8 @@ error comes in the same order as the key's own problems would.
 
 from __future__ import annotations
 
+import ipaddress
+
 import unicodedata
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -27,6 +29,21 @@ def reserve_below_budget(r: Reader, values: dict[str, Any], key: str) -> None:
     if budget is not None and isinstance(reserve, int) and reserve >= budget:
         raise r.error(f"must be smaller than account.budget ({budget}) (got {reserve})",
                       line=r.lines[key], key=key)
+
+
+def loopback_only(r: Reader, values: dict[str, Any], key: str) -> None:
+    """A metrics endpoint listens on this machine only (127.0.0.0/8, ::1, localhost)."""
+    listen = values[key.rpartition(".")[2]]
+    if listen is None:
+        return
+    host = listen[0].strip("[]")
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise r.error(f"must be a loopback address like 127.0.0.1:9464 (got {host}): "
+                      "the metrics endpoint is not for the network", line=r.lines[key], key=key)
 
 
 def mirrors_apart(r: Reader, values: dict[str, Any], key: str) -> None:

@@ -50,13 +50,14 @@ from syncd.config.values import (
     Url,
     UrlPath,
 )
-from syncd.logs import LEVELS
+from syncd.logs import FORMATS, LEVELS
 
 APP_NAME = "syncd"
 
 DIRECTIONS = typing.get_args(model.Direction)
 REMOTE_DELETE_MODES = ("trash", "delete")
 LOG_LEVELS = LEVELS
+LOG_FORMATS = FORMATS
 MIN_POLL_INTERVAL = 10.0
 MIN_FULL_SCAN_INTERVAL = 60.0
 MAX_TRANSFERS = 32
@@ -146,13 +147,18 @@ ACCOUNT = Section(
     ))
 
 DAEMON = Section(
-    shape="must be a mapping (settle, local_scan_interval, log_level)",
+    shape="must be a mapping (settle, local_scan_interval, log_level, log_format, metrics)",
     keys=(
         Key("settle", Duration(minimum=0.1, maximum=600), "1.5s",
             "a changed file is synced once quiet for this long"),
         Key("local_scan_interval", Duration(minimum=MIN_FULL_SCAN_INTERVAL), "1h",
             "full local true-up scan"),
         Key("log_level", Choice(LOG_LEVELS), "info", " | ".join(LOG_LEVELS)),
+        Key("log_format", Choice(LOG_FORMATS), "text",
+            "text | json (one JSON object per line)"),
+        Key("metrics", Listen(), "null",
+            "Prometheus /metrics on a loopback HOST:PORT, e.g. 127.0.0.1:9464; null = off",
+            check=rules.loopback_only),
     ))
 
 BANDWIDTH = Section(

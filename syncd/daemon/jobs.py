@@ -14,7 +14,7 @@ from syncd.daemon.log import log
 from syncd.daemon.notify import Notifier
 from syncd.engine import AccountSession
 from syncd.heartbeat import Heartbeat
-from syncd.report import Reporter
+from syncd.report import Conflict, Reporter, human_bytes
 from syncd.state.index import Index
 
 RETRY_FIRST = 30.0      # first retry after a pass that left work behind, then doubling
@@ -31,16 +31,35 @@ def _usable(own: int | None, budget) -> tuple[int | None, int]:
     return server, reserve
 
 
+STATS_EVERY = 60.0  # seconds: a stats line this often while a pass works longer
+
+
 class Beats(Reporter):
-    """The daemon's reporter: prints nothing; each finished item (uploaded, moved,
-    failed, ...) is progress for the watchdog."""
+    """The daemon's reporter: no terminal; each finished item (uploaded, moved,
+    failed, ...) is progress for the watchdog and one info line in the log (with
+    its mirror, action, path and bytes as fields for ``--log-format json``), each
+    conflict a warning; the engine's other lines go to the log at info."""
 
     def __init__(self, heartbeat: Heartbeat) -> None:
-        super().__init__(quiet=True)
+        super().__init__(quiet=True, fancy=False)
         self._heartbeat = heartbeat
 
+    def line(self, text: str) -> None:
+        log.info("%s", text)
+
     def event(self, mirror: str, verb: str, path: str, size: int = 0) -> None:
+        super().event(mirror, verb, path, size)  # (counts it for the stats line)
         self._heartbeat.beat()
+        extra = f" ({human_bytes(size)})" if size else ""
+        log.info("%s: %s %s%s", mirror, verb, path, extra,
+                 extra={"mirror": mirror, "action": verb.replace(" ", "_"), "path": path,
+                        "bytes": size})
+
+    def conflict(self, mirror: str, conflict: Conflict) -> None:
+        self.done()
+        log.warning("%s", conflict.line(mirror),
+                    extra={"mirror": mirror, "action": "conflict", "path": conflict.path,
+                           "copy": conflict.copy})
 
 
 class Jobs:
@@ -61,10 +80,19 @@ class Jobs:
             if sch.get_job(job):
                 sch.remove_job(job)
         sch.add_job(self.inbox.put_purge, "interval", id="purge", hours=24)
+        if not sch.get_job("stats"):
+            sch.add_job(self._stats, "interval", id="stats", seconds=STATS_EVERY)
         sch.add_job(self._local_trueup, "interval", id="local_trueup",
                     seconds=cfg.daemon.local_scan_interval)
         sch.add_job(self.inbox.put_poll, "interval", id="remote_trueup",
                     seconds=min(m.full_scan_interval for m in cfg.mirrors))
+
+    def _stats(self) -> None:
+        """During long work (a pass busy for a minute or more), one line a minute:
+        files and bytes done of those planned, the rate and the time left."""
+        line = self.engine.reporter.stats(at_least=STATS_EVERY)
+        if line is not None:
+            log.info("progress: %s", line)
 
     def _local_trueup(self) -> None:
         for m in self.config.mirrors:

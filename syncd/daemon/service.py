@@ -41,7 +41,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from syncd.cli import exitcodes, outcomes
 from syncd.config.loader import Config
-from syncd.daemon import schedule
+from syncd.daemon import metrics, schedule
 from syncd.daemon.inbox import Inbox, Work
 from syncd.daemon.jobs import RETRY_FIRST, RETRY_MAX, Beats, Jobs
 from syncd.daemon.log import log
@@ -80,7 +80,8 @@ def _lock(state_dir: Path) -> int:
         return lock.acquire(state_dir)
     except lock.Busy as exc:
         who = f" (pid {exc.pid})" if exc.pid is not None else ""
-        raise StartError(f"another syncd is already running on {state_dir}{who}",
+        raise StartError(f"another syncd is already running on {state_dir}{who}; it goes on, "
+                         "this one exits (`syncd status` shows what it does)",
                          outcomes.exit_code(Outcome.DEFERRED)) from None
     except OSError as exc:
         raise StartError(f"cannot use state directory {state_dir}: {exc.strerror or exc}",
@@ -112,6 +113,7 @@ class Daemon(Producers, Jobs, Reload):
                                  host=self.host)
         self.watchers: dict[str, LocalWatcher] = {}
         self.webhook = None
+        self.metrics = None
         self.scheduler: BackgroundScheduler | None = None
         self.index: Index | None = None
         self.session: AccountSession | None = None
@@ -170,6 +172,7 @@ class Daemon(Producers, Jobs, Reload):
         for m in cfg.mirrors:
             self._start_watcher(m)
         self._start_webhook()
+        self.metrics = metrics.start(lambda: self.config)  # daemon.metrics: loopback
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         self.scheduler.start()
@@ -197,6 +200,7 @@ class Daemon(Producers, Jobs, Reload):
         self.notifier.ready(f"starting: first sync of {len(cfg.mirrors)} mirrors")
 
     def _shutdown(self) -> None:
+        started = self._lock_fd is not None  # (a second `syncd run` never started)
         self.notifier.stopping()
         self.cancel.set()
         self.stopped.set()
@@ -205,6 +209,7 @@ class Daemon(Producers, Jobs, Reload):
             w.stop()
         if self.webhook is not None:
             self.webhook.stop()
+        metrics.stop(self.metrics)
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
         if self._thread is not None:
@@ -221,7 +226,8 @@ class Daemon(Producers, Jobs, Reload):
             os.ftruncate(self._lock_fd, 0)  # no stale pid for `syncd status`
             os.close(self._lock_fd)
             self._lock_fd = None
-        log.info("syncd stopped")
+        if started:
+            log.info("syncd stopped")
         self.notifier.close()
 
     # ------------------------------------------------------------------ the sync thread
@@ -320,6 +326,15 @@ class Daemon(Producers, Jobs, Reload):
                 retry_local[r.name] = None
         if result.transactions:
             log.debug("pass spent %d transactions", result.transactions)
+        if result.outcome is Outcome.MISCONFIGURED:
+            # account.url is not an API base: waiting would only hide it (the daemon
+            # would look idle); `syncd status` keeps the line, the exit code is 78.
+            for m in self.config.mirrors:
+                status.set_state(self.index, m.name, "error", self.now(),
+                                 message=result.message)
+            self.fatal = StartError(result.message, outcomes.exit_code(result.outcome))
+            self.stopped.set()
+            return
         if result.outcome is Outcome.NO_PERMISSION:
             log.error("%s; retrying in %.0f min (fix the config and `systemctl reload "
                       "syncd`)", result.message, AUTH_RETRY / 60)

@@ -82,6 +82,15 @@ class FeedUnavailable(Exception):
     """The server has no change feed (e.g. ExaVault accounts migrated to Files.com)."""
 
 
+class FeedTooLong(Exception):
+    """Reading the change feed would cost more than the ``budget`` requests the
+    caller allowed (``Backend.changes``): list the folders instead."""
+
+    def __init__(self, budget: int):
+        super().__init__(f"the change feed holds more than {budget} requests' worth")
+        self.budget = budget
+
+
 @dataclass(frozen=True)
 class AccountInfo:
     """Whose the credentials are, as `syncd check` shows it: the account's name and
@@ -103,11 +112,13 @@ class Backend(Protocol):
     # and passes it back. (ExaVault's is a server time, another service's may be
     # an event id.) These methods, but ``changes``, send no request.
 
-    def changes(self, cursor: Cursor | None) -> tuple[list[Change], Cursor]:
+    def changes(self, cursor: Cursor | None, budget: int | None = None
+                ) -> tuple[list[Change], Cursor]:
         """Account-wide changes after ``cursor``, oldest first, and the position
         the answer reached (pass it to ``advance``). ``None``: from now (a probe
         whether the feed exists). Raises ``FeedUnavailable`` when the server has
-        no feed."""
+        no feed, and ``FeedTooLong`` when reading it all would cost more than
+        ``budget`` requests (the few it took to find out are spent)."""
 
     def cursor_at(self, when: datetime) -> Cursor:
         """A cursor from which the feed reports every change after server time

@@ -18,6 +18,7 @@ class                        status   disposition   what it means
 ``ProtocolError``            any      ITEM          not what the API promises
 ``SourceChangedError``       local    RESCAN        a file changed while uploaded
 ``BudgetExhausted``          none     DEFER         syncd's budget refused to send
+``NotAnApiError``            404/3xx  CONFIG        ``account.url`` is no API base
 ===========================  =======  ============  ==================================
 
 Errors carry the HTTP status, the server's error ``code`` and ``detail``, the
@@ -47,6 +48,7 @@ __all__ = [
     "TransportError",
     "ProtocolError",
     "SourceChangedError",
+    "NotAnApiError",
     "error_for_status",
 ]
 
@@ -75,11 +77,14 @@ class Disposition(Enum):
     DEFER = "defer"
     #: Stop everything: the credentials were refused.
     STOP = "stop"
+    #: Stop everything: the configuration is wrong (``account.url`` is not an API
+    #: base); the user must fix it (exit 78).
+    CONFIG = "config"
 
     @property
     def stops_pass(self) -> bool:
         """True when one item's failure ends the whole pass at once."""
-        return self in (Disposition.DEFER, Disposition.STOP)
+        return self in (Disposition.DEFER, Disposition.STOP, Disposition.CONFIG)
 
 
 def disposition(exc: BaseException) -> Disposition:
@@ -113,6 +118,8 @@ class RemoteError(Exception):
         self.method = method
         self.path = path
         self.message = message
+        #: The answer was not the API's (a redirect, a web page): set by the client.
+        self.foreign = False
         super().__init__(str(self))
 
     @staticmethod
@@ -238,6 +245,24 @@ class SourceChangedError(Exception):
     re-scan the local file and try again later."""
 
     disposition = Disposition.RESCAN
+
+
+class NotAnApiError(RemoteError):
+    """``account.url`` answered ``GET /account``, which every ExaVault account has,
+    as no API base does (404, a redirect, a body that is not the API's): the URL is
+    wrong. Built by ``syncd.session`` from the error of that request (``cause``);
+    its ``str`` is the whole line for the user."""
+
+    kind = "not an API base"
+    disposition = Disposition.CONFIG
+
+    def __init__(self, message: str, *, cause: RemoteError | None = None):
+        self.cause = cause
+        super().__init__(message, status=getattr(cause, "status", None), method="GET",
+                         path="/account")
+
+    def __str__(self) -> str:
+        return self.message
 
 
 _BY_STATUS: dict[int, type[RemoteError]] = {

@@ -4,6 +4,7 @@ helpers over snapshot paths (relative to the mirror root, ``""`` = the root)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -59,6 +60,13 @@ class Mirror:
         removes the whole mirror)."""
         path = path.rstrip("/")
         return bool(self.root) and self.root.startswith(path + "/")
+
+
+def listing_cost(rows: int) -> int:
+    """Requests a full listing of a folder of ``rows`` items costs: exactly ⌈rows/100⌉
+    (the search reports its total, so a full last page needs no extra request), at
+    least 1."""
+    return max(1, math.ceil(rows / PAGE))
 
 
 def norm_root(root: str) -> str:

@@ -10,6 +10,17 @@ way to learn what changed on the server (docs/exavault-api.md §9):
   folder also gets one subtree listing), unless that would cost as much as a full
   listing, which is then done instead. With nothing changed a refresh of any
   number of mirrors costs exactly one request.
+* **Cost-aware choice.** The feed is account-wide: on a busy account it holds the
+  whole account's activity since the last pass (40,000 entries are 401 requests),
+  however little of it concerns the mirrors. So the feed is read with a budget:
+  what listing the mirrors that use it would cost (``listing_cost`` of each
+  snapshot's rows, summed). A feed that would cost more is abandoned after the
+  request or two that tell (``Backend.changes`` raises ``FeedTooLong``), and those
+  mirrors are listed in full instead; their cursors move to the time of the
+  refresh's first request, as after any listing. Our own echoes under them that
+  the skipped part of the feed held can no longer come back, and are forgotten.
+  The choice and both prices are kept in the account state (``detection``) and
+  shown by ``syncd status``.
 * **Full listing** (``list_tree``, about one request per 100 items): the first
   time, every ``full_scan_interval`` as a safety net, and always on servers
   without a feed (Files.com-migrated accounts). Whether the feed exists is probed
@@ -59,7 +70,14 @@ from typing import TypeVar
 
 from syncd import model
 from syncd.model import RemoteEntry
-from syncd.remote.backend import Backend, Change, Cursor, FeedUnavailable, RemoteItem
+from syncd.remote.backend import (
+    Backend,
+    Change,
+    Cursor,
+    FeedTooLong,
+    FeedUnavailable,
+    RemoteItem,
+)
 from syncd.remote.confirm import ListingChecks
 from syncd.remote.errors import InvalidParameterError, NotFoundError
 from syncd.remote.snapshot import (
@@ -69,6 +87,7 @@ from syncd.remote.snapshot import (
     diff,
     entries_of,
     known_dir,
+    listing_cost,
     norm_root,
     outermost,
 )
@@ -77,6 +96,9 @@ from syncd.state.keys import AccountState
 
 ECHO_TTL = 2 * 86400.0  # expected echoes not seen after this are forgotten
 ECHO_OPS = frozenset({"upload", "delete", "mkdir", "move", "rename"})
+# Echoes expected this long before a refresh whose feed was skipped are forgotten:
+# their entries lie before the next feed read (far more than the cursor's few seconds).
+SKIPPED_ECHO_AGE = 60.0
 
 T = TypeVar("T")
 
@@ -159,13 +181,15 @@ class RemoteTracker(ListingChecks):
         changes: list[Change] | None = None
         reached: Cursor | None = None
         feeders = [m for m in ms if not m.full]
+        budget = sum(listing_cost(len(m.rows)) for m in feeders)
+        too_long = False
         if feed != "no" and (feed is None or feeders):
             # Feed state unknown: this call is the probe (its entries are not needed:
             # every mirror without a cursor is listed in full below).
             since = self.backend.oldest([m.cursor for m in feeders]) if feeders else None
             try:
                 changes, reached = self._call(
-                    lambda: self.backend.changes(since),
+                    lambda: self.backend.changes(since, budget if feeders else None),
                     lambda out: math.ceil((len(out[0]) + 1) / PAGE))
             except FeedUnavailable:
                 self._state.feed = "no"
@@ -173,11 +197,19 @@ class RemoteTracker(ListingChecks):
                 for m in ms:
                     m.full = True
                 feeders = []
+            except FeedTooLong:
+                too_long = True
+                for m in feeders:
+                    m.full = True
+                self.index.prune_echoes(self.account, t - SKIPPED_ECHO_AGE,
+                                        under=[m.root for m in feeders])
+                feeders = []
             else:
                 if feed != "yes":
                     self._state.feed = "yes"
                     feed = "yes"
         shared = self._count() - mark
+        self._note_choice(ms, feed, feeders, shared, budget, too_long, t)
         if changes is not None and feeders:
             self._mark_dirty(feeders, ms, changes)
         elif use_hints and feeders:
@@ -194,6 +226,26 @@ class RemoteTracker(ListingChecks):
             m.result.requests = self._count() - mark + (shared if i == 0 else 0)
         index.prune_echoes(self.account, self.now() - ECHO_TTL)
         return {m.name: m.result for m in ms}
+
+    def _note_choice(self, ms: list[Mirror], feed: str | None, feeders: list[Mirror],
+                     spent: int, budget: int, too_long: bool, t: float) -> None:
+        """Keep how this refresh learns the changes, and both prices (``syncd status``)."""
+        listing = sum(listing_cost(len(m.rows)) for m in ms)
+        if feed == "no":
+            way, why = ("hints", "webhook pushes: only the pushed paths are read") if feeders \
+                else ("listing", "full listing: the account has no activity feed")
+        elif feeders:
+            way, why = "feed", (f"activity feed: {spent} request(s); listing those mirrors "
+                                f"would cost {budget}")
+        elif too_long:
+            way, why = "listing", (
+                f"full listing: the activity feed held at least {budget * PAGE} entries "
+                f"since the last pass; listing the mirrors ({budget}) was cheaper")
+        else:
+            way, why = "listing", "full listing: first pass or full_scan_interval true-up"
+        self._state.detection = {"at": t, "way": way, "why": why,
+                                 "feed_requests": spent if feed != "no" else None,
+                                 "listing_requests": listing}
 
     # --- the feed -----------------------------------------------------------------------
 

@@ -99,3 +99,6 @@ class AccountState(_Scope):
     pass_open = Value("a pass began and has not ended (it was killed)")
     daemon = Value("the running daemon's facts: pid, started, poll interval, webhook, watch")
     rate = Value("the server's rate counters: limit, remaining, reserve, at")
+    detection = Value("how the last refresh learnt the server's changes, and what each way "
+                      "cost or would have cost (remote/tracker.py)")
+    api_base = Value("time GET /account proved account.url an API base (syncd.session)")

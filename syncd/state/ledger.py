@@ -3,6 +3,8 @@ own changes expected back through the activity feed or a webhook push (``echo``)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from syncd.state.connection import Connection
 
 ECHO_OPS = frozenset({"upload", "delete", "mkdir", "move", "rename"})
@@ -31,6 +33,15 @@ class Ledger(Connection):
                 "SELECT at FROM ledger WHERE account = ? AND at >= ? ORDER BY at",
                 (account, float(since))).fetchall()
         return [r[0] for r in rows]
+
+    def spent_by(self, account: str, since: float) -> dict[tuple[str, str], int]:
+        """Requests recorded at or after ``since``, counted by (method, API path)."""
+        with self._lock:
+            self._flushed()
+            rows = self._conn.execute(
+                "SELECT method, path, COUNT(*) FROM ledger WHERE account = ? AND at >= ? "
+                "GROUP BY method, path", (account, float(since))).fetchall()
+        return {(m, p): n for m, p, n in rows}
 
     def prune_ledger(self, account: str, before: float) -> None:
         with self._write():
@@ -64,7 +75,18 @@ class Echoes(Connection):
                 self._conn.execute(f"UPDATE echo SET {mine} = 1 WHERE id = ?", (row[0],))
             return True
 
-    def prune_echoes(self, account: str, before: float) -> None:
+    def prune_echoes(self, account: str, before: float,
+                     under: Sequence[str] | None = None) -> None:
+        """Forget the echoes expected before ``before``; with ``under`` (absolute
+        folder paths, "" for the whole account) only those of paths inside them."""
+        where, args = "account = ? AND at < ?", [account, float(before)]
+        if under is not None:
+            if "" not in under:
+                if not under:
+                    return
+                where += " AND (" + " OR ".join(
+                    "path = ? OR substr(path, 1, ?) = ?" for _ in under) + ")"
+                for root in under:
+                    args += [root, len(root) + 1, root + "/"]
         with self._write():
-            self._conn.execute("DELETE FROM echo WHERE account = ? AND at < ?",
-                               (account, float(before)))
+            self._conn.execute(f"DELETE FROM echo WHERE {where}", args)

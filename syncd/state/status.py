@@ -8,18 +8,25 @@ second connection (SQLite WAL: readers never block the daemon) and asks the
 state directory's lock whether a daemon or sync is running. It never creates
 the index and never sends a request: it costs no transactions.
 
+Conflicts are those that exist now: the conflicted copies (``model.parse_copy``)
+among the synced and the server's items the index knows, less the synced ones
+gone from the local folder (resolved here; the next pass carries it over). A
+copy found only locally (not synced yet) is counted from the next pass on.
+
 The ``--json`` shape (``"version": 1``) is stable: keys are only ever added.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from io import StringIO
 from typing import Any
 
+from syncd import model
 from syncd.config.loader import Config
 from syncd.local import kept
 from syncd.report import MirrorReport
@@ -60,6 +67,8 @@ def record_pass(index: Index, report: MirrorReport, now: float, *, state: str | 
         conflicts.append([path, now])
     status["conflicts"] = conflicts[-MAX_CONFLICTS:]
     status["conflicts_total"] = int(status.get("conflicts_total") or 0) + len(set(report.conflicts))
+    status["bytes_up"] = int(status.get("bytes_up") or 0) + report.bytes_up
+    status["bytes_down"] = int(status.get("bytes_down") or 0) + report.bytes_down
     problem = report.error or (f"deletions held back: {report.guard}" if report.guard else None)
     if state is None:
         state = "error" if problem or report.failed else "idle"
@@ -94,6 +103,7 @@ def collect(config: Config, *, now: float | None = None) -> dict[str, Any]:
         rate = (values.rate if values else None) or {}
         spent = index.spent(acct.url, now - DAY) if index else 0
         feed = values.feed if values else None
+        detection = (values.detection if values else None) or {}
         out: dict[str, Any] = {
             "version": 1,
             "daemon": {
@@ -115,6 +125,16 @@ def collect(config: Config, *, now: float | None = None) -> dict[str, Any]:
                 "remaining_at": _iso(rate.get("at")),
                 "reserve": rate.get("reserve"),
                 "activity_feed": None if feed is None else feed == "yes",
+                # how the last refresh learnt the server's changes (remote/tracker.py)
+                "change_detection": {
+                    "way": detection.get("way"),
+                    "why": detection.get("why"),
+                    "at": _iso(detection.get("at")),
+                    "feed_requests": detection.get("feed_requests"),
+                    "listing_requests": detection.get("listing_requests"),
+                } if detection else None,
+                "transactions_by_kind": _by_kind(index.spent_by(acct.url, now - DAY))
+                if index else {},
             },
             "mirrors": [],
         }
@@ -132,6 +152,7 @@ def _mirror(index: Index | None, m, running: bool, now: float) -> dict[str, Any]
     message = status.get("message")
     if not running and state == "syncing":
         state, message = "error", "interrupted while syncing; resumes on the next run"
+    copies = _copies(index, m) if index is not None else []
     errors = []
     if index is not None:
         for path, (attempts, next_try, error) in sorted(index.failures(m.name).items()):
@@ -148,14 +169,43 @@ def _mirror(index: Index | None, m, running: bool, now: float) -> dict[str, Any]
         "until": _iso(status.get("until")),
         "last_sync": _iso(status.get("last_sync")),
         "queued": index.queue_count(m.name) if index else 0,
-        "conflicts": int(status.get("conflicts_total") or 0),
+        "conflicts": len(copies),  # conflicted copies there now
+        "conflict_copies": copies,
+        "conflicts_seen": int(status.get("conflicts_total") or 0),  # ever found, a total
         "recent_conflicts": [{"path": p, "at": _iso(t)}
                              for p, t in (status.get("conflicts") or [])[-10:]],
+        "bytes_up": int(status.get("bytes_up") or 0),
+        "bytes_down": int(status.get("bytes_down") or 0),
         "errors": errors[:MAX_ERRORS],
         "error_count": len(errors),
         # folders a deletion left because they hold ignored items (syncd.local.kept)
         "kept": _kept(index, m.name),
     }
+
+
+def _copies(index: Index, m) -> list[dict[str, str]]:
+    """The conflicted copies of a mirror there now, sorted: ``{"copy", "original"}``."""
+    base, remote = index.paths_holding(m.name, " (conflicted copy ")
+    found: dict[str, str] = {}
+    for path in set(base) | remote:
+        parsed = model.parse_copy(path)
+        if parsed is None:
+            continue
+        local = base.get(path)
+        if local is not None and not os.path.lexists(os.path.join(m.local, local)):
+            continue  # resolved here: the next pass carries it over
+        found[path] = parsed[0]
+    return [{"copy": c, "original": found[c]} for c in sorted(found)]
+
+
+def _by_kind(rows: Mapping[tuple[str, str], int]) -> dict[str, int]:
+    """Requests of the last 24 h by kind, ``"GET /resources/list"`` (ids as ``{id}``)."""
+    out: dict[str, int] = {}
+    for (method, path), n in rows.items():
+        kind = f"{method} " + "/".join("{id}" if part.isdigit() else part
+                                       for part in path.split("/"))
+        out[kind] = out.get(kind, 0) + n
+    return dict(sorted(out.items()))
 
 
 def _kept(index: Index | None, mirror: str) -> list[dict[str, str]]:
@@ -221,6 +271,9 @@ def render(data: Mapping[str, Any], *, now: float | None = None, width: int | No
     if a["reserve"] is not None:
         parts.append(f"reserve {a['reserve']}")
     say("Account: " + "; ".join(parts))
+    if a.get("change_detection"):
+        c = a["change_detection"]
+        say(f"Remote changes: {c['why']} ({_ago(c['at'], now)})")
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for col in ("Mirror", "State", "Last sync", "Queued", "Conflicts", "Errors"):
         table.add_column(col)
@@ -233,8 +286,9 @@ def render(data: Mapping[str, Any], *, now: float | None = None, width: int | No
         for e in m["errors"]:
             say(f"  {m['name']}: {e['path']}: {e['error']} "
                           f"(attempt {e['attempts']}, retry {e['retry_at']})")
-        for c in m["recent_conflicts"]:
-            say(f"  {m['name']}: conflict kept both versions: {c['path']}")
+        for c in m["conflict_copies"]:
+            say(f"  {m['name']}: conflict, both versions kept: {c['original']} and "
+                f"{c['copy']} (`syncd conflicts`)")
         for k in m.get("kept") or []:
             say(f"  {m['name']}: {k['path']}: {k['why']}")
     return buf.getvalue()

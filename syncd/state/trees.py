@@ -196,6 +196,18 @@ class Trees(Connection):
                                         (mirror,))
             return {e.path: e for e in map(_remote_entry, cursor)}
 
+    def paths_holding(self, mirror: str, text: str) -> tuple[dict[str, str], set[str]]:
+        """The synced (remote path -> local path) and the snapshot's paths whose path
+        holds ``text`` (`syncd status`: conflicted copies), without reading every row."""
+        with self._lock:
+            base = dict(self._conn.execute(
+                "SELECT remote_path, local_path FROM base WHERE mirror = ? AND "
+                "instr(remote_path, ?) > 0", (mirror, text)))
+            remote = {r[0] for r in self._conn.execute(
+                "SELECT path FROM remote WHERE mirror = ? AND instr(path, ?) > 0",
+                (mirror, text))}
+        return base, remote
+
     def put_remote(self, mirror: str, entries: Iterable[RemoteEntry], *,
                    replace_all: bool = False) -> None:
         """Upsert entries by path. ``replace_all``: they are a complete listing, so

@@ -31,6 +31,7 @@ class Conflicts(WorkerCore):
                 self._record(self._local_entry(a.path, st, local_sha), a.remote)
                 with self._lock:
                     self.out.counts["identical"] += 1
+                self._progress("identical", a.path)
                 return
             if a.base is not None and remote_sha == a.base.sha256:
                 self._resent(a.base, a.remote, a.path)
@@ -43,8 +44,7 @@ class Conflicts(WorkerCore):
                 self.index.move_remote(self.mirror, a.remote_path, cc_remote)
                 self._put_remote(self._to_entry(item))
                 self._upload(Upload(a.path, a.remote_path, a.local, None))
-                with self._lock:
-                    self.out.counts["conflicts"] += 1
+                self._conflict(a.path, cc_remote, "remote")
                 return
             # Different content: keep both. Two-way: on both sides. Download-only:
             # the local version steps aside locally (never uploaded).
@@ -62,8 +62,7 @@ class Conflicts(WorkerCore):
         if self.r.direction == "download-only":
             st = os.lstat(target)
             self._record(self._local_entry(a.path, st, remote_sha), a.remote)
-            with self._lock:
-                self.out.counts["conflicts"] += 1
+            self._conflict(a.path, a.conflict_path, "local")
             return
         st = os.lstat(target)
         self._record(self._local_entry(a.path, st, remote_sha), a.remote)
@@ -71,9 +70,7 @@ class Conflicts(WorkerCore):
         cc_st = os.lstat(cc)
         self._upload(Upload(a.conflict_path, _sibling(a.remote_path, a.conflict_path),
                             self._local_entry(a.conflict_path, cc_st, None), None))
-        with self._lock:
-            self.out.counts["conflicts"] += 1
-        self._progress("conflict", a.path, 0)
+        self._conflict(a.path, a.conflict_path, "local")
 
 
 def _sibling(remote_path: str, local_rel: str) -> str:

@@ -32,6 +32,7 @@ class Outcome:
     stop: Exception | None = None
     done_items: list[int] = field(default_factory=list)
     kept: list[tuple[str, str]] = field(default_factory=list)  # folders kept for ignored items
+    conflicts: list[tuple[str, str, str]] = field(default_factory=list)  # see on_conflict
 
 
 @dataclass
@@ -54,6 +55,12 @@ class MirrorRun:
     down: Throttle = field(default_factory=lambda: Throttle(0))
     now: Callable[[], float] = time.time
     on_progress: Callable[[str, str, int], None] | None = None  # (verb, path, bytes)
+    # (path, bytes just moved), from the stream wrappers: every chunk of every upload and
+    # download (negative when an upload rewinds to send again); path is the action's
+    on_bytes: Callable[[str, int], None] | None = None
+    # (path, conflicted copy's path, whose version got the copy's name: "local" or
+    # "remote"), once per conflict that happened (both versions kept)
+    on_conflict: Callable[[str, str, str], None] | None = None
     cancel: threading.Event | None = None  # set: stop as soon as possible
     ignored: Callable[[str, bool], bool] = lambda path, is_dir: False  # the mirror's rules
 
@@ -172,6 +179,24 @@ class WorkerCore:
     def _progress(self, verb: str, path: str, size: int = 0) -> None:
         if self.r.on_progress is not None:
             self.r.on_progress(verb, path, size)
+
+    def _meter(self, target: str) -> Callable[[int], None] | None:
+        """What a stream wrapper calls with each chunk's bytes for the file at the
+        absolute local path ``target`` (its action's path goes to ``on_bytes``)."""
+        on_bytes = self.r.on_bytes
+        if on_bytes is None:
+            return None
+        rel = os.path.relpath(target, self.r.local_root)
+        return lambda n: on_bytes(rel, n)
+
+    def _conflict(self, path: str, copy: str, renamed: str) -> None:
+        """A conflict happened at ``path``: both versions are kept, ``renamed``'s
+        (``"local"`` or ``"remote"``) under ``copy``. Counted once, and announced."""
+        with self._lock:
+            self.out.counts["conflicts"] += 1
+            self.out.conflicts.append((path, copy, renamed))
+        if self.r.on_conflict is not None:
+            self.r.on_conflict(path, copy, renamed)
 
     def _in_the_way(self, target: str, rel: str, action_path: str | None = None) -> None:
         """Raise a per-item error (one line, backed off) when what occupies

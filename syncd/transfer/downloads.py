@@ -42,20 +42,25 @@ _PARTIALS = threading.Lock()  # the index's record of them is read and written w
 
 class ResumeWriter(HashingWriter):
     """A download's writer that may start after bytes already in the file
-    (``have``, hashed in ``sha``): ``truncate(0)`` starts over, for a server that
-    sent the whole file although asked for the rest."""
+    (``have``, hashed in ``sha``; ``progress`` is told them first): ``truncate(0)``
+    starts over (and takes back the progress), for a server that sent the whole
+    file although asked for the rest."""
 
-    def __init__(self, f, throttle, cancel, *, have: int = 0, sha=None):
-        super().__init__(f, throttle, cancel)
+    def __init__(self, f, throttle, cancel=None, progress=None, *, have: int = 0, sha=None):
+        super().__init__(f, throttle, cancel, progress)
         self.resumed = have  # bytes that were there before this download
         if have:
             self.sha, self.count = sha, have
+            if progress is not None:
+                progress(have)
 
     def truncate(self, size: int = 0) -> int:
         if size:
             raise OSError("a download only starts over (truncate(0))")
         self._f.seek(0)
         self._f.truncate()
+        if self.count and self._progress is not None:
+            self._progress(-self.count)
         self.sha, self.count, self.resumed = hashlib.sha256(), 0, 0
         return 0
 
@@ -72,7 +77,8 @@ class Downloads(WorkerCore):
         part, have, sha = self._resume(key, remote, os.path.dirname(target))
         try:
             with open(part.fd, "wb", closefd=False) as f:
-                writer = ResumeWriter(f, self.r.down, self.r.cancel, have=have, sha=sha)
+                writer = ResumeWriter(f, self.r.down, self.r.cancel, self._meter(target),
+                                      have=have, sha=sha)
                 self.r.backend.download(self.remote_abs(remote_path), writer,
                                         offset=writer.resumed)
                 f.flush()

@@ -31,6 +31,7 @@ class Folders(WorkerCore):
         self._record(LocalEntry(a.path, DIR, 0, st.st_mtime_ns, st.st_ino), a.remote)
         with self._lock:
             self.out.counts["folders"] += 1
+        self._progress("created folder locally", a.path)
 
     def _make_remote_dir(self, a: MakeRemoteDir) -> None:
         st = self._lstat(self.local_abs(a.local.path))
@@ -46,3 +47,4 @@ class Folders(WorkerCore):
         self._record(LocalEntry(a.local.path, DIR, 0, st.st_mtime_ns, st.st_ino), entry)
         with self._lock:
             self.out.counts["folders"] += 1
+        self._progress("created folder remotely", a.remote_path)

@@ -39,10 +39,12 @@ class Moves(WorkerCore):
         fsync_dir(os.path.dirname(dst), os.path.dirname(src))
         crashpoints.hit("move.local.done")
         self._move_base(a)
-        aside = a.forget_base or a.keep_base
+        if a.forget_base or a.keep_base:  # a conflict's copy (the planner's asides)
+            self._conflict(a.src, a.dst, "local")
+            return
         with self._lock:
-            self.out.counts["conflict copies" if aside else "moved"] += 1
-        self._progress("renamed" if aside else "moved", f"{a.src} -> {a.dst}")
+            self.out.counts["moved"] += 1
+        self._progress("moved", f"{a.src} -> {a.dst}")
 
     def _move_base(self, a: MoveLocal | MoveRemote) -> None:
         """The base rows follow a move. An aside of the base item drops its row
@@ -75,7 +77,11 @@ class Moves(WorkerCore):
             if a.remote.kind == DIR:
                 self._remote_dirs = {model.rebase(p, a.src, a.dst) if model.is_under(p, a.src)
                                      else p for p in self._remote_dirs}
-            self.out.counts["moved"] += 1
+            if not (a.forget_base or a.keep_base):
+                self.out.counts["moved"] += 1
+        if a.forget_base or a.keep_base:  # a conflict's copy (the planner's asides)
+            self._conflict(a.src, a.dst, "remote")
+            return
         self._progress("moved", f"{a.src} -> {a.dst}")
 
     def _moved_anyway(self, a: MoveRemote) -> RemoteItem | None:

@@ -8,6 +8,7 @@ import os
 import stat as stat_mod
 import threading
 import time
+from collections.abc import Callable
 
 from syncd import crashpoints, heartbeat
 from syncd.local.ignore import is_own_temp_name, new_temp_name
@@ -44,10 +45,13 @@ class Throttle:
 
 class HashingReader:
     """A file wrapper for uploads: SHA-256 and byte count of what was actually read,
-    throttled; seeking back to the start (a retry) restarts the hash."""
+    throttled; seeking back to the start (a retry) restarts the hash. ``progress``
+    is told each chunk's size once it may go (and minus the count on a rewind)."""
 
-    def __init__(self, f, throttle: Throttle, cancel: threading.Event | None = None):
+    def __init__(self, f, throttle: Throttle, cancel: threading.Event | None = None,
+                 progress: Callable[[int], None] | None = None):
         self._f, self._throttle, self._cancel = f, throttle, cancel
+        self._progress = progress
         self._start = f.tell()
         self.sha = hashlib.sha256()
         self.count = 0
@@ -60,6 +64,8 @@ class HashingReader:
 
     def seek(self, pos: int, whence: int = 0):
         if whence == 0 and pos == self._start:
+            if self.count and self._progress is not None:
+                self._progress(-self.count)  # sent again from the start
             self.sha, self.count = hashlib.sha256(), 0
             return self._f.seek(pos)
         raise OSError("HashingReader only rewinds to its start")
@@ -72,6 +78,8 @@ class HashingReader:
         self.count += len(data)
         heartbeat.beat()  # a long upload is progress, chunk by chunk (the watchdog)
         self._throttle.take(len(data), self._cancel)
+        if data and self._progress is not None:
+            self._progress(len(data))
         if first:
             crashpoints.hit("upload.body")
         return data
@@ -80,10 +88,13 @@ class HashingReader:
 class HashingWriter:
     """A file wrapper for downloads: SHA-256 of what was written, throttled. Not
     seekable, so the client never retries a download after bytes were written
-    (the worker restarts it cleanly instead)."""
+    (the worker restarts it cleanly instead). ``progress`` is told each chunk's size
+    once written."""
 
-    def __init__(self, f, throttle: Throttle, cancel: threading.Event | None = None):
+    def __init__(self, f, throttle: Throttle, cancel: threading.Event | None = None,
+                 progress: Callable[[int], None] | None = None):
         self._f, self._throttle, self._cancel = f, throttle, cancel
+        self._progress = progress
         self.sha = hashlib.sha256()
         self.count = 0
 
@@ -98,6 +109,8 @@ class HashingWriter:
         first = not self.count and data
         self.count += len(data)
         written = self._f.write(data)
+        if data and self._progress is not None:
+            self._progress(len(data))
         if first:
             crashpoints.hit("download.body")
         return written

@@ -30,7 +30,7 @@ class Uploads(WorkerCore):
             before = os.fstat(f.fileno())
             if not stat_mod.S_ISREG(before.st_mode) or not self._same_local(before, a.local):
                 raise Stale(a.path)
-            reader = HashingReader(f, self.r.up, self.r.cancel)
+            reader = HashingReader(f, self.r.up, self.r.cancel, self._meter(path))
             crashpoints.hit("upload.start")
             try:
                 item = self.r.backend.upload(self.remote_abs(a.remote_path), reader,
@@ -120,6 +120,6 @@ class Uploads(WorkerCore):
         with self._lock:
             self.out.counts["uploaded"] += 1
             self.out.bytes_up += sent.size
-            self.out.counts["conflicts"] += 1
             self.out.refresh = True
             self.out.stale += 1
+        self._conflict(a.path, cc, "local")

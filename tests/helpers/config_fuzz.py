@@ -242,7 +242,7 @@ def _seed() -> int:
 
 
 SPECIAL = {
-    "missing": (None, "no config file at"),
+    "missing": (None, "no config file here: run `syncd init --config"),
     "directory": (None, "is a directory"),
     "unreadable": (b"account: {}\n", "cannot read config file: Permission denied"),
     "empty": (b"", "empty configuration"),

@@ -21,6 +21,7 @@ ISSUE_ROWS = {
     "Idle poll, activity mode",
     "Idle true-up, fallback mode",
     "Transactions per change",
+    "Busy account, quiet mirrors",
     "Local scan vs bare walk",
     "Re-scan, no changes",
     "Planner on 100k entries",
@@ -102,6 +103,18 @@ def test_transactions_per_change(quick):
     # A folder's id is not known until a listing (uploads created it): a stat first.
     assert change("folder rename (50 files inside), folder not listed")["value"] == 2
     assert change("folder rename (50 files inside), folder listed before")["value"] == 1
+
+
+@pytest.mark.slow
+def test_a_busy_account_costs_a_listing_not_its_whole_feed(quick):
+    # issue 18, item 5: at most what listing the mirrors costs, plus the 1-2 feed
+    # requests that tell the feed is longer
+    _, rows, _ = quick
+    busy = line(rows, "Busy account, quiet mirrors", "quiet `syncd sync` pass after")
+    pages = sum(math.ceil(n / 100) for n in busy["details"]["items"])
+    assert busy["details"]["by"] == {"activity": 2, "list": pages}
+    assert busy["value"] == pages + 2 < busy["details"]["feed_pages"]
+    assert line(rows, "Busy account, quiet mirrors", "the next quiet pass")["value"] == 1
 
 
 @pytest.mark.slow

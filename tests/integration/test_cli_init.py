@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import select
+import signal
 import stat
 import subprocess
 import sys
@@ -158,11 +159,13 @@ def test_inline_secrets_without_a_source_is_a_usage_error(tmp_path):
     assert "--secrets-file" in proc.stderr
 
 
-def _read_until(fd: int, needle: str, transcript: list[str], timeout: float = 30) -> None:
+def _read_until(fd: int, needle: str, transcript: list[str], timeout: float = 30,
+                start: int = 0) -> None:
+    """Read the terminal into ``transcript`` until ``needle`` shows after ``start``."""
     deadline = time.monotonic() + timeout
-    while needle not in "".join(transcript):
+    while needle not in "".join(transcript)[start:]:
         left = deadline - time.monotonic()
-        assert left > 0, f"no {needle!r} in {''.join(transcript)!r}"
+        assert left > 0, f"no {needle!r} in {''.join(transcript)[start:]!r}"
         ready, _, _ = select.select([fd], [], [], left)
         if ready:
             try:
@@ -187,8 +190,7 @@ def test_prompts_on_a_terminal_and_never_echoes_the_secrets(tmp_path):
         for prompt, answer in (("API URL", "https://acme.exavault.com/api/v2"),
                                ("Local folder", "Team Docs"),
                                ("Remote folder", "/team"),
-                               ("Name of this mirror", ""),  # no default for "Team Docs"
-                               ("Name of this mirror", "team"),  # so it is asked again
+                               ("Name of this mirror [Team-Docs]", "team"),  # suggested
                                ("store them in the config file", "f"),
                                ("API key (not shown)", "tty-key-5d1c"),
                                ("Access token (not shown)", "tty-token-8e2b")):
@@ -196,7 +198,7 @@ def test_prompts_on_a_terminal_and_never_echoes_the_secrets(tmp_path):
             os.write(fd, answer.encode() + b"\n")
             shown += "".join(transcript)
             transcript.clear()
-        _read_until(fd, "Next: syncd check", transcript)
+        _read_until(fd, "keep syncing", transcript)
         shown += "".join(transcript)
     finally:
         _, status = os.waitpid(pid, 0)
@@ -208,6 +210,84 @@ def test_prompts_on_a_terminal_and_never_echoes_the_secrets(tmp_path):
     (m,) = cfg.mirrors
     assert (m.name, m.local, m.remote) == ("team", tmp_path / "Team Docs", "/team")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def _converse(argv: list[str], cwd: Path, steps) -> tuple[int, str]:
+    """Run ``syncd`` on a pseudo-terminal, answer each prompt of ``steps``
+    (``(text to wait for, answer)``; ``None``: wait only, ``"\x04"``: Ctrl-D);
+    the exit code and everything the terminal showed. Each text is looked for
+    after the previous one (output may arrive in any chunks)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: syncd on a terminal
+        os.chdir(cwd)
+        os.execve(sys.executable, [sys.executable, "-m", "syncd", *argv], clean_env())
+    transcript: list[str] = []
+    seen = 0  # where the next text is looked for
+    ok = False
+    try:
+        for wait, answer in steps:
+            _read_until(fd, wait, transcript, start=seen)
+            seen = "".join(transcript).index(wait, seen) + len(wait)
+            if answer is not None:
+                os.write(fd, answer.encode() + (b"" if answer == "\x04" else b"\n"))
+        ok = True
+    finally:
+        if not ok:
+            os.kill(pid, signal.SIGKILL)  # it may be waiting for an answer
+        while True:  # what it printed until it ended
+            ready, _, _ = select.select([fd], [], [], 10)
+            try:
+                data = os.read(fd, 4096) if ready else b""
+            except OSError:
+                data = b""
+            if not data:
+                break
+            transcript.append(data.decode("utf-8", "replace"))
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), "".join(transcript)
+
+
+def test_each_answer_is_checked_when_given_and_asked_again_with_the_reason(tmp_path):
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    (tmp_path / "Project X").mkdir()
+    path = tmp_path / "conf" / "config.yaml"
+    code, shown = _converse(
+        ["init", "--config", str(path), "--state-dir", str(tmp_path / "state")], tmp_path, [
+            ("API URL", "http://127.0.0.1:8765"),  # no /api/v2: the usual mistake
+            ("press Enter for http://127.0.0.1:8765/api/v2", None),
+            ("API URL (https://ACCOUNT.exavault.com/api/v2) [http://127.0.0.1:8765/api/v2]",
+             ""),  # takes the fix
+            ("Local folder", "notes.txt"),
+            ("notes.txt is a file, not a folder; try again", None),
+            ("Local folder", "Project X"),
+            ("Remote folder", "/projects/x"),
+            ("Name of this mirror [Project-X]", "bad name!"),  # the suggestion, refused
+            ("must start with a letter or digit", None),
+            ("Name of this mirror [Project-X]", ""),
+            ("(e), or store them", "e"),
+            ("keep syncing", None)])
+    assert code == 0, shown
+    assert "--name" not in shown and "--url" not in shown and "--local" not in shown
+    for line in (f"syncd check --config {path}", f"syncd sync --config {path} --dry-run",
+                 f"syncd sync --config {path}", f"syncd run --config {path}"):
+        assert re.search(rf"^  {re.escape(line)} +# ", shown, re.M), shown
+    cfg = load_config(path, env={"EXAVAULT_API_KEY": "k", "EXAVAULT_ACCESS_TOKEN": "t"})
+    (m,) = cfg.mirrors
+    assert cfg.account.url == "http://127.0.0.1:8765/api/v2"
+    assert (m.name, m.local, m.remote) == ("Project-X", tmp_path / "Project X", "/projects/x")
+
+
+def test_the_same_url_again_keeps_it_and_ctrl_d_cancels_writing_nothing(tmp_path):
+    path = tmp_path / "config.yaml"
+    code, shown = _converse(["init", "--config", str(path)], tmp_path, [
+        ("API URL", "https://proxy.example/exavault"),
+        ("give the same URL again to keep it", None),
+        ("API URL", "https://proxy.example/exavault"),
+        ("Local folder", "\x04")])
+    assert code == 64, shown
+    assert "init cancelled: nothing was written" in shown
+    assert not path.exists()
 
 
 def test_the_template_documents_every_key_with_the_defaults_the_code_uses(tmp_path):
@@ -261,7 +341,8 @@ def test_init_then_check_then_sync_against_the_emulator(make_emulator, tmp_path)
     proc = syncd("check", "--config", config, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "credentials accepted" in proc.stdout
-    assert [(r.method, r.path) for r in emu.request_log] == [("GET", "/api/v2/account")]
+    assert [(r.method, r.path) for r in emu.request_log] == [("GET", "/api/v2/account"),
+                                                            ("GET", "/api/v2/resources")]
 
     proc = syncd("sync", "--config", config, env=env)
     assert proc.returncode == 0, proc.stderr
@@ -271,7 +352,7 @@ def test_init_then_check_then_sync_against_the_emulator(make_emulator, tmp_path)
     n = len(emu.request_log)
     proc = syncd("check", "--config", config, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert len(emu.request_log) == n + 1
+    assert len(emu.request_log) == n + 2  # the account, and the remote folder live
     assert "Activity feed: available" in proc.stdout
     assert "local folder:  exists; 2 files, 1 folder in sync" in proc.stdout
     assert "remote folder: exists; 2 files, 1 folder on the server" in proc.stdout

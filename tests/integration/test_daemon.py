@@ -199,6 +199,8 @@ def test_second_daemon_on_the_same_state_dir_refuses_to_start(make_emulator, tmp
     assert "another syncd is already running" in out.stderr
     assert f"pid {d.proc.pid}" in out.stderr
     assert "Traceback" not in out.stderr
+    assert "syncd stopped" not in out.stderr  # (the running one did not stop)
+    assert "it goes on, this one exits" in out.stderr
 
 
 def test_sighup_adds_a_mirror_without_restart(make_emulator, tmp_path, start):

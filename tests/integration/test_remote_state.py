@@ -255,6 +255,47 @@ def test_own_changes_through_the_backend_cost_no_stat(synced):
     assert {r.mode for r in out.values()} == {"unchanged"}
 
 
+def test_a_feed_longer_than_the_listings_is_left_for_them(synced):
+    # issue 18 item 5: the listings of big and small cost 4 + 1 = 5 requests; 600
+    # changes elsewhere are 7 feed requests: after 2 the tracker lists instead
+    s = synced
+    s.backend.upload("/big/docs/mine.txt", io.BytesIO(b"mine"), 4, replace=False)  # echo
+    s.clock.t += 120  # the echo is older than the skipped feed's reach
+    for i in range(600):
+        s.emu.other.write(f"/elsewhere/f{i:03}.txt", b"x")
+    s.emu.advance_clock(10)
+    out, paths = s.refresh()
+    assert paths == ["/activity/session"] * 2 + ["/resources/list"] * 5
+    assert {r.mode for r in out.values()} == {"listing"}
+    assert "docs/mine.txt" in s.rows()
+    detection = s.index.account_state(ACCOUNT).detection
+    assert (detection["way"], detection["feed_requests"], detection["listing_requests"]) == (
+        "listing", 2, 5)
+    # The feed positions moved past the burst, and the echo of our upload, which the
+    # skipped part held, is gone: another user's upload to that name is not taken
+    # for ours.
+    s.emu.other.write("/big/docs/mine.txt", b"theirs!")
+    s.emu.advance_clock(10)
+    out, paths = s.refresh()
+    assert paths == ["/activity/session", "/resources"]
+    assert s.rows()["docs/mine.txt"].size == 7
+    assert s.index.account_state(ACCOUNT).detection["way"] == "feed"
+
+
+def test_a_feed_within_the_listings_cost_is_read(synced):
+    s = synced
+    for i in range(350):  # 4 feed pages; the listings cost 5
+        s.emu.other.write(f"/elsewhere/f{i:03}.txt", b"x")
+    s.emu.other.write("/small/new.txt", b"new")
+    s.emu.advance_clock(10)
+    out, paths = s.refresh()
+    # page 1, page 5 (empty: the feed fits), pages 2-4: the budget, no more; then
+    # small (5 rows) is listed again, no dearer than a stat (as before)
+    assert paths == ["/activity/session"] * 5 + ["/resources/list"]
+    assert out["big"].mode == "unchanged" and "new.txt" in s.rows("small")
+    assert s.index.account_state(ACCOUNT).detection["way"] == "feed"
+
+
 def test_own_change_mixed_with_a_foreign_one(synced):
     s = synced
     s.backend.upload("/big/docs/mine.txt", io.BytesIO(b"mine"), 4, replace=False)
@@ -362,7 +403,7 @@ def test_files_com_probes_the_feed_once_then_only_lists(make_setup):
 def test_feed_unavailable_later_switches_to_listings(synced, monkeypatch):
     s = synced
 
-    def gone(since):
+    def gone(since, budget=None):
         raise FeedUnavailable("migrated")
 
     monkeypatch.setattr(s.backend, "changes", gone)

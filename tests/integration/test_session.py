@@ -4,6 +4,7 @@ import pytest
 
 from syncd import session
 from syncd.config.loader import load_config
+from syncd.remote.backend import RequestEvent
 from syncd.remote.exavault.api import ExaVaultClient
 from syncd.remote.exavault.backend import ExaVaultBackend
 from syncd.remote.exavault.webhook import FORMAT as EXAVAULT_PUSH
@@ -29,7 +30,10 @@ def test_an_account_without_a_type_is_exavault(config, index):
     try:
         assert isinstance(s.client, ExaVaultClient) and isinstance(s.backend, ExaVaultBackend)
         assert s.tracker.backend is s.backend and s.budget.account == config.account.url
-        assert s.client.on_request == s.budget.observe  # the budget counts every request
+        # every request is counted by the budget and seen by the URL's proof
+        s.client.on_request(RequestEvent("GET", "/resources/list", 404, 100, 99))
+        assert s.budget.spent == 1 and s.budget.server_remaining == 99
+        assert s.url.suspect and s.url.backend is s.backend
     finally:
         s.close()
 

@@ -427,7 +427,7 @@ def test_a_remote_change_made_during_the_pass_is_synced_in_the_same_pass(s):
     write(s.local() / "b.txt", "b")
 
     class Meddler(Reporter):
-        def start(self, mirror, total):
+        def start(self, mirror, total, sizes=None):
             if not s.emu.other.info("/docs/during.txt"):
                 s.emu.other.write("/docs/during.txt", b"written while syncd worked")
 

@@ -1,5 +1,7 @@
-"""The shipped units pass `systemd-analyze verify` and keep a low `security` exposure
-(skipped, saying why, where systemd-analyze is missing)."""
+"""The shipped units, and those `syncd service install` writes, pass `systemd-analyze
+verify`; the system unit keeps a low `security` exposure (skipped, saying why, where
+systemd-analyze is missing). `service install --now` runs the systemctl commands it
+prints."""
 
 from __future__ import annotations
 
@@ -7,11 +9,13 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.systemd_units import SYSTEM_UNIT, USER_UNIT
+from tests.helpers.package_data import EXAMPLE_CONFIG
+from tests.helpers.systemd_units import SYNC_UNIT, SYSTEM_UNIT, TIMER_UNIT, USER_UNIT
 
 ANALYZE = shutil.which("systemd-analyze")
 
@@ -122,3 +126,93 @@ def test_system_unit_exposure_is_low(tmp_path):
         pytest.skip(f"systemd-analyze security gave no verdict: {proc.stdout}{proc.stderr}")
     assert float(match.group(1)) <= 3.0, proc.stdout
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@needs_analyze
+def test_the_timer_and_its_oneshot_verify(tmp_path, analyze_options):
+    staged = _stage(tmp_path, SYNC_UNIT, SYNC_UNIT.name)
+    timer = staged.parent / TIMER_UNIT.name
+    timer.write_text(TIMER_UNIT.read_text())
+    rc, output = _verify(tmp_path, timer, True, analyze_options)
+    assert rc == 0 and "syncd" not in output, output
+    rc, output = _verify(tmp_path, staged, True, analyze_options)
+    assert rc == 0 and "syncd" not in output, output
+
+
+# --- what `syncd service install` writes ---------------------------------------------------
+
+SYNCD = Path(sys.executable).parent / "syncd"
+
+
+def _install(home: Path, *args: str, path: str | None = None) -> subprocess.CompletedProcess:
+    """`syncd service install ARGS` as a user would run it: this venv's syncd
+    script, a home of its own with a config, the secrets exported."""
+    config = home / ".config" / "syncd" / "config.yaml"
+    if not config.exists():
+        config.parent.mkdir(parents=True)
+        config.write_text(EXAMPLE_CONFIG.read_text())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "SYNCD_"))}
+    env.update(HOME=str(home), EXAVAULT_API_KEY="key-5f2a9c77d1",
+               EXAVAULT_ACCESS_TOKEN="token-81be07aa42")
+    if path is not None:
+        env["PATH"] = path
+    return subprocess.run([str(SYNCD), "service", "install", *args], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@needs_analyze
+@pytest.mark.skipif(not SYNCD.exists(), reason="no syncd script beside this Python")
+@pytest.mark.parametrize("args", [(), ("--credentials",), ("--timer", "--credentials")],
+                         ids=["daemon", "daemon+credentials", "timer+credentials"])
+def test_installed_units_verify_with_this_syncd(tmp_path, analyze_options, args):
+    home = tmp_path / "home"
+    proc = _install(home, *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "key-5f2a9c77d1" not in proc.stdout + proc.stderr
+    units = home / ".config" / "systemd" / "user"
+    written = sorted(units.iterdir())
+    assert written
+    for unit in written:
+        text = unit.read_text()
+        if unit.suffix == ".service":
+            assert f"\nExecStart={SYNCD} " in text
+            assert ("\nLoadCredential=EXAVAULT_API_KEY:" in text) == ("--credentials" in args)
+        rc, output = _verify(tmp_path, unit, True, analyze_options)
+        assert rc == 0 and "syncd" not in output, output
+
+
+@pytest.mark.skipif(not SYNCD.exists(), reason="no syncd script beside this Python")
+def test_now_runs_the_printed_systemctl_commands(tmp_path):
+    """--now runs daemon-reload and enable --now, in that order (a stand-in
+    systemctl on PATH records them), and stops at the first that fails."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "systemctl.log"
+    fake = bindir / "systemctl"
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
+    fake.chmod(0o755)
+    home = tmp_path / "home"
+    proc = _install(home, "--timer", "--now", path=f"{bindir}:{os.environ['PATH']}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert log.read_text().splitlines() == ["--user daemon-reload",
+                                            "--user enable --now syncd.timer"]
+    assert "$ systemctl --user enable --now syncd.timer" in proc.stdout
+
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {log}\n[ "$2" != "daemon-reload" ] || exit 1\n')
+    log.unlink()
+    proc = _install(home, "--timer", "--now", path=f"{bindir}:{os.environ['PATH']}")
+    assert proc.returncode == 1
+    assert proc.stderr == "syncd: systemctl --user daemon-reload failed (exit 1)\n"
+    assert log.read_text().splitlines() == ["--user daemon-reload"]
+
+
+@pytest.mark.skipif(not SYNCD.exists(), reason="no syncd script beside this Python")
+def test_now_without_systemctl_says_so(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = _install(tmp_path / "home", "--now", path=str(empty))
+    assert proc.returncode == 69, proc.stdout + proc.stderr
+    assert proc.stderr == ("syncd: --now: systemctl is not on PATH; run systemctl --user "
+                           "daemon-reload && systemctl --user enable --now syncd.service "
+                           "where it is\n")
+    assert (tmp_path / "home" / ".config" / "systemd" / "user" / "syncd.service").exists()

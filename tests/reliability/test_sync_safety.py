@@ -93,11 +93,11 @@ class HookReporter(Reporter):
         self.on_start = on_start
         self.starts = 0
 
-    def start(self, mirror, total):
+    def start(self, mirror, total, sizes=None):
         self.starts += 1
         if self.starts == 1 and self.on_start is not None:
             self.on_start()
-        super().start(mirror, total)
+        super().start(mirror, total, sizes)
 
 
 def run_hooked(s, reporter: HookReporter, **kw):

@@ -126,9 +126,9 @@ class DownAtStart(Reporter):
         super().__init__(io.StringIO(), fancy=False)
         self.emu, self.kind = emu, kind
 
-    def start(self, mirror, total):
+    def start(self, mirror, total, sizes=None):
         self.emu.faults.decide = lambda *a, **kw: Fault(self.kind, "before")
-        super().start(mirror, total)
+        super().start(mirror, total, sizes)
 
 
 @pytest.mark.parametrize("kind", ["503", "reset"])

@@ -22,8 +22,8 @@ from syncd.config.loader import (
     config_path,
     load_config,
 )
+from tests.helpers.package_data import EXAMPLE_CONFIG
 
-REPO = Path(__file__).resolve().parents[2]
 KEY = "key-5f2a9c77d1"
 TOKEN = "token-81be07aa42"
 
@@ -744,8 +744,15 @@ def test_missing_file(tmp_path):
         load_config(path, {})
     e = info.value
     assert e.file == str(path) and e.line is None and e.key is None
-    assert str(e) == (f"{path}: no config file at {path} (create one from config.example.yaml, "
-                      "or pass --config / set SYNCD_CONFIG)")
+    assert str(e) == (f"{path}: no config file here: run `syncd init --config {path}` to write "
+                      "one (or pass --config FILE, or set SYNCD_CONFIG)")
+
+
+def test_missing_default_file_points_to_plain_init(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"SYNCD_CONFIG": str(tmp_path / "c.yaml")})
+    assert "run `syncd init` to write one" in str(info.value)
+    assert "config.example.yaml" not in str(info.value)
 
 
 def test_directory_instead_of_file(tmp_path):
@@ -837,7 +844,7 @@ def test_deep_nesting_is_an_error_not_a_crash(fails):
 def test_mangled_example_never_raises_anything_but_config_error(tmp_path):
     """Random edits of config.example.yaml (tabs, brackets, quotes, control characters,
     stray $) produce a one-line ConfigError or a valid Config, never a traceback."""
-    base = (REPO / "config.example.yaml").read_text()
+    base = EXAMPLE_CONFIG.read_text()
     rnd = random.Random(20240601)
     alphabet = ":-[]{}\t\n #'\"$%!&*|>?,~\\/.0123456789abc\x00\x07\u00e9"
     path = tmp_path / "c.yaml"
@@ -957,7 +964,7 @@ EXAMPLE_ENV = {"EXAVAULT_API_KEY": "example-key", "EXAVAULT_ACCESS_TOKEN": "exam
 
 
 def test_example_loads_with_documented_defaults(home):
-    c = load_config(REPO / "config.example.yaml", {**EXAMPLE_ENV, "HOME": str(home)})
+    c = load_config(EXAMPLE_CONFIG, {**EXAMPLE_ENV, "HOME": str(home)})
     assert c.account.url == "https://exampleaccount.exavault.com/api/v2"
     assert (c.account.api_key, c.account.access_token) == ("example-key", "example-token")
     assert (c.account.budget, c.account.reserve, c.account.timeout) == (None, 0.05, 60.0)
@@ -976,7 +983,7 @@ def test_example_loads_with_documented_defaults(home):
 
 
 def test_example_documents_every_key():
-    text = (REPO / "config.example.yaml").read_text()
+    text = EXAMPLE_CONFIG.read_text()
     lines = text.splitlines()
     for key in ("budget", "reserve", "timeout", "state_dir", "remote_trash", "trash_days",
                 "direction", "ignore", "poll_interval", "full_scan_interval", "max_delete",
@@ -990,7 +997,7 @@ def test_example_documents_every_key():
 
 
 def test_example_second_mirror_loads_when_uncommented(tmp_path, home):
-    text = (REPO / "config.example.yaml").read_text()
+    text = EXAMPLE_CONFIG.read_text()
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip() == "# - name: photos")
     out = lines[:start]

@@ -27,6 +27,7 @@ import yaml
 from syncd.cli import exitcodes
 from syncd.config import schema
 from syncd.config.loader import ConfigError, load_config
+from tests.helpers.package_data import EXAMPLE_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -158,7 +159,7 @@ EXAMPLE_ENV = {"EXAVAULT_API_KEY": "example-key", "EXAVAULT_ACCESS_TOKEN": "exam
 
 
 def _example_text() -> str:
-    return (REPO / "config.example.yaml").read_text(encoding="utf-8")
+    return EXAMPLE_CONFIG.read_text(encoding="utf-8")
 
 
 def _example_with_webhook() -> str:
@@ -208,7 +209,7 @@ def test_example_writes_the_schemas_defaults():
 
 
 def test_example_values_are_the_defaults(tmp_path, home):
-    example = load_config(REPO / "config.example.yaml", {**EXAMPLE_ENV, "HOME": str(home)})
+    example = load_config(EXAMPLE_CONFIG, {**EXAMPLE_ENV, "HOME": str(home)})
     m = example.mirrors[0]
     minimal = {"account": {"url": example.account.url, "api_key": "example-key",
                            "access_token": "example-token"},

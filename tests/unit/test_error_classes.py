@@ -34,6 +34,7 @@ EXPECTED = {
     "ProtocolError": Disposition.ITEM,
     "SourceChangedError": Disposition.RESCAN,
     "BudgetExhausted": Disposition.DEFER,
+    "NotAnApiError": Disposition.CONFIG,
 }
 
 
@@ -82,18 +83,22 @@ def test_any_other_exception_is_one_items_failure():
     assert disposition(ValueError("x")) is Disposition.ITEM
 
 
-def test_only_defer_and_stop_end_the_pass_at_once():
-    assert {d for d in Disposition if d.stops_pass} == {Disposition.DEFER, Disposition.STOP}
+def test_only_defer_stop_and_config_end_the_pass_at_once():
+    assert {d for d in Disposition if d.stops_pass} == {Disposition.DEFER, Disposition.STOP,
+                                                        Disposition.CONFIG}
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_a_pass_an_error_stops_ends_as_syncd_sync_documents(cls):
-    """77 when the user must fix credentials or permissions; else 75: run again later."""
+    """77 when the user must fix credentials or permissions; 78 the config (a URL
+    that is no API base); else 75: run again later."""
     refused = EXPECTED[cls.__name__] in (Disposition.STOP, Disposition.DENIED)
+    config = EXPECTED[cls.__name__] is Disposition.CONFIG
     assert outcomes.exit_code(stopped_by(cls("boom"))) == (
-        exitcodes.NOPERM if refused else exitcodes.TEMPFAIL)
+        exitcodes.CONFIG if config else exitcodes.NOPERM if refused else exitcodes.TEMPFAIL)
 
 
 def test_every_outcome_has_its_exit_code():
     assert {o: outcomes.exit_code(o) for o in Outcome} == {
-        Outcome.OK: 0, Outcome.FAILED: 1, Outcome.DEFERRED: 75, Outcome.NO_PERMISSION: 77}
+        Outcome.OK: 0, Outcome.FAILED: 1, Outcome.DEFERRED: 75, Outcome.NO_PERMISSION: 77,
+        Outcome.MISCONFIGURED: 78}

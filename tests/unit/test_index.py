@@ -599,6 +599,24 @@ def test_echo_oldest_taken_is_the_one_pruned_last(idx):
     assert idx.take_echo(acct, "rename", "/d") is True
 
 
+def test_echoes_pruned_under_folders_only(idx):
+    # a refresh that skipped a long feed forgets the echoes of its mirrors only
+    acct = "a"
+    for path in ("/docs", "/docs/x.txt", "/docs2/y.txt", "/photos/z.jpg"):
+        idx.expect_echo(acct, 5.0, "upload", path)
+    idx.expect_echo(acct, 50.0, "upload", "/docs/late.txt")  # too recent: kept
+    idx.prune_echoes(acct, 10.0, under=["/docs"])
+    assert [idx.take_echo(acct, "upload", p) for p in (
+        "/docs", "/docs/x.txt", "/docs2/y.txt", "/photos/z.jpg", "/docs/late.txt")] == [
+        False, False, True, True, True]
+    idx.expect_echo(acct, 5.0, "upload", "/photos/z.jpg")
+    idx.prune_echoes(acct, 10.0, under=[])  # no folder: nothing
+    assert idx.take_echo(acct, "upload", "/photos/z.jpg") is True
+    idx.expect_echo(acct, 5.0, "upload", "/photos/z.jpg")
+    idx.prune_echoes(acct, 10.0, under=[""])  # the home folder: everything
+    assert idx.take_echo(acct, "upload", "/photos/z.jpg") is False
+
+
 def test_echo_rejects_unknown_op(idx):
     with pytest.raises(ValueError):
         idx.expect_echo("a", 1.0, "copy", "/x")

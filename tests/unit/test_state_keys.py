@@ -18,7 +18,8 @@ def test_stored_names_never_change():
         "status", "roots", "cursor", "listed_at", "device", "root_inode", "empty_listing",
         "mounts", "ignore_lines", "trash_purged_at", "temp_key", "kept", "remote_trash",
         "remote_trash_open", "partials"]
-    assert [v.name for v in AccountState.values()] == ["feed", "pass_open", "daemon", "rate"]
+    assert [v.name for v in AccountState.values()] == [
+        "feed", "pass_open", "daemon", "rate", "detection", "api_base"]
     assert MirrorState.tree_names() == (
         "cursor", "listed_at", "device", "root_inode", "empty_listing")
 

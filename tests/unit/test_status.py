@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import textwrap
 from collections import Counter
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,11 +14,10 @@ import pytest
 from syncd import model
 
 from syncd.state import status
-from syncd.config.loader import load_config
 from syncd.state.index import Index
 from syncd.report import MirrorReport
+from tests.helpers.status_config import URL, two_mirrors
 
-URL = "http://127.0.0.1:9/api/v2"
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 DAY = 86400.0
 
@@ -30,25 +28,7 @@ def iso(t: float) -> str:
 
 @pytest.fixture
 def config(tmp_path):
-    path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        account:
-          url: {URL}
-          api_key: key-5f2a9c77d1
-          access_token: token-81be07aa42
-          budget: 5000
-        state_dir: {tmp_path / "state"}
-        mirrors:
-          - name: docs
-            local: {tmp_path / "docs"}
-            remote: /docs
-          - name: photos
-            local: {tmp_path / "photos"}
-            remote: /photos
-            direction: upload-only
-    """))
-    path.chmod(0o600)
-    return load_config(path, env={})
+    return two_mirrors(tmp_path, photos="direction: upload-only")
 
 
 @pytest.fixture
@@ -205,10 +185,78 @@ def test_conflicts_accumulate_deduplicated_within_a_report(config, index):
     assert s["conflicts_total"] == 3
     assert s["conflicts"][-1] == ["a.txt", NOW]
     m = mirror(status.collect(config, now=NOW), "docs")
-    assert m["conflicts"] == 3
+    assert (m["conflicts_seen"], m["conflicts"]) == (3, 0)  # no conflicted copy is there now
     assert m["recent_conflicts"] == [{"path": "a.txt", "at": iso(NOW - 100)},
                                      {"path": "b.txt", "at": iso(NOW - 100)},
                                      {"path": "a.txt", "at": iso(NOW)}]
+
+
+COPY = "notes (conflicted copy laptop 2027-01-15 080000).txt"
+
+
+def put_copy(config, index, mirror_name, path, *, synced=True, on_disk=True):
+    """A conflicted copy as a pass leaves it: on the server (snapshot), in the base
+    when synced, and in the local folder."""
+    local = next(m.local for m in config.mirrors if m.name == mirror_name)
+    index.put_remote(mirror_name, [model.RemoteEntry(path, model.FILE, "7", 3, NOW)])
+    if synced:
+        index.put_base(mirror_name, model.BaseEntry(path, path, model.FILE, 3))
+    if on_disk:
+        (local / path).parent.mkdir(parents=True, exist_ok=True)
+        (local / path).write_bytes(b"abc")
+
+
+def test_conflicts_are_the_copies_there_now(config, index):
+    # issue 18: three conflicts, all resolved -> status says 0, not a running total of 3
+    copies = [f"d/f{i} (conflicted copy laptop 2027-01-15 08000{i}).txt" for i in range(3)]
+    for c in copies:
+        put_copy(config, index, "docs", c)
+    put_copy(config, index, "docs", "plain.txt")
+    status.record_pass(index, MirrorReport("docs", conflicts=["d/f0.txt", "d/f1.txt",
+                                                              "d/f2.txt"]), NOW)
+    m = mirror(status.collect(config, now=NOW), "docs")
+    assert (m["conflicts"], m["conflicts_seen"]) == (3, 3)
+    assert m["conflict_copies"] == [{"copy": c, "original": f"d/f{i}.txt"}
+                                    for i, c in enumerate(copies)]
+    docs = next(x.local for x in config.mirrors if x.name == "docs")
+    (docs / copies[0]).unlink()  # `syncd conflicts resolve --keep remote`, before the next pass
+    index.drop_base("docs", model.key(copies[1]))  # carried over by a pass
+    index.drop_remote("docs", copies[1])
+    m = mirror(status.collect(config, now=NOW), "docs")
+    assert (m["conflicts"], m["conflicts_seen"]) == (1, 3)
+    assert [c["copy"] for c in m["conflict_copies"]] == [copies[2]]
+
+
+def test_a_copy_not_downloaded_yet_counts(config, index):
+    put_copy(config, index, "photos", COPY, synced=False, on_disk=False)  # upload-only mirror
+    assert mirror(status.collect(config, now=NOW), "photos")["conflicts"] == 1
+
+
+def test_bytes_and_transactions_by_kind(config, index):
+    status.record_pass(index, MirrorReport("docs", bytes_up=10, bytes_down=5), NOW - 10)
+    status.record_pass(index, MirrorReport("docs", bytes_up=1), NOW)
+    for path in ("/resources/list", "/resources/list", "/resources/123", "/resources/45"):
+        index.record_request(URL, NOW - 5, "GET", path, 200)
+    index.record_request(URL, NOW - 2 * DAY, "GET", "/activity/session", 200)  # too old
+    index.flush()
+    data = status.collect(config, now=NOW)
+    assert (mirror(data, "docs")["bytes_up"], mirror(data, "docs")["bytes_down"]) == (11, 5)
+    assert data["account"]["transactions_by_kind"] == {"GET /resources/list": 2,
+                                                       "GET /resources/{id}": 2}
+
+
+def test_change_detection_shown(config, index):
+    index.account_state(URL).detection = {
+        "at": NOW - 30, "way": "listing", "feed_requests": 2, "listing_requests": 111,
+        "why": "full listing: the activity feed held at least 11100 entries since the last "
+               "pass; listing the mirrors (111) was cheaper"}
+    data = status.collect(config, now=NOW)
+    c = data["account"]["change_detection"]
+    assert (c["way"], c["feed_requests"], c["listing_requests"], c["at"]) == (
+        "listing", 2, 111, iso(NOW - 30))
+    out = status.render(data, now=NOW, width=200)
+    assert ("Remote changes: full listing: the activity feed held at least 11100 entries "
+            "since the last pass; listing the mirrors (111) was cheaper (30s ago)") in out
 
 
 def test_conflicts_capped_at_max(config, index):
@@ -222,7 +270,7 @@ def test_conflicts_capped_at_max(config, index):
     assert s["conflicts"][-2:] == [["new1", NOW], ["new2", NOW]]
     assert s["conflicts_total"] == n + 2
     m = mirror(status.collect(config, now=NOW), "docs")
-    assert m["conflicts"] == n + 2
+    assert m["conflicts_seen"] == n + 2
     assert len(m["recent_conflicts"]) == 10
     assert m["recent_conflicts"][-1]["path"] == "new2"
 
@@ -430,10 +478,12 @@ def test_json_round_trips_with_the_documented_keys(config, index):
     assert set(back["daemon"]) == {"running", "pid", "busy", "started", "poll_interval",
                                    "poll_reason", "webhook", "watch"}
     assert set(back["account"]) == {"url", "transactions_24h", "limit", "budget", "remaining",
-                                    "remaining_at", "reserve", "activity_feed"}
+                                    "remaining_at", "reserve", "activity_feed",
+                                    "change_detection", "transactions_by_kind"}
     for m in back["mirrors"]:
         assert set(m) == {"name", "local", "remote", "direction", "state", "since", "message",
-                          "until", "last_sync", "queued", "conflicts", "recent_conflicts",
+                          "until", "last_sync", "queued", "conflicts", "conflict_copies",
+                          "conflicts_seen", "recent_conflicts", "bytes_up", "bytes_down",
                           "errors", "error_count", "kept"}
     assert set(mirror(back, "docs")["errors"][0]) == {"path", "error", "attempts", "retry_at"}
     assert set(mirror(back, "docs")["recent_conflicts"][0]) == {"path", "at"}
@@ -475,6 +525,7 @@ def test_render_running_and_conflicts(config, index):
     daemon_state(index, os.getpid())
     status.record_pass(index, MirrorReport("docs", conflicts=["notes.txt"], finished=True),
                        NOW - 7200)
+    put_copy(config, index, "docs", COPY)
     with hold_lock(config.state_dir, f"{os.getpid()}\n"):
         data = status.collect(config, now=NOW)
     out = status.render(data, now=NOW, width=200)
@@ -482,7 +533,8 @@ def test_render_running_and_conflicts(config, index):
     assert lines[0] == f"Daemon: running (pid {os.getpid()}), remote poll every 300s"
     assert lines[1] == "  polling every 5m (poll_interval): cheap"
     assert lines[2] == "  local changes: docs: inotify, photos: inotify"
-    assert "  docs: conflict kept both versions: notes.txt" in out
+    assert (f"  docs: conflict, both versions kept: notes.txt and {COPY} (`syncd conflicts`)"
+            in out)
     (docs_row,) = [ln for ln in lines if ln.startswith("docs ")]
     assert "idle" in docs_row and "2.0h ago" in docs_row
     assert "Account: 0 transactions spent by syncd in the last 24 h" in out

@@ -1,4 +1,4 @@
-"""The unit files in systemd/: a strict parse, the directives the daemon relies
+"""The unit files in systemd/ (shipped in the wheel as syncd/data/systemd/): a strict parse, the directives the daemon relies
 on, and (where systemd-analyze exists) systemd's own verdict on them."""
 
 from __future__ import annotations
@@ -10,98 +10,18 @@ import pytest
 
 from syncd.cli import exitcodes
 from syncd.daemon.notify import Notifier
-from tests.helpers.systemd_units import SYSTEM_UNIT, USER_UNIT
-
-SECTIONS = {"Unit", "Service", "Install"}
-# Directives systemd lets a unit repeat (list-valued ones); any other key given
-# twice is a mistake: systemd silently keeps the last one.
-REPEATABLE = {
-    "After", "Before", "Wants", "Requires", "RequiresMountsFor", "Documentation",
-    "Environment", "ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths",
-    "SystemCallFilter", "RestrictAddressFamilies", "RestartPreventExitStatus",
-    "SuccessExitStatus", "ExecStartPre", "ExecStartPost", "ExecReload", "ExecStop",
-    "ExecStopPost", "WantedBy", "Alias",
-}
-
-_SECTION = re.compile(r"\[([A-Za-z][A-Za-z0-9-]*)\]")
-_ASSIGNMENT = re.compile(r"([A-Z][A-Za-z0-9]*)=(.*)")
-
-
-class UnitSyntaxError(ValueError):
-    pass
-
-
-def parse_unit(text: str, name: str = "<unit>") -> dict[str, dict[str, list[str]]]:
-    """``{section: {key: [values in order]}}``; raises UnitSyntaxError on
-    anything systemd would ignore, merge or misread silently."""
-    sections: dict[str, dict[str, list[str]]] = {}
-    current: dict[str, list[str]] | None = None
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        lineno, line = i + 1, lines[i]
-        i += 1
-        stripped = line.strip()
-        if not stripped or stripped[0] in "#;":
-            continue
-        where = f"{name}:{lineno}"
-        if stripped.startswith("["):
-            match = _SECTION.fullmatch(stripped)
-            if not match:
-                raise UnitSyntaxError(f"{where}: malformed section header {stripped!r}")
-            section = match.group(1)
-            if section not in SECTIONS:
-                raise UnitSyntaxError(f"{where}: unknown section [{section}]")
-            if section in sections:
-                raise UnitSyntaxError(f"{where}: section [{section}] given twice")
-            current = sections[section] = {}
-            continue
-        if current is None:
-            raise UnitSyntaxError(f"{where}: assignment outside any section")
-        if line != line.lstrip():
-            raise UnitSyntaxError(f"{where}: indented line {line!r}")
-        while stripped.endswith("\\"):  # a continuation line
-            if i >= len(lines):
-                raise UnitSyntaxError(f"{where}: continuation at end of file")
-            stripped = stripped[:-1] + " " + lines[i].strip()
-            i += 1
-        match = _ASSIGNMENT.fullmatch(stripped)
-        if not match:
-            raise UnitSyntaxError(f"{where}: not a Key=value line: {stripped!r}")
-        key, value = match.groups()
-        if value != value.strip():
-            raise UnitSyntaxError(f"{where}: stray whitespace around the value of {key}")
-        if key in current and key not in REPEATABLE:
-            raise UnitSyntaxError(f"{where}: {key}= given twice")
-        current.setdefault(key, []).append(value)
-    return sections
-
-
-_TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600}
-
-
-def seconds(value: str) -> float:
-    """A systemd time span ("120s", "2min 30s", "90") in seconds."""
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", value)
-    if not parts or "".join(n + u for n, u in parts) != value.replace(" ", ""):
-        raise ValueError(f"not a time span: {value!r}")
-    return sum(float(n) * _TIME_UNITS[u or "s"] for n, u in parts)
-
-
-def load(path: Path) -> dict[str, dict[str, list[str]]]:
-    return parse_unit(path.read_text(encoding="utf-8"), path.name)
-
-
-def one(unit: dict[str, dict[str, list[str]]], section: str, key: str) -> str:
-    values = unit[section].get(key)
-    assert values, f"[{section}] {key}= missing"
-    assert len(values) == 1, f"[{section}] {key}= given {len(values)} times"
-    return values[0]
-
-
-def words(unit: dict[str, dict[str, list[str]]], section: str, key: str) -> list[str]:
-    return [w for v in unit[section].get(key, []) for w in v.split()]
-
+from tests.helpers.systemd_units import (
+    SYNC_UNIT,
+    SYSTEM_UNIT,
+    TIMER_UNIT,
+    USER_UNIT,
+    UnitSyntaxError,
+    load,
+    one,
+    parse_unit,
+    seconds,
+    words,
+)
 
 BOTH = pytest.mark.parametrize("path", [USER_UNIT, SYSTEM_UNIT], ids=["user", "system"])
 
@@ -147,7 +67,7 @@ def test_time_spans():
 
 @BOTH
 def test_unit_parses_with_known_sections(path):
-    assert set(load(path)) == SECTIONS
+    assert set(load(path)) == {"Unit", "Service", "Install"}
 
 
 @BOTH
@@ -264,3 +184,52 @@ def test_system_unit_sandbox():
 # --- systemd's own opinion ------------------------------------------------------------------
 
 
+# --- credentials -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [USER_UNIT, SYSTEM_UNIT, SYNC_UNIT],
+                         ids=["user", "system", "sync"])
+def test_units_show_how_to_load_the_secrets_as_credentials(path):
+    """Each unit shows LoadCredential= for the two variables `syncd init` writes
+    (commented out: a missing credential file would stop the unit from starting),
+    with names that are the variables' (syncd reads $CREDENTIALS_DIRECTORY/NAME)."""
+    examples = re.findall(r"^#LoadCredential=([A-Z_]+):(\S+)$", path.read_text(), re.MULTILINE)
+    assert [name for name, _ in examples] == ["EXAVAULT_API_KEY", "EXAVAULT_ACCESS_TOKEN"]
+    assert all(source.endswith("/" + name) for name, source in examples)
+    assert "LoadCredential" not in load(path)["Service"]
+
+
+# --- the timer: a sync every 15 minutes ----------------------------------------------------
+
+
+def test_timer_starts_the_oneshot_not_the_daemon():
+    timer = load(TIMER_UNIT)
+    assert set(timer) == {"Unit", "Timer", "Install"}
+    # Without Unit=, syncd.timer would start syncd.service, the daemon.
+    assert one(timer, "Timer", "Unit") == SYNC_UNIT.name
+    assert one(timer, "Timer", "OnCalendar") == "*:0/15"
+    assert one(timer, "Timer", "Persistent") == "true"
+    assert seconds(one(timer, "Timer", "RandomizedDelaySec")) <= 300
+    assert one(timer, "Install", "WantedBy") == "timers.target"
+
+
+def test_sync_unit_is_a_quiet_oneshot_sync():
+    unit = load(SYNC_UNIT)
+    assert set(unit) == {"Unit", "Service"}  # started by the timer, never enabled itself
+    assert one(unit, "Service", "Type") == "oneshot"
+    assert one(unit, "Service", "ExecStart") == "%h/.local/bin/syncd sync --quiet"
+    # "run again later" (budget, server down, the daemon holds the lock) is no failure:
+    # the next tick is the retry.
+    assert words(unit, "Service", "SuccessExitStatus") == [str(exitcodes.TEMPFAIL)]
+    assert "Restart" not in unit["Service"] and "WatchdogSec" not in unit["Service"]
+
+
+def test_sync_unit_has_the_user_units_hardening():
+    """The same unprivileged restrictions as syncd.service, and none that needs a
+    user namespace."""
+    daemon, sync = load(USER_UNIT)["Service"], load(SYNC_UNIT)["Service"]
+    hardening = {k for k in daemon if k.startswith(("Restrict", "SystemCall", "Lock",
+                                                    "NoNew", "MemoryDeny", "UMask"))}
+    assert len(hardening) >= 9
+    assert {k: sync.get(k) for k in hardening} == {k: daemon[k] for k in hardening}
+    assert not set(sync) & NEEDS_USER_NAMESPACE

@@ -390,25 +390,28 @@ class ExaVaultClient(Transport):
         paged until a short page (``totalResults`` is always 0 here). Naive datetimes are
         taken as UTC. Raises ``NotSupportedError`` where the account has no activity API
         (Files.com-migrated accounts answer 404)."""
+        return self._pages(lambda o, n: self.session_activity_page(
+            start_date, o, n, end_date=end_date, type=type, path=path), limit)
+
+    def session_activity_page(self, start_date: datetime, offset: int,
+                              limit: int = PAGE_LIMIT, *, end_date: datetime | None = None,
+                              type: str | None = None, path: str | None = None) -> Page:
+        """One page of ``session_activity``: one request (a caller that pages itself,
+        e.g. to stop early: ``feed.read``)."""
         params = [("startDate", _iso(start_date))]
         if end_date is not None:
             params.append(("endDate", _iso(end_date)))
         params += [(k, v) for k, v in (("type", type), ("path", path)) if v is not None]
-        params.append(("sort", "date"))
-
-        def fetch(offset: int, n: int) -> Page:
-            try:
-                return self._call("GET", "/activity/session", _page(ActivityEntry.from_json),
-                                  repeatable=True,
-                                  params=params + [("offset", offset), ("limit", n)])
-            except NotSupportedError:
-                raise
-            except NotFoundError as exc:
-                raise NotSupportedError(exc.message, status=404, code=exc.code,
-                                        detail=exc.detail, method=exc.method,
-                                        path=exc.path) from None
-
-        return self._pages(fetch, limit)
+        params += [("sort", "date"), ("offset", offset), ("limit", limit)]
+        try:
+            return self._call("GET", "/activity/session", _page(ActivityEntry.from_json),
+                              repeatable=True, params=params)
+        except NotSupportedError:
+            raise
+        except NotFoundError as exc:
+            raise NotSupportedError(exc.message, status=404, code=exc.code,
+                                    detail=exc.detail, method=exc.method,
+                                    path=exc.path) from None
 
 
 def range_start(header: str | None) -> int | None:

@@ -27,6 +27,7 @@ from syncd.remote.backend import (
     Change,
     ChangeOp,
     Echo,
+    FeedTooLong,
     FeedUnavailable,
     RemoteItem,
 )
@@ -40,7 +41,7 @@ from syncd.remote.errors import (
     error_for_status,
 )
 from syncd.remote.exavault import feed
-from syncd.remote.exavault.api import ExaVaultClient
+from syncd.remote.exavault.api import PAGE_LIMIT, ExaVaultClient
 from syncd.remote.exavault.feed import Cursor
 from syncd.remote.exavault.models import ActivityEntry, ItemResult, Operation, Resource
 
@@ -148,12 +149,13 @@ class ExaVaultBackend:
 
     # --- the change feed (cursors: ``feed``) ---------------------------------------
 
-    def changes(self, cursor: Cursor | None) -> tuple[list[Change], Cursor]:
+    def changes(self, cursor: Cursor | None, budget: int | None = None
+                ) -> tuple[list[Change], Cursor]:
         started = datetime.now(UTC)
         since = (feed.query_start(cursor) if cursor is not None
                  else self.client.server_time or started)
-        out = self.activity(since)
-        return out, feed.reached(out, self.client.server_time, started)
+        out, as_of = self._read(since, budget)
+        return out, feed.reached(out, as_of, started)
 
     def cursor_at(self, when: datetime) -> Cursor:
         return feed.since(when)
@@ -168,14 +170,25 @@ class ExaVaultBackend:
                 reached: Cursor) -> Cursor:
         return feed.advance(cursor, changes, reached)
 
-    def activity(self, since: datetime) -> list[Change]:
+    def activity(self, since: datetime, budget: int | None = None) -> list[Change]:
         """The account's changes at or after server time ``since``, oldest first
-        (one activity query: about one request per 100 entries)."""
+        (one activity query: about one request per 100 entries; ``FeedTooLong``
+        past ``budget`` requests: ``feed.read``)."""
+        return self._read(since, budget)[0]
+
+    def _read(self, since: datetime, budget: int | None
+              ) -> tuple[list[Change], datetime | None]:
+        def page(offset: int) -> tuple[list[ActivityEntry], datetime | None]:
+            return (self.client.session_activity_page(since, offset, PAGE_LIMIT).items,
+                    self.client.server_time)
         try:
-            entries = self.client.session_activity(since)
+            got = feed.read(page, budget, PAGE_LIMIT)
         except NotSupportedError as exc:
             raise FeedUnavailable(str(exc)) from None
-        return [c for c in (self._change(e, since) for e in entries) if c is not None]
+        if got is None:
+            raise FeedTooLong(budget or 0)
+        entries, as_of = got
+        return [c for c in (self._change(e, since) for e in entries) if c is not None], as_of
 
     @staticmethod
     def _change(entry: ActivityEntry, since: datetime) -> Change | None:

@@ -198,12 +198,18 @@ class Transport:
                       detail=scrub(err.get("detail") or err.get("title")), method=method, path=path)
         cls = error_for_status(resp.status_code)
         if 300 <= resp.status_code < 400:
-            return ProtocolError(f"unexpected redirect ({resp.reason})", **fields)
-        if cls is RateLimitedError:
-            return RateLimitedError(scrub(resp.reason) or "", **fields,
-                                    limit=_int(resp.headers.get("X-RateLimit-Limit")),
-                                    remaining=_int(resp.headers.get("X-RateLimit-Remaining")))
-        return cls(scrub(resp.reason) or "", **fields)
+            error: RemoteError = ProtocolError(f"unexpected redirect ({resp.reason})", **fields)
+        elif cls is RateLimitedError:
+            error = RateLimitedError(scrub(resp.reason) or "", **fields,
+                                     limit=_int(resp.headers.get("X-RateLimit-Limit")),
+                                     remaining=_int(resp.headers.get("X-RateLimit-Remaining")))
+        else:
+            error = cls(scrub(resp.reason) or "", **fields)
+        # Not the API's answer (a redirect, an error without the API's envelope): a
+        # hint that account.url is not an API base (syncd.session.UrlProof).
+        error.foreign = 300 <= resp.status_code < 400 or not (
+            isinstance(body, dict) and "errors" in body)
+        return error
 
     def _decode(self, method: str, path: str, resp: requests.Response,
                 parse: Callable[[dict, int], Any]) -> Any:
@@ -219,7 +225,9 @@ class Transport:
             raise self._error(method, path, resp, body)
         where = dict(status=resp.status_code, method=method, path=path)
         if not isinstance(body, dict):
-            raise ProtocolError("answer is not a JSON object", **where)
+            error = ProtocolError("answer is not a JSON object", **where)
+            error.foreign = True  # (e.g. a web page): see _error
+            raise error
         echoed = _int(body.get("responseStatus"))
         if (body.get("errors") and "responses" not in body) or (echoed or 200) >= 300:
             raise ProtocolError("2xx answer carries an error envelope", **where)
