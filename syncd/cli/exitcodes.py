@@ -12,3 +12,5 @@ IOERR = 74  # EX_IOERR: input/output error (disk full, ...)
 TEMPFAIL = 75  # EX_TEMPFAIL: work deferred, run again later; nothing lost
 NOPERM = 77  # EX_NOPERM: authentication refused
 CONFIG = 78  # EX_CONFIG: configuration error
+INTERRUPTED = 130  # 128 + SIGINT: stopped by Ctrl-C; nothing partial kept, the next run resumes
+TERMINATED = 143  # 128 + SIGTERM: stopped by SIGTERM; as for Ctrl-C

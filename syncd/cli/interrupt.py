@@ -24,6 +24,8 @@ import signal
 import threading
 from types import FrameType
 
+from syncd.cli import exitcodes
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -40,8 +42,9 @@ class Interrupt:
 
     @property
     def exit_code(self) -> int:
-        """128 + the signal's number (130 for SIGINT, 143 for SIGTERM)."""
-        return 128 + (self.signal or signal.SIGINT)
+        """128 + the signal's number, as shells report it (exitcodes: 130 for
+        SIGINT, 143 for SIGTERM)."""
+        return {signal.SIGTERM: exitcodes.TERMINATED}.get(self.signal, exitcodes.INTERRUPTED)
 
     def __enter__(self) -> Interrupt:
         if threading.current_thread() is threading.main_thread():

@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="sync every mirror once and exit",
         description="Sync every mirror (or one) once and exit. Exit codes: 0 in sync; "
                     "75 work deferred (budget exhausted, server unavailable), run again "
-                    "later; 77 authentication refused; 78 configuration error; 1 otherwise.",
+                    "later; 77 authentication refused; 78 configuration error (an account URL "
+                    "that is not an API base included); 130 stopped by Ctrl-C (143 by "
+                    "SIGTERM), the next run resumes; 1 otherwise.",
     )
     _config_option(p)
     p.add_argument("--mirror", metavar="NAME", help="sync only this mirror")
@@ -80,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "within seconds, remote ones at each poll (or webhook push). SIGHUP "
                     "reloads the config, SIGTERM stops. Logs go to stderr. Exit codes: 0 "
                     "stopped; 75 another syncd runs on this state directory; 78 "
-                    "configuration error.",
+                    "configuration error (an account URL that is not an API base "
+                    "included).",
     )
     _config_option(p)
     p.add_argument("--log-level", choices=LEVELS,
