@@ -145,6 +145,7 @@ def test_sigterm_mid_upload_leaves_nothing_partial_and_a_restart_converges(make_
     assert "big.bin" not in setup.remote_tree()  # the server kept nothing partial
     assert not [p for p in setup.local().rglob("*") if p.name.startswith(".syncd-")]
 
+    setup.emu.set_bandwidth(None)  # (the restart need not be slow)
     d2 = start(setup, "restart")
     assert wait_for(lambda: setup.remote_tree().get("big.bin") == data, 40), d2.log()
     rc, _ = d2.stop()
@@ -166,6 +167,7 @@ def test_sigterm_mid_download_keeps_only_a_temp_file_and_the_restart_resumes(
     assert len(leftovers) == 1  # ... only the hidden temp file, kept to resume
     kept = downloaded(setup.local())
 
+    setup.emu.set_bandwidth(None)  # (the restart need not be slow: counted in bytes)
     sent = setup.emu.download_bytes
     d2 = start(setup, "restart")
     target = setup.local() / "video.bin"

@@ -41,6 +41,13 @@ def _setup(make_emulator, tmp_path, *, limit: str):
     return s
 
 
+def _unlimit(s) -> None:
+    """No limit for the run after the signal: what it fetches is counted in bytes,
+    so it need not be slow (this keeps each test a few seconds)."""
+    s.emu.set_bandwidth(None)
+    s.set_options(bandwidth={"up": 0, "down": 0})
+
+
 def _start(s, *args) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "syncd", "sync", "--config",
                              str(s.config_path), *args],
@@ -71,6 +78,7 @@ def test_ctrl_c_mid_download_stops_at_once_and_the_next_run_resumes(make_emulato
     assert not (s.local() / "video.bin").exists()  # nothing under the user's name
     assert len(temp_files(s.local())) == 1  # the bytes fetched, kept to go on from
 
+    _unlimit(s)
     sent = s.emu.download_bytes
     r = s.cli("sync", "--config", str(s.config_path))
     assert r.returncode == 0, r.stderr
@@ -92,6 +100,7 @@ def test_sigterm_mid_upload_stops_at_once_and_the_server_keeps_nothing(make_emul
     assert settled(lambda: uploaded(s.emu)) <= at_signal + AFTER
     assert "big.bin" not in s.remote_tree()  # the server stored nothing partial
 
+    _unlimit(s)
     r = s.cli("sync", "--config", str(s.config_path))
     assert r.returncode == 0, r.stderr
     assert s.remote_tree()["big.bin"] == data
@@ -119,6 +128,7 @@ def test_a_server_that_ignores_range_gets_the_download_started_over(make_emulato
     assert _stop(proc, signal.SIGINT)[0] == 130
 
     s.emu.set_ranges(False)
+    _unlimit(s)
     sent = s.emu.download_bytes
     r = s.cli("sync", "--config", str(s.config_path))
     assert r.returncode == 0, r.stderr
@@ -140,6 +150,7 @@ def test_a_second_ctrl_c_quits_at_once_leaving_nothing_under_a_users_name(make_e
     assert err.count("stopping") == 1
     assert "Traceback" not in err
     assert not (s.local() / "video.bin").exists()
+    _unlimit(s)
     r = s.cli("sync", "--config", str(s.config_path))
     assert r.returncode == 0, r.stderr
     assert (s.local() / "video.bin").read_bytes() == data
