@@ -9,7 +9,7 @@ import time
 import traceback
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from syncd.emulators.exavault.body import BodyError, BodyReader
+from syncd.emulators.exavault.body import BodyError
 from syncd.emulators.exavault.faults import Throttle
 from syncd.emulators.exavault.server import DRAIN_LIMIT, EmulatorHTTPServer
 from syncd.emulators.exavault.server import Handler as BaseHandler
@@ -39,12 +39,7 @@ class Handler(BaseHandler):
     def _handle(self):
         emu = self.server.emu
         url = urlsplit(self.path)
-        te = (self.headers.get("Transfer-Encoding") or "").lower()
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0
-        self._body = BodyReader(self.rfile, length, "chunked" in te, Throttle(emu.bandwidth))
+        self._body = self._body_reader()
         self._usage: list = []
         if emu.latency_ms:
             time.sleep(emu.latency_ms / 1000.0)
