@@ -6,24 +6,16 @@ import pytest
 
 from syncd.emulators.exavault import Emulator
 from tests.helpers.accounts import ACCESS_TOKEN, API_KEY, FAST_RETRY
+from tests.helpers.emulator import Started
 
 
 @pytest.fixture
 def make_emulator(tmp_path_factory):
     """Factory: ``make_emulator(**options)`` starts an emulator; all are stopped at teardown."""
-    started: list[Emulator] = []
-
-    def make(**options) -> Emulator:
-        root = options.pop("root", None) or tmp_path_factory.mktemp("emulator")
-        options.setdefault("api_key", API_KEY)
-        options.setdefault("access_token", ACCESS_TOKEN)
-        emu = Emulator(root, **options).start()
-        started.append(emu)
-        return emu
-
-    yield make
-    for emu in started:
-        emu.stop()
+    started = Started(tmp_path_factory, Emulator, "emulator",
+                      {"api_key": API_KEY, "access_token": ACCESS_TOKEN})
+    yield started.make
+    started.stop_all()
 
 
 @pytest.fixture
@@ -36,19 +28,9 @@ def make_egnyte(tmp_path_factory):
     from syncd.emulators.egnyte import Emulator as EgnyteEmulator
     from tests.helpers.egnyte import FIXTURE_DEFAULTS
 
-    started: list[EgnyteEmulator] = []
-
-    def make(**options) -> EgnyteEmulator:
-        root = options.pop("root", None) or tmp_path_factory.mktemp("egnyte")
-        for name, value in FIXTURE_DEFAULTS.items():
-            options.setdefault(name, value)
-        emu = EgnyteEmulator(root, **options).start()
-        started.append(emu)
-        return emu
-
-    yield make
-    for emu in started:
-        emu.stop()
+    started = Started(tmp_path_factory, EgnyteEmulator, "egnyte", FIXTURE_DEFAULTS)
+    yield started.make
+    started.stop_all()
 
 
 @pytest.fixture
