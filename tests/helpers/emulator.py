@@ -83,3 +83,22 @@ def raw_request(emu, data: bytes, *, read_reply: bool = True, timeout: float = 5
         return b"".join(chunks)
     finally:
         sock.close()
+
+
+class Started:
+    """What an emulator fixture started: ``make(**options)`` starts ``cls`` on a fresh
+    root (or ``root=``) with ``defaults`` under the options; ``stop_all()`` at teardown."""
+
+    def __init__(self, tmp_path_factory, cls, folder: str, defaults: dict):
+        self.tmp, self.cls, self.folder, self.defaults = tmp_path_factory, cls, folder, defaults
+        self.emulators: list = []
+
+    def make(self, **options):
+        root = options.pop("root", None) or self.tmp.mktemp(self.folder)
+        emu = self.cls(root, **{**self.defaults, **options}).start()
+        self.emulators.append(emu)
+        return emu
+
+    def stop_all(self) -> None:
+        for emu in self.emulators:
+            emu.stop()

@@ -298,17 +298,38 @@ def test_operations_lists_every_exit_code():
 
 # --- emulator.md --------------------------------------------------------------------
 
+def _documented_constructor(text: str, var: str, cls) -> None:
+    """``var = Emulator(root, *, …).start()`` in the text names every option and default."""
+    m = re.search(rf"{var} = (Emulator\(root, \*,.*?\))\.start\(\)", text, re.DOTALL)
+    assert m, f"docs/emulator.md lost its {var} = Emulator(...) signature"
+    call = ast.parse(m.group(1).replace("*,", "", 1), mode="eval").body
+    documented = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    params = inspect.signature(cls.__init__).parameters
+    assert documented == {n: p.default for n, p in params.items() if n not in ("self", "root")}
+
+
+def _missing_switches(text: str, parser) -> list[str]:
+    flags = [s for a in parser._actions for s in a.option_strings
+             if s.startswith("--") and s != "--help"]
+    assert "--fault-kinds" in flags
+    return [f for f in flags if not re.search(rf"{re.escape(f)}\b", text)]
+
+
 def test_emulator_md_shows_the_constructor_as_it_is():
     from syncd.emulators.exavault import Emulator
 
+    _documented_constructor((DOCS / "emulator.md").read_text(encoding="utf-8"), "emu", Emulator)
+
+
+def test_emulator_md_shows_the_egnyte_constructor_and_switches():
+    from syncd.emulators.egnyte import Emulator
+    from syncd.emulators.egnyte.cli import build_parser
+
     text = (DOCS / "emulator.md").read_text(encoding="utf-8")
-    m = re.search(r"emu = (Emulator\(root, \*,.*?\))\.start\(\)", text, re.DOTALL)
-    assert m, "docs/emulator.md lost its Emulator(...) signature"
-    call = ast.parse(m.group(1).replace("*,", "", 1), mode="eval").body
-    documented = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
-    params = inspect.signature(Emulator.__init__).parameters
-    actual = {n: p.default for n, p in params.items() if n not in ("self", "root")}
-    assert documented == actual
+    _documented_constructor(text, "egnyte", Emulator)
+    usage = text[text.index("## Command line (Egnyte)"):text.index("## Storage (Egnyte)")]
+    missing = _missing_switches(usage, build_parser())
+    assert not missing, f"Egnyte emulator switches not in docs/emulator.md: {missing}"
 
 
 def test_emulator_md_names_every_command_line_switch():
@@ -316,10 +337,7 @@ def test_emulator_md_names_every_command_line_switch():
 
     text = (DOCS / "emulator.md").read_text(encoding="utf-8")
     usage = text[text.index("## Command line"):text.index("## Storage")]
-    flags = [s for a in build_parser()._actions for s in a.option_strings
-             if s.startswith("--") and s != "--help"]
-    assert "--fault-kinds" in flags
-    missing = [f for f in flags if not re.search(rf"{re.escape(f)}\b", usage)]
+    missing = _missing_switches(usage, build_parser())
     assert not missing, f"emulator switches not in docs/emulator.md: {missing}"
 
 
