@@ -105,7 +105,8 @@ def test_paging_with_count(sdk):
         sdk.mkdir(f"{ROOT}/q{i}")
     page = sdk.client.events.list(start, count=2)
     assert [e.id for e in page] == [start + 1, start + 2]
-    assert page.total_count == start + 5
+    # latest_id (the SDK's total_count) is the last id of this page: the next cursor
+    assert page.total_count == start + 2
     assert [e.id for e in since(sdk, start)] == list(range(start + 1, start + 6))
 
 
@@ -186,17 +187,22 @@ def test_folder_filter_covers_the_subtree_and_both_ends_of_a_move(sdk):
 
 
 def test_suppress_hides_our_own_events_but_not_another_users(sdk):
+    """``user`` hides this user's API events; ``app`` hides every event made with this API key
+    (the other user's token belongs to the same key), not those made in the web UI."""
     other = Sdk(sdk.emu, token=sdk.emu.other_token)
     start = latest(sdk)
     sdk.mkdir(ROOT + "/mine")
     other.mkdir(ROOT + "/theirs")
+    sdk.emu.other.mkdir(ROOT + "/web")
     everything = since(sdk, start)
-    assert [e.data["target_path"] for e in everything] == [ROOT + "/mine", ROOT + "/theirs"]
-    mine, theirs = everything
-    assert mine.actor != theirs.actor
+    assert [e.data["target_path"] for e in everything] == [ROOT + "/mine", ROOT + "/theirs", ROOT + "/web"]
+    mine, theirs, web = everything
+    assert mine.actor != theirs.actor == web.actor
     assert mine.actor == sdk.client.user_info["id"]
-    for mode in ("user", "app"):
-        assert [e.data["target_path"] for e in since(sdk, start, suppress=mode)] == [ROOT + "/theirs"], mode
+    assert (mine.action_source, theirs.action_source, web.action_source) == ("PublicAPI", "PublicAPI", "WebUI")
+    expected = {"user": [ROOT + "/theirs", ROOT + "/web"], "app": [ROOT + "/web"]}
+    for mode, paths in expected.items():
+        assert [e.data["target_path"] for e in since(sdk, start, suppress=mode)] == paths, mode
     other.close()
 
 

@@ -29,7 +29,7 @@ CHUNK = 64 * 1024  # the tests' chunk size; the emulator's minimum is lowered be
 
 @pytest.fixture
 def sdk(make_egnyte):
-    s = Sdk(make_egnyte(min_chunk=1024))
+    s = Sdk(make_egnyte())  # the fixture allows chunks down to 1 KiB
     s.mkdir(ROOT)
     yield s
     s.close()
@@ -167,7 +167,7 @@ def test_chunked_upload_into_a_missing_folder_is_refused(sdk):
 
 def test_a_file_locked_by_another_user_refuses_changes(sdk):
     sdk.upload(ROOT + "/locked.txt", b"mine")
-    sdk.emu.lock_as_other(ROOT + "/locked.txt")
+    sdk.emu.other.lock(ROOT + "/locked.txt")
     assert sdk.info(ROOT + "/locked.txt")["locked"] is True
     with pytest.raises(exc.InsufficientPermissions):
         sdk.upload(ROOT + "/locked.txt", b"new version")
