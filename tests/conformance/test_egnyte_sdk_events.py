@@ -22,17 +22,14 @@ import datetime as dt
 import pytest
 from egnyte import exc
 
-from tests.helpers.egnyte_sdk import Sdk
+from tests.helpers.egnyte_sdk import Sdk, sdk_in
 
 ROOT = "/Shared/ev"
 
 
 @pytest.fixture
 def sdk(make_egnyte):
-    s = Sdk(make_egnyte())
-    s.mkdir(ROOT)
-    yield s
-    s.close()
+    yield from sdk_in(make_egnyte(), ROOT)
 
 
 def since(sdk, start: int, **filters) -> list:

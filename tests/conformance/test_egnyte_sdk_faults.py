@@ -13,17 +13,14 @@ import pytest
 import requests
 from egnyte import exc
 
-from tests.helpers.egnyte_sdk import Sdk, payload, sha512_hex
+from tests.helpers.egnyte_sdk import payload, sdk_in, sha512_hex
 
 ROOT = "/Shared/faults"
 
 
 @pytest.fixture
 def sdk(make_egnyte):
-    s = Sdk(make_egnyte(), timeout=10)
-    s.mkdir(ROOT)
-    yield s
-    s.close()
+    yield from sdk_in(make_egnyte(), ROOT, timeout=10)
 
 
 def faulty(sdk, kind: str, endpoint: str) -> None:

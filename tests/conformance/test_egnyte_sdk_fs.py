@@ -29,7 +29,7 @@ import os
 import pytest
 from egnyte import exc
 
-from tests.helpers.egnyte_sdk import Sdk, sha512_hex
+from tests.helpers.egnyte_sdk import Sdk, sdk_in, sha512_hex
 
 EXISTS = "Folder already exists at this location"
 ROOT = "/Shared/sdk"
@@ -37,10 +37,7 @@ ROOT = "/Shared/sdk"
 
 @pytest.fixture
 def sdk(make_egnyte):
-    s = Sdk(make_egnyte())
-    s.mkdir(ROOT)
-    yield s
-    s.close()
+    yield from sdk_in(make_egnyte(), ROOT)
 
 
 def error_status(err: exc.EgnyteError) -> int:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import pytest
 from egnyte import exc
 
-from tests.helpers.egnyte_sdk import Sdk, composite_checksum, download_bytes, payload, sha512_hex
+from tests.helpers.egnyte_sdk import composite_checksum, download_bytes, payload, sdk_in, sha512_hex
 
 ROOT = "/Shared/xfer"
 CHUNK = 64 * 1024  # the tests' chunk size; the emulator's minimum is lowered below it
@@ -29,10 +29,7 @@ CHUNK = 64 * 1024  # the tests' chunk size; the emulator's minimum is lowered be
 
 @pytest.fixture
 def sdk(make_egnyte):
-    s = Sdk(make_egnyte())  # the fixture allows chunks down to 1 KiB
-    s.mkdir(ROOT)
-    yield s
-    s.close()
+    yield from sdk_in(make_egnyte(), ROOT)  # the fixture allows chunks down to 1 KiB
 
 
 def test_simple_upload_answers_the_checksum_and_the_version(sdk):

@@ -129,3 +129,16 @@ class Sdk:
 
     def close(self) -> None:
         self.client.close()
+
+    def __enter__(self) -> "Sdk":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def sdk_in(emu, folder: str, **config):
+    """For a fixture (``yield from sdk_in(...)``): an ``Sdk`` with ``folder`` created, closed after."""
+    with Sdk(emu, **config) as sdk:
+        sdk.mkdir(folder)
+        yield sdk
