@@ -348,6 +348,16 @@ def test_uploads_are_refused_at_the_roots(sdk):
             sdk.upload(path, b"x")
 
 
+def test_the_private_root_holds_the_users_own_tree(sdk):
+    home = "/Private/" + sdk.client.user_info["username"]
+    assert sdk.client.get(home).is_folder is True
+    sdk.mkdir(home + "/mine")
+    sdk.upload(home + "/mine/p.txt", b"private")
+    assert sdk.download(home + "/mine/p.txt") == b"private"
+    with pytest.raises(exc.DuplicateRecordExists):
+        sdk.upload("/Private/p.txt", b"x")
+
+
 def test_upload_into_a_missing_folder_is_not_found(sdk):
     with pytest.raises(exc.NotFound):
         sdk.upload(ROOT + "/missing/f.txt", b"x")

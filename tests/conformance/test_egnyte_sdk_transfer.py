@@ -21,7 +21,7 @@ from __future__ import annotations
 import pytest
 from egnyte import exc
 
-from tests.helpers.egnyte_sdk import composite_checksum, download_bytes, payload, sdk_in, sha512_hex
+from tests.helpers.egnyte_sdk import Sdk, composite_checksum, download_bytes, payload, sdk_in, sha512_hex
 
 ROOT = "/Shared/xfer"
 CHUNK = 64 * 1024  # the tests' chunk size; the emulator's minimum is lowered below it
@@ -174,3 +174,14 @@ def test_a_file_locked_by_another_user_refuses_changes(sdk):
         sdk.client.file(ROOT + "/locked.txt").delete()
     assert sdk.download(ROOT + "/locked.txt") == b"mine"
     assert sdk.info(ROOT + "/locked.txt")["num_versions"] == 1
+
+
+def test_chunks_below_the_real_minimum_are_refused_and_nothing_is_stored(make_egnyte):
+    """With Egnyte's 10 MiB minimum the small chunks are taken and the last one is refused
+    (400); the refusal carries no chunk checksum header, so this SDK raises KeyError."""
+    with Sdk(make_egnyte(min_chunk=10 * 1024 * 1024)) as sdk:
+        sdk.mkdir(ROOT)
+        with pytest.raises((exc.EgnyteError, KeyError)):
+            sdk.upload(ROOT + "/small-chunks.bin", payload(3 * CHUNK + 5), chunk_size=CHUNK)
+        assert sdk.wire.last().status == 400
+        assert sdk.names(ROOT) == []
