@@ -226,7 +226,10 @@ def chunked(ctx: Ctx, rest: str) -> Reply:
         store.save()
         if not last:
             return Reply.json({"upload_id": upload_id, "chunk_num": num}, headers=headers)
-        reply = _commit(ctx, upload_id, session, folder)
+        try:
+            reply = _commit(ctx, upload_id, session, folder)
+        except ApiError as exc:  # the chunk was received: a refused commit carries its headers too
+            raise ApiError(exc.status, exc.message, headers + list(exc.headers)) from None
     reply.headers = headers + reply.headers
     return reply
 
