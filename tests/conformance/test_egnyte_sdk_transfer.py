@@ -178,10 +178,14 @@ def test_a_file_locked_by_another_user_refuses_changes(sdk):
 
 def test_chunks_below_the_real_minimum_are_refused_and_nothing_is_stored(make_egnyte):
     """With Egnyte's 10 MiB minimum the small chunks are taken and the last one is refused
-    (400); the refusal carries no chunk checksum header, so this SDK raises KeyError."""
+    (400). The refusal still carries the chunk's checksum header, which the SDK reads before
+    the status (without it the SDK would raise KeyError instead of its RequestError)."""
+    data = payload(3 * CHUNK + 5)
     with Sdk(make_egnyte(min_chunk=10 * 1024 * 1024)) as sdk:
         sdk.mkdir(ROOT)
-        with pytest.raises((exc.EgnyteError, KeyError)):
-            sdk.upload(ROOT + "/small-chunks.bin", payload(3 * CHUNK + 5), chunk_size=CHUNK)
-        assert sdk.wire.last().status == 400
+        with pytest.raises(exc.RequestError):
+            sdk.upload(ROOT + "/small-chunks.bin", data, chunk_size=CHUNK)
+        refusal = sdk.wire.last()
+        assert refusal.status == 400
+        assert refusal.headers["x-egnyte-chunk-sha512-checksum"] == sha512_hex(data[3 * CHUNK :])
         assert sdk.names(ROOT) == []
