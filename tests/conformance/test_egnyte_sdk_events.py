@@ -96,6 +96,15 @@ def test_poll_walks_one_event_at_a_time(sdk):
     assert events.poll(count=1) == ()
 
 
+def test_the_endless_iterator_yields_new_events_in_order(sdk):
+    start = latest(sdk)
+    for i in range(3):
+        sdk.mkdir(f"{ROOT}/i{i}")
+    stream = iter(sdk.client.events.filter(start_id=start))
+    got = [next(stream) for _ in range(3)]  # there are events: no poll_delay sleep
+    assert [e.data["target_path"] for e in got] == [f"{ROOT}/i{i}" for i in range(3)]
+
+
 def test_paging_with_count(sdk):
     start = latest(sdk)
     for i in range(5):
