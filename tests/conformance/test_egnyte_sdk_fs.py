@@ -135,6 +135,19 @@ def test_listing_fields(sdk):
     assert email.utils.parsedate_to_datetime(f["last_modified"]).tzinfo is not None
 
 
+def test_the_sdk_sees_only_the_first_listing_page(sdk):
+    """``Folder.list()`` sends no ``count``/``offset``: the SDK gets the emulator's default
+    page (100, egnyte-api.md §10.1), folders first; ``total_count`` tells what is missing."""
+    sdk.mkdir(ROOT + "/many")
+    sdk.mkdir(ROOT + "/many/dir")
+    for i in range(104):
+        sdk.upload(f"{ROOT}/many/f{i:03d}", b"")
+    listed = sdk.listing(ROOT + "/many")
+    assert [f.name for f in listed.folders] == ["dir"]
+    assert [f.name for f in listed.files] == [f"f{i:03d}" for i in range(99)]
+    assert sdk.client.folder(ROOT + "/many")._fetch_attributes()["total_count"] == 105
+
+
 def test_get_tells_a_file_from_a_folder(sdk):
     sdk.upload(ROOT + "/x.bin", b"x")
     got = sdk.client.get(ROOT + "/x.bin")
