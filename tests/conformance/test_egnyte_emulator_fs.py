@@ -11,15 +11,8 @@ from tests.helpers.egnyte import EgnyteApi
 
 
 @pytest.fixture
-def egnyte(make_egnyte):
-    return make_egnyte()
-
-
-@pytest.fixture
-def api(egnyte):
-    a = EgnyteApi(egnyte)
-    yield a
-    a.close()
+def api(egnyte_api):
+    return egnyte_api
 
 
 def test_a_missing_or_wrong_token_is_401(egnyte):

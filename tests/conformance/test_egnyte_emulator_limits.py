@@ -10,15 +10,8 @@ from tests.helpers.egnyte import EgnyteApi
 
 
 @pytest.fixture
-def egnyte(make_egnyte):
-    return make_egnyte()
-
-
-@pytest.fixture
-def api(egnyte):
-    a = EgnyteApi(egnyte)
-    yield a
-    a.close()
+def api(egnyte_api):
+    return egnyte_api
 
 
 def test_over_qps_is_403_with_the_mashery_code_and_retry_after(api, egnyte):

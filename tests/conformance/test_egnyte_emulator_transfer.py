@@ -17,11 +17,9 @@ def egnyte(make_egnyte):
 
 
 @pytest.fixture
-def api(egnyte):
-    a = EgnyteApi(egnyte)
-    a.mkdir("/Shared/c")
-    yield a
-    a.close()
+def api(egnyte_api):
+    egnyte_api.mkdir("/Shared/c")
+    return egnyte_api
 
 
 def sha(data: bytes) -> str:
