@@ -18,7 +18,8 @@ What the SDK does and expects (read from egnyte/{base,resources,exc,client}.py):
   404 NotFound, 409 DuplicateRecordExists, 413 FileSizeExceedsLimit, anything else RequestError.
 
 Not covered by these tests because the emulator does not implement them (nor does syncd use
-them): links, search, users, groups, permissions, audits, domain settings.
+them): links, search, users, groups, permissions, audits, domain settings, and impersonation
+(``client.impersonate`` sends ``X-Egnyte-Act-As``, which the emulator ignores).
 """
 
 from __future__ import annotations
