@@ -78,7 +78,7 @@ def test_multipart_upload_stores_the_file_part(api):
 
 def test_upload_refusals(api):
     assert api.upload("/Shared/nofolder/x", b"1").status_code == 404
-    assert api.upload("/Shared/x", b"1").status_code == 200
+    assert api.upload("/Shared/x", b"1").status_code == 409  # digest §1.1/§8.13: not in /Shared itself
     assert api.upload("/x", b"1").status_code == 409
     assert api.upload("/Private/y", b"1").status_code == 409
     for name in ("spam.tmp", "Thumbs.db", "danglingdot.", "emoji\U0001F600", "a" * 246,

@@ -193,7 +193,7 @@ class Store:
             check_path(parts, folder=folder)
         except NameError_ as exc:
             raise ApiError(400, str(exc)) from None
-        if len(parts) < 2 or (key(parts[0]) == "private" and len(parts) < 3):
+        if len(parts) < 2 or ((key(parts[0]) == "private" or not folder) and len(parts) < 3):
             if folder:
                 raise ApiError(403, "Items cannot be created at this location.")
             raise ApiError(409, "Files cannot be stored at this location.")
