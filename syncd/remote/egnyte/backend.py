@@ -20,6 +20,7 @@ never sent again blind. ``echo(op, path)`` is told of each change made here.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -88,6 +89,8 @@ class EgnyteBackend:
         self._echo = echo
         self.threshold, self.chunk_size, self.parallel = threshold, chunk_size, parallel
         self._marks: list[tuple[datetime, int]] = []  # (server time, latest event id) seen
+        self._chunks: dict[tuple[str, int], transfer.ChunkState] = {}
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"EgnyteBackend({self.client!r})"
@@ -252,8 +255,17 @@ class EgnyteBackend:
 
     def _send(self, path: str, fileobj: BinaryIO, size: int) -> transfer.Stored:
         if size > self.threshold:
-            return transfer.upload_chunked(self.client, path, fileobj, size,
-                                           chunk_size=self.chunk_size, parallel=self.parallel)
+            # A chunked upload that fails keeps its state here: sent again (this
+            # pass or the next, within Egnyte's 24 h), only missing chunks go.
+            key = (fold(path), size)
+            with self._lock:
+                state = self._chunks.setdefault(key, transfer.ChunkState())
+            stored = transfer.upload_chunked(self.client, path, fileobj, size,
+                                             chunk_size=self.chunk_size,
+                                             parallel=self.parallel, state=state)
+            with self._lock:
+                self._chunks.pop(key, None)
+            return stored
         return transfer.upload(self.client, path, fileobj, size)
 
     def _landed(self, path: str, size: int) -> RemoteItem | None:

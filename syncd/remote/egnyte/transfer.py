@@ -28,7 +28,12 @@ import requests
 
 from syncd.remote.egnyte.api import API, EgnyteClient, describe
 from syncd.remote.egnyte.models import Hasher, composite, encode_path, hasher_for, norm
-from syncd.remote.errors import ProtocolError, SourceChangedError, TransportError
+from syncd.remote.errors import (
+    NotFoundError,
+    ProtocolError,
+    SourceChangedError,
+    TransportError,
+)
 
 SMALL_BODY = 8 << 20  # read whole and sent with its checksum up to this size
 THRESHOLD = 100 << 20  # larger files go chunked (Egnyte: simple uploads up to 100 MB)
@@ -139,10 +144,26 @@ def upload_chunked(client: EgnyteClient, path: str, fileobj: BinaryIO, size: int
                    state: ChunkState | None = None,
                    last_modified: float | None = None) -> Stored:
     """A chunked upload. ``state`` (kept by the caller) makes a second call after a
-    failure skip the chunks the server already holds (within its 24 h)."""
+    failure skip the chunks the server already holds (within its 24 h); an upload
+    id the server no longer knows (404) starts over once, from the file's start."""
+    state = state if state is not None else ChunkState()
+    start = fileobj.tell()
+    if not state.upload_id:
+        return _chunked(client, path, fileobj, size, chunk_size, parallel, state, last_modified)
+    try:
+        return _chunked(client, path, fileobj, size, chunk_size, parallel, state, last_modified)
+    except NotFoundError:
+        if not state.upload_id:
+            raise
+        state.upload_id, state.digests = None, {}
+        fileobj.seek(start)
+        return _chunked(client, path, fileobj, size, chunk_size, parallel, state, last_modified)
+
+
+def _chunked(client: EgnyteClient, path: str, fileobj: BinaryIO, size: int, chunk_size: int,
+             parallel: int, state: ChunkState, last_modified: float | None) -> Stored:
     path = norm(path)
     api_path = "/fs-content-chunked" + encode_path(path)
-    state = state if state is not None else ChunkState()
     count = max(1, -(-size // chunk_size))
     where = dict(method="POST", path=API + api_path)
 
