@@ -157,7 +157,7 @@ class FakeClock:
 
 def test_the_limiter_spaces_requests_across_threads():
     fake = FakeClock()
-    lim = RateLimiter(2.0, clock=fake.clock, sleep=lambda s: fake.slept.append(s))
+    lim = RateLimiter(2.0, margin=0.0, clock=fake.clock, sleep=lambda s: fake.slept.append(s))
     waits = []
     threads = [threading.Thread(target=lambda: waits.append(lim.acquire())) for _ in range(4)]
     for t in threads:
@@ -169,7 +169,7 @@ def test_the_limiter_spaces_requests_across_threads():
 
 def test_a_hold_delays_every_next_request():
     fake = FakeClock()
-    lim = RateLimiter(2.0, clock=fake.clock, sleep=fake.sleep)
+    lim = RateLimiter(2.0, margin=0.0, clock=fake.clock, sleep=fake.sleep)
     lim.acquire()
     lim.hold(3.0)
     assert lim.acquire() == 3.0

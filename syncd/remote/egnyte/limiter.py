@@ -11,14 +11,17 @@ from collections.abc import Callable
 
 
 class RateLimiter:
-    """Spaces the start of requests at least ``1/rate`` seconds apart, across every
-    thread that shares it. ``clock``/``sleep`` are injectable for tests."""
+    """Spaces the start of requests at least ``1/rate + margin`` seconds apart, across
+    every thread that shares it (the margin absorbs the network's jitter: two
+    requests sent exactly 0.5 s apart may arrive closer). ``clock``/``sleep`` are
+    injectable for tests."""
 
-    def __init__(self, rate: float = 2.0, *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, rate: float = 2.0, *, margin: float = 0.05,
+                 clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
         if rate <= 0:
             raise ValueError("rate must be positive")
-        self.interval = 1.0 / rate
+        self.interval = 1.0 / rate + max(0.0, margin)
         self._clock, self._sleep = clock, sleep
         self._lock = threading.Lock()
         self._next = 0.0  # the earliest start of the next request (clock time)
