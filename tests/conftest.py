@@ -1,4 +1,4 @@
-"""Shared fixtures: an in-process ExaVault emulator on an ephemeral loopback port."""
+"""Shared fixtures: in-process ExaVault and Egnyte emulators on ephemeral loopback ports."""
 
 from __future__ import annotations
 
@@ -18,6 +18,31 @@ def make_emulator(tmp_path_factory):
         options.setdefault("api_key", API_KEY)
         options.setdefault("access_token", ACCESS_TOKEN)
         emu = Emulator(root, **options).start()
+        started.append(emu)
+        return emu
+
+    yield make
+    for emu in started:
+        emu.stop()
+
+
+@pytest.fixture
+def make_egnyte(tmp_path_factory):
+    """Factory: ``make_egnyte(**options)`` starts an Egnyte emulator on 127.0.0.1 (in this
+    process, an ephemeral port); all are stopped at teardown. The result has ``.base_url``,
+    ``.token``, ``.other_token`` and the test hooks (``.other`` acts as another user,
+    ``set_limits``, ``set_event_retention``, ``set_faults``, ``advance_clock``, ``revoke``).
+    Unless given: no call limits and 1 KiB chunks allowed (tests/helpers/egnyte.py)."""
+    from syncd.emulators.egnyte import Emulator as EgnyteEmulator
+    from tests.helpers.egnyte import FIXTURE_DEFAULTS
+
+    started: list[EgnyteEmulator] = []
+
+    def make(**options) -> EgnyteEmulator:
+        root = options.pop("root", None) or tmp_path_factory.mktemp("egnyte")
+        for name, value in FIXTURE_DEFAULTS.items():
+            options.setdefault(name, value)
+        emu = EgnyteEmulator(root, **options).start()
         started.append(emu)
         return emu
 
