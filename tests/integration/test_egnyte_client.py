@@ -14,7 +14,7 @@ from syncd.remote.egnyte.models import composite
 from syncd.remote.errors import (
     AlreadyExistsError,
     AuthError,
-    InvalidParameterError,
+    NameRefusedError,
     NotFoundError,
 )
 from tests.helpers.egnyte_client import as_file, blob, client_for
@@ -50,12 +50,12 @@ def test_folders_are_created_once_and_listed_in_pages(client):
 def test_a_simple_upload_is_checked_by_sha512_both_ways(client):
     data = blob(50_000)
     client.add_folder("/Shared/up")
-    stored = transfer.upload(client, "/Shared/up/a b#?.bin", as_file(data), len(data))
+    stored = transfer.upload(client, "/Shared/up/a b#%&.bin", as_file(data), len(data))
     assert stored.checksum == hashlib.sha512(data).hexdigest()
-    item = client.info("/Shared/up/a b#?.bin")
+    item = client.info("/Shared/up/a b#%&.bin")
     assert (item.id, item.entry_id, item.size) == (stored.group_id, stored.entry_id, len(data))
     out = io.BytesIO()
-    assert transfer.download(client, "/Shared/up/a b#?.bin", out) == len(data)
+    assert transfer.download(client, "/Shared/up/a b#%&.bin", out) == len(data)
     assert out.getvalue() == data
 
 
@@ -161,9 +161,10 @@ def test_move_rename_copy_and_delete(client):
 
 def test_a_name_egnyte_filters_is_refused_with_400(client):
     client.add_folder("/Shared/n")
-    with pytest.raises(InvalidParameterError) as err:
-        transfer.upload(client, "/Shared/n/spam.tmp", as_file(b"x"), 1)
-    assert err.value.status == 400
+    for name in ("spam.tmp", "dangling.", "Thumbs.db"):
+        with pytest.raises(NameRefusedError) as err:
+            transfer.upload(client, f"/Shared/n/{name}", as_file(b"x"), 1)
+        assert err.value.status == 400
 
 
 def test_a_wrong_token_is_an_auth_error_without_the_token(emu):

@@ -22,7 +22,8 @@ the message:
 * 403 ``ERR_403_DEVELOPER_INACTIVE`` and 401: ``AuthError`` (the token is dead).
 * 403 "Folder already exists…" and 409: ``AlreadyExistsError``; a 403 that names a
   lock: ``LockedError``; any other 403: ``ForbiddenError``.
-* 404 ``NotFoundError``, 400 ``InvalidParameterError``, 5xx ``ServerError``, no
+* 400 naming a name or character: ``NameRefusedError``.
+* 404 ``NotFoundError``, other 400 ``InvalidParameterError``, 5xx ``ServerError``, no
   answer ``TransportError``.
 
 Retry rule: GETs are idempotent and retried on ``TransportError``/``ServerError``
@@ -67,6 +68,7 @@ from syncd.remote.errors import (
     ForbiddenError,
     InvalidParameterError,
     LockedError,
+    NameRefusedError,
     NotFoundError,
     ProtocolError,
     RateLimitedError,
@@ -286,6 +288,8 @@ class EgnyteClient:
             return NotFoundError("not found", **fields)
         if status == 409:
             return AlreadyExistsError("conflict with an existing item", **fields)
+        if status == 400 and ("name" in low or "character" in low):
+            return NameRefusedError("the name is refused", **fields)
         if status in (400, 413, 416):
             return InvalidParameterError("refused", **fields)
         if 500 <= status <= 599:
