@@ -157,10 +157,10 @@ def test_changes_page_the_feed_with_an_integer_cursor(backend):
     assert again == [] and same == reached
 
 
-def test_a_long_feed_is_refused_past_the_budget(backend):
+def test_a_long_feed_is_refused_past_the_budget(emu, backend):
     _, cursor = backend.changes(None)
     for i in range(101):
-        backend.client.add_folder(f"/Shared/many{i}")
+        emu.other.mkdir(f"/Shared/many{i}")
     with pytest.raises(FeedTooLong):
         backend.changes(cursor, budget=1)
     got, _ = backend.changes(cursor, budget=2)
