@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -43,7 +44,7 @@ class Limits:
             if d != day:
                 used = 0
             if self.daily and used >= self.daily:
-                raise Refusal(RATE_CODE, max(1, int((day + 1) * 86400 - self.clock())))
+                raise Refusal(RATE_CODE, max(1, math.ceil((day + 1) * 86400 - self.clock())))
             if self.qps and len(recent) >= self.qps:
                 raise Refusal(QPS_CODE, 1)
             recent.append(now)
