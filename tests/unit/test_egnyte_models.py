@@ -33,6 +33,7 @@ from syncd.remote.errors import (
     ForbiddenError,
     InvalidParameterError,
     LockedError,
+    NameRefusedError,
     NotFoundError,
     RateLimitedError,
     ServerError,
@@ -197,7 +198,8 @@ def _answer(status, body=b"", **headers):
     (403, {}, b'{"errorMessage": "Access denied"}', ForbiddenError),
     (404, {}, b'{"Errors": [{"description": "gone", "code": "404"}]}', NotFoundError),
     (409, {}, b'{"errorMessage": "exists"}', AlreadyExistsError),
-    (400, {}, b'{"errorMessage": "bad name"}', InvalidParameterError),
+    (400, {}, b'{"errorMessage": "bad count"}', InvalidParameterError),
+    (400, {}, b'{"errorMessage": "The name contains a forbidden character"}', NameRefusedError),
     (503, {}, b"", ServerError),
 ])
 def test_answers_are_classified_by_status_and_headers(status, headers, body, cls):
