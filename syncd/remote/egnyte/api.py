@@ -35,8 +35,6 @@ a chunk to be re-sent), so they are retried.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import re
 import threading
@@ -77,6 +75,7 @@ from syncd.remote.errors import (
     ThrottledError,
     TransportError,
 )
+from syncd.remote.httpkit import describe, json_body, new_session
 
 API = "/pubapi/v1"
 PAGE = 100  # listing page size (§10: default 100, maximum 1000)
@@ -126,17 +125,9 @@ class EgnyteClient:
         self.gate = gate
         self.sleep = sleep
         self._token = token
-        self._session = requests.Session()
-        self._session.trust_env = False
-        self._session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if bundle:
-            self._session.verify = bundle
-        self._session.headers.update({"Authorization": f"Bearer {token}",
-                                      "User-Agent": user_agent})
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(1, pool_size))
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
+        self._session = new_session(self.base_url, adapter, {
+            "Authorization": f"Bearer {token}", "User-Agent": user_agent})
         self._lock = threading.Lock()
         self._sent = 0
         self._aborted = False
@@ -443,16 +434,6 @@ def retry_after(headers) -> float | None:
             return None
 
 
-def json_body(raw: bytes) -> Any:
-    """The decoded JSON body; ``{}`` when empty, ``None`` when it is not JSON."""
-    if not raw:
-        return {}
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-
-
 def message(raw: bytes | None) -> str | None:
     """The human message of an error body, whichever of Egnyte's shapes (§1.2)."""
     if not raw:
@@ -471,16 +452,3 @@ def message(raw: bytes | None) -> str | None:
         return body[:300]
     text = re.sub(r"<[^>]*>", " ", raw[:2000].decode("utf-8", "replace"))
     return " ".join(text.split())[:300] or None
-
-
-def describe(exc: requests.RequestException) -> str:
-    """A short, credential-free description of a requests failure."""
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "connection broken while reading the body"
-    cause: BaseException = exc
-    while cause.__context__ is not None and cause.__context__ is not cause:
-        cause = cause.__context__
-    reason = type(cause).__name__ if cause is not exc else ""
-    return f"connection failed ({reason})" if reason else "connection failed"

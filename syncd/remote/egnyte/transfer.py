@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 import requests
 
-from syncd.remote.egnyte.api import API, EgnyteClient, describe
+from syncd.remote.egnyte.api import API, EgnyteClient
 from syncd.remote.egnyte.models import Hasher, composite, encode_path, hasher_for, norm
 from syncd.remote.errors import (
     NotFoundError,
@@ -34,6 +34,7 @@ from syncd.remote.errors import (
     SourceChangedError,
     TransportError,
 )
+from syncd.remote.httpkit import describe, json_body
 
 SMALL_BODY = 8 << 20  # read whole and sent with its checksum up to this size
 THRESHOLD = 100 << 20  # larger files go chunked (Egnyte: simple uploads up to 100 MB)
@@ -100,7 +101,6 @@ def _read_exact(fileobj: BinaryIO, n: int) -> bytes:
 
 
 def _stored(client: EgnyteClient, resp: requests.Response, size: int, path: str) -> Stored:
-    from syncd.remote.egnyte.api import json_body
     body = json_body(resp.content) or {}
     checksum = (resp.headers.get("X-Sha512-Checksum") or str(body.get("checksum") or "")).lower()
     entry = str(body.get("entry_id") or resp.headers.get("ETag") or "").strip('"')
