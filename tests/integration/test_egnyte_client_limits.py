@@ -201,3 +201,33 @@ def test_changes_by_another_user_carry_that_actor(make_egnyte):
     got, _ = b.changes(cursor)
     assert [c.path for c in got] == ["/Shared/o", "/Shared/o/mine"]
     assert got[0].user and got[0].user != got[1].user
+
+
+class WriteOnly:
+    """A download target that can only be appended to (as the worker's writer)."""
+
+    def __init__(self):
+        self.data = bytearray()
+
+    def seekable(self):
+        return False
+
+    def write(self, b):
+        self.data += b
+        return len(b)
+
+
+def test_a_broken_download_into_an_append_only_target_continues_and_is_verified(make_egnyte):
+    emu = make_egnyte()
+    b = backend_for(emu, retry=FAST.__class__(attempts=12, total_seconds=30.0,
+                                              initial_backoff=0.0, max_backoff=0.0, jitter=0.0))
+    data = blob(300_000, seed=11)
+    b.upload("/Shared/w/f.bin", as_file(data), len(data), replace=False)
+    emu.set_faults(0.6, ["truncate"], seed=2, only=["download"])
+    out = WriteOnly()
+    assert b.download("/Shared/w/f.bin", out) == len(data)
+    emu.set_faults(0.0)
+    assert bytes(out.data) == data
+    emu.set_faults(1.0, ["corrupt"], only=["download"])
+    with pytest.raises(ProtocolError):
+        b.download("/Shared/w/f.bin", WriteOnly())

@@ -265,8 +265,9 @@ def download(client: EgnyteClient, path: str, fileobj: BinaryIO, *, offset: int 
             headers["Range"] = f"bytes={pos}-"
         with client.send("GET", api_path, headers=headers, stream=True) as resp:
             if resp.status_code == 200 and pos:  # Range ignored: start over
-                fileobj.truncate(0)
-                fileobj.seek(0)
+                if not _reset(fileobj, 0):
+                    raise TransportError("the server ignored Range and the target cannot "
+                                         "be started over", status=200, **where)
                 state["pos"] = pos = 0
             elif resp.status_code == 206 and pos:
                 first = (resp.headers.get("Content-Range") or "").partition(" ")[2].partition("-")[0]
@@ -293,8 +294,7 @@ def download(client: EgnyteClient, path: str, fileobj: BinaryIO, *, offset: int 
                                      status=resp.status_code, **where)
             if checksum and state["verify"] and not hasher.matches(checksum):
                 state["pos"], state["hasher"] = start, None
-                fileobj.seek(start)
-                fileobj.truncate()
+                _reset(fileobj, start)
                 raise ProtocolError("the downloaded bytes do not match X-Sha512-Checksum",
                                     status=resp.status_code, **where)
             return state["pos"]
@@ -306,9 +306,15 @@ def download(client: EgnyteClient, path: str, fileobj: BinaryIO, *, offset: int 
     try:
         return client.retrying(attempt, can_retry=retry_ok)
     except BaseException:
-        try:
-            fileobj.seek(start)
-            fileobj.truncate()
-        except (OSError, ValueError, AttributeError):
-            pass
+        _reset(fileobj, start)  # a short file never looks complete
         raise
+
+
+def _reset(fileobj: BinaryIO, at: int) -> bool:
+    """Cut ``fileobj`` back to ``at`` bytes; False when it cannot be (not seekable)."""
+    try:
+        fileobj.seek(at)
+        fileobj.truncate()
+    except (OSError, ValueError, AttributeError):
+        return False
+    return True
