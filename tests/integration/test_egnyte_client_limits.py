@@ -17,6 +17,7 @@ from syncd.remote.errors import (
     LockedError,
     ProtocolError,
     RateLimitedError,
+    ServerError,
     ThrottledError,
 )
 from syncd.state.budget import Budget, BudgetExhausted
@@ -231,3 +232,16 @@ def test_a_broken_download_into_an_append_only_target_continues_and_is_verified(
     emu.set_faults(1.0, ["corrupt"], only=["download"])
     with pytest.raises(ProtocolError):
         b.download("/Shared/w/f.bin", WriteOnly())
+
+
+def test_a_lost_move_answer_is_settled_by_one_stat(make_egnyte):
+    emu = make_egnyte()
+    b = backend_for(emu)
+    up = b.upload("/Shared/mv/a.txt", as_file(b"a"), 1, replace=False)
+    emu.set_faults(1.0, ["lost"], only=["fs_action"])
+    moved = b.move("/Shared/mv/a.txt", "/Shared/mv/b.txt", id=up.id)
+    emu.set_faults(0.0)
+    assert (moved.path, moved.id) == ("/Shared/mv/b.txt", up.id)
+    emu.set_faults(1.0, ["500"], only=["fs_action"])
+    with pytest.raises(ServerError):  # not done: the stat finds nothing, the error stands
+        b.move("/Shared/mv/b.txt", "/Shared/mv/c.txt")

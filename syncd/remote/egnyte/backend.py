@@ -307,12 +307,22 @@ class EgnyteBackend:
             if item.kind != "dir":
                 raise
             return item
-        except UNKNOWN:
-            item = self.stat(path)  # settled: is it there now?
+        except UNKNOWN as exc:
+            item = self._settled(path, exc)  # is it there now?
             if item.kind != "dir":
                 raise
+            self._echoed("mkdir", path)
+            return item
         self._echoed("mkdir", path)
         return self.stat(path)
+
+    def _settled(self, path: str, exc: RemoteError) -> RemoteItem:
+        """The item at ``path`` after a change whose answer was lost; ``exc`` again
+        when there is none (the change did not happen, or cannot be told)."""
+        try:
+            return self.stat(path)
+        except RemoteError:
+            raise exc from None
 
     def move(self, src: str, dst: str, *, id: str | None = None) -> RemoteItem:
         """One ``move`` call (move and rename together); never onto an existing
@@ -325,14 +335,12 @@ class EgnyteBackend:
             raise NameRefusedError(why, method="POST", path=dst)
         try:
             self.client.move(src, dst)
-        except UNKNOWN:
-            try:
-                item = self.stat(dst)
-            except NotFoundError:
-                raise
+        except UNKNOWN as exc:  # did it happen? one stat settles it
+            item = self._settled(dst, exc)
             if id is not None and item.id != id:
                 raise
-        item = self.stat(dst)
+        else:
+            item = self.stat(dst)
         self._echoed("move" if split(src)[0] != split(dst)[0] else "rename", dst)
         return item
 
