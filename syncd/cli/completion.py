@@ -49,6 +49,8 @@ def full_parser() -> argparse.ArgumentParser:
     """syncd's parser with the emulator's options in ``syncd emulator`` and
     path completion marked on the options that take paths."""
     from syncd.cli.parser import build_parser
+    from syncd.cli.emulator import SERVICES
+    from syncd.emulators.egnyte.cli import build_parser as egnyte_parser
     from syncd.emulators.exavault.cli import build_parser as emulator_parser
 
     import shtab
@@ -57,6 +59,12 @@ def full_parser() -> argparse.ArgumentParser:
     emulator = subcommands(parser)["emulator"]
     for action in emulator_parser()._actions:
         emulator._add_action(action)
+    emulator.add_argument("--service", choices=SERVICES, help="the emulated service "
+                          "(default exavault); egnyte takes the options below too")
+    taken = {o for a in emulator._actions for o in a.option_strings}
+    for action in egnyte_parser()._actions:  # the Egnyte emulator's own options
+        if not set(action.option_strings) & taken:
+            emulator._add_action(action)
     for _, sub in walk(parser):
         for action in sub._actions:
             if action.metavar in FILE_METAVARS:

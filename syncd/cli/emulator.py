@@ -33,6 +33,10 @@ def command(args: argparse.Namespace) -> int:
         return 64
     if service == "egnyte":
         from syncd.emulators.egnyte.cli import main
-    else:
-        from syncd.emulators.exavault.cli import main
-    return main(rest)
+        return main(rest)
+    from syncd.emulators.exavault.cli import main
+    code = main(rest)
+    if {"-h", "--help"} & set(rest):
+        print("\n--service egnyte runs the Egnyte Public API emulator instead: "
+              "see `syncd emulator --service egnyte --help`.")
+    return code

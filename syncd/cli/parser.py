@@ -46,9 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser(
         "emulator",
-        help="run the embedded ExaVault API emulator on a loopback port",
+        help="run an embedded API emulator (ExaVault, or --service egnyte) on a loopback port",
         add_help=False,
-        description="Run the ExaVault v2 API emulator (see `syncd emulator --help`).",
+        description="Run the ExaVault v2 API emulator, or with --service egnyte the Egnyte "
+                    "Public API emulator (see `syncd emulator [--service egnyte] --help`).",
     )
 
     p = sub.add_parser(

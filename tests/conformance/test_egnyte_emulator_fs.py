@@ -185,3 +185,65 @@ def test_the_store_survives_a_restart(make_egnyte, tmp_path):
     assert api2.info("/Shared/keep/f").json()["entry_id"] == up["entry_id"]
     assert api2.cursor() == cursor
     assert api2.events(cursor).status_code == 204
+
+
+def test_more_name_rules_and_unicode_forms(api):
+    api.mkdir("/Shared/n")
+    assert api.upload("/Shared/n/ lead", b"1").status_code == 400
+    assert api.upload("/Shared/n/ctl\x01", b"1").status_code == 400
+    assert api.upload("/Shared/n/" + "é" * 122, b"1").status_code == 200  # 244 bytes
+    deep = "/Shared/n/" + "/".join(["d" * 200] * 25)
+    assert api.upload(deep + "/f", b"1").status_code == 400  # over 5,000 bytes
+    assert api.upload("/Shared/n/caf\u00e9", b"nfc").status_code == 200
+    assert api.upload("/Shared/n/cafe\u0301", b"nfd").status_code == 200
+    assert api.names("/Shared/n").count("caf\u00e9") == 1
+    assert api.download("/Shared/n/caf\u00e9").content == b"nfd"
+    for ok in ("a+b#c%d&e;f{g}[h]~i!$'()=@^`", "dots.in.name"):
+        assert api.upload("/Shared/n/" + ok, b"1").status_code == 200, ok
+
+
+def test_by_id_move_delete_and_content(api):
+    api.mkdir("/Shared/b")
+    up = api.upload("/Shared/b/f", b"1").json()
+    gid = up["group_id"]
+    assert api.post(f"/fs/ids/file/{gid}", json={"action": "move",
+                                                 "destination": "/Shared/b/g"}).status_code == 200
+    assert api.get(f"/fs-content/ids/file/{gid}").content == b"1"
+    newer = api.post(f"/fs-content/ids/file/{gid}", data=b"22").json()
+    assert newer["group_id"] == gid and newer["path"] == "/Shared/b/g"
+    assert api.delete(f"/fs/ids/file/{gid}").status_code == 200
+    assert api.get(f"/fs/ids/file/{gid}").status_code == 404
+
+
+def test_an_empty_file_and_a_new_version_event(api):
+    api.mkdir("/Shared/e")
+    first = api.upload("/Shared/e/empty", b"").json()
+    assert first["size"] == 0
+    start = api.cursor()
+    second = api.upload("/Shared/e/EMPTY", b"x").json()
+    (event,) = api.event_list(start)
+    assert event["action"] == "create"
+    assert event["data"]["target_group_id"] == first["group_id"]
+    assert event["data"]["target_id"] == second["entry_id"] != first["entry_id"]
+    assert event["data"]["target_path"] == "/Shared/e/empty"
+
+
+def test_latency_and_bandwidth_switches_still_carry_the_bytes(make_egnyte):
+    emu = make_egnyte(latency_ms=5, bandwidth=200_000)
+    api = EgnyteApi(emu)
+    api.mkdir("/Shared/s")
+    data = bytes(range(256)) * 200
+    assert api.upload("/Shared/s/f", data).status_code == 200
+    assert api.download("/Shared/s/f").content == data
+    assert emu.download_bytes == len(data)
+
+
+def test_an_open_chunked_upload_survives_a_restart(make_egnyte, tmp_path):
+    emu = make_egnyte(root=tmp_path / "root", min_chunk=2)
+    api = EgnyteApi(emu)
+    api.mkdir("/Shared/c")
+    upload_id = api.chunk("/Shared/c/f", b"11", 1).headers["X-Egnyte-Upload-Id"]
+    emu.stop()
+    api2 = EgnyteApi(make_egnyte(root=tmp_path / "root", min_chunk=2))
+    assert api2.chunk("/Shared/c/f", b"2", 2, upload_id, last=True).status_code == 200
+    assert api2.download("/Shared/c/f").content == b"112"

@@ -311,6 +311,24 @@ def test_emulator_md_shows_the_constructor_as_it_is():
     assert documented == actual
 
 
+def test_emulator_md_shows_the_egnyte_constructor_and_switches():
+    from syncd.emulators.egnyte import Emulator
+    from syncd.emulators.egnyte.cli import build_parser
+
+    text = (DOCS / "emulator.md").read_text(encoding="utf-8")
+    m = re.search(r"egnyte = (Emulator\(root, \*,.*?\))\.start\(\)", text, re.DOTALL)
+    assert m, "docs/emulator.md lost the Egnyte Emulator(...) signature"
+    call = ast.parse(m.group(1).replace("*,", "", 1), mode="eval").body
+    documented = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+    params = inspect.signature(Emulator.__init__).parameters
+    assert documented == {n: p.default for n, p in params.items() if n not in ("self", "root")}
+    usage = text[text.index("## Command line (Egnyte)"):text.index("## Storage (Egnyte)")]
+    flags = [s for a in build_parser()._actions for s in a.option_strings
+             if s.startswith("--") and s != "--help"]
+    missing = [f for f in flags if not re.search(rf"{re.escape(f)}\b", usage)]
+    assert not missing, f"Egnyte emulator switches not in docs/emulator.md: {missing}"
+
+
 def test_emulator_md_names_every_command_line_switch():
     from syncd.emulators.exavault.cli import build_parser
 

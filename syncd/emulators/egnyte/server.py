@@ -171,12 +171,12 @@ class Handler(BaseHTTPRequestHandler):
                 data = bytearray(data)
                 data[at - done] ^= 0xFF
                 data = bytes(data)
+            with emu.lock:  # counted before it is sent: a client never sees more
+                emu.download_bytes += len(data)
             self.wfile.write(data)
             done += len(data)
             left -= len(data)
             throttle.consume(len(data))
-        with emu.lock:
-            emu.download_bytes += done
 
     def _fault(self, fault: Fault, reply: Reply | None, path: str) -> None:
         if fault.kind == "corrupt":
