@@ -177,3 +177,12 @@ def test_a_cursor_older_than_the_retention_is_lost(make_egnyte):
         b.changes(cursor)
     _, fresh = b.changes(None)
     assert b.changes(fresh)[0] == []
+
+
+def test_account_names_the_user_and_the_daily_quota(make_egnyte):
+    emu = make_egnyte(daily_limit=1000)
+    b = backend_for(emu)
+    info = b.account()
+    assert (info.name, info.daily_limit) == ("syncd", 1000)  # the emulator's default user
+    assert b.has_feed()
+    assert b.server_time() is not None
