@@ -186,3 +186,34 @@ def test_account_names_the_user_and_the_daily_quota(make_egnyte):
     assert (info.name, info.daily_limit) == ("syncd", 1000)  # the emulator's default user
     assert b.has_feed()
     assert b.server_time() is not None
+
+
+class FailsOnce(io.BytesIO):
+    """A local source whose read fails once after ``at`` bytes."""
+
+    def __init__(self, data: bytes, at: int):
+        super().__init__(data)
+        self.at, self.failed = at, False
+
+    def read(self, n=-1):
+        if not self.failed and self.tell() >= self.at:
+            self.failed = True
+            raise OSError("read error")
+        return super().read(n)
+
+
+def test_a_failed_chunked_upload_sent_again_sends_only_the_missing_chunks(make_egnyte):
+    emu = make_egnyte(min_chunk=1024)
+    b = backend_for(emu, threshold=4096, chunk_size=2048, parallel=1)
+    data = blob(6 * 2048, seed=12)
+    src = FailsOnce(data, 4 * 2048)
+    with pytest.raises(OSError):
+        b.upload("/Shared/again/f.bin", src, len(data), replace=True)
+    src.seek(0)
+    emu.reset_log()
+    item = b.upload("/Shared/again/f.bin", src, len(data), replace=True)
+    chunks = [r for r in emu.requests("POST") if r.path.startswith("/fs-content-chunked/")]
+    assert len(chunks) == 2  # chunks 5 and 6 (the last)
+    out = io.BytesIO()
+    b.download(item.path, out)
+    assert out.getvalue() == data
