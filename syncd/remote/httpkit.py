@@ -12,6 +12,33 @@ import requests
 from requests.adapters import HTTPAdapter
 
 
+class SessionClient:
+    """What a service client built on ``new_session`` offers besides its API: the
+    count of requests sent (each is one paid call), closing, ``with``. Never shows
+    credentials in its ``repr``."""
+
+    base_url: str
+    _session: requests.Session
+    _sent: int = 0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_url!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent so far (each is one paid call), retries included."""
+        return self._sent
+
+
 def new_session(base_url: str, adapter: HTTPAdapter, headers: dict[str, str]) -> requests.Session:
     """A session for ``base_url`` with ``headers`` and ``adapter`` on both schemes.
 

@@ -75,7 +75,7 @@ from syncd.remote.errors import (
     ThrottledError,
     TransportError,
 )
-from syncd.remote.httpkit import describe, json_body, new_session
+from syncd.remote.httpkit import SessionClient, describe, json_body, new_session
 
 API = "/pubapi/v1"
 PAGE = 100  # listing page size (§10: default 100, maximum 1000)
@@ -103,7 +103,7 @@ class RetryPolicy:
     max_retry_after: float = 60.0  # a longer Retry-After is not waited for in-line
 
 
-class EgnyteClient:
+class EgnyteClient(SessionClient):
     """A thread-safe client for one Egnyte token (share it between threads).
 
     ``base_url`` is ``https://<domain>.egnyte.com`` (or the emulator's
@@ -133,23 +133,6 @@ class EgnyteClient:
         self._aborted = False
         self.usage: Usage | None = None
         self.server_time: datetime | None = None
-
-    def __repr__(self) -> str:  # never show the token
-        return f"EgnyteClient({self.base_url!r})"
-
-    def close(self) -> None:
-        self._session.close()
-
-    def __enter__(self) -> EgnyteClient:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    @property
-    def requests_sent(self) -> int:
-        """Requests sent so far (each one call of the daily quota), retries included."""
-        return self._sent
 
     def abort(self) -> None:
         """Stop: no request is sent any more and those in flight fail."""

@@ -116,23 +116,6 @@ class ExaVaultClient(Transport):
         self.rate_limit: RateLimit | None = None
         self.server_time: datetime | None = None
 
-    def __repr__(self) -> str:  # never show credentials
-        return f"ExaVaultClient({self.base_url!r})"
-
-    def close(self) -> None:
-        self._session.close()
-
-    def __enter__(self) -> ExaVaultClient:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    @property
-    def requests_sent(self) -> int:
-        """HTTP requests sent so far (each is one paid transaction), retries included."""
-        return self._sent
-
     # --- account, listings, info ---------------------------------------------------
 
     def account(self) -> Account:

@@ -32,7 +32,7 @@ from syncd.remote.errors import (
     error_for_status,
 )
 from syncd.remote.exavault.models import Page, RateLimit, _int
-from syncd.remote.httpkit import describe, json_body
+from syncd.remote.httpkit import SessionClient, describe, json_body
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, Ove
                 RecursionError)
 
 
-class Transport:
+class Transport(SessionClient):
     """Sending requests for one account: the state ``ExaVaultClient.__init__`` sets
     up (session, credentials, counters, hooks) and the methods over it."""
 
