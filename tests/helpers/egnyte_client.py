@@ -38,3 +38,17 @@ def as_file(data: bytes) -> io.BytesIO:
     f = io.BytesIO(data)
     f.seek(0, os.SEEK_SET)
     return f
+
+
+class FailsOnce(io.BytesIO):
+    """A local source whose read fails once, at the first read from byte ``at`` on."""
+
+    def __init__(self, data: bytes, at: int):
+        super().__init__(data)
+        self.at, self.failed = at, False
+
+    def read(self, n=-1):
+        if not self.failed and self.tell() >= self.at:
+            self.failed = True
+            raise OSError("read error")
+        return super().read(n)

@@ -11,7 +11,7 @@ import pytest
 
 from syncd.remote.backend import ContentHash, CursorLost, FeedTooLong
 from syncd.remote.errors import AlreadyExistsError, NameRefusedError, NotFoundError
-from tests.helpers.egnyte_client import as_file, backend_for, blob
+from tests.helpers.egnyte_client import FailsOnce, as_file, backend_for, blob
 
 
 @pytest.fixture
@@ -186,20 +186,6 @@ def test_account_names_the_user_and_the_daily_quota(make_egnyte):
     assert (info.name, info.daily_limit) == ("syncd", 1000)  # the emulator's default user
     assert b.has_feed()
     assert b.server_time() is not None
-
-
-class FailsOnce(io.BytesIO):
-    """A local source whose read fails once after ``at`` bytes."""
-
-    def __init__(self, data: bytes, at: int):
-        super().__init__(data)
-        self.at, self.failed = at, False
-
-    def read(self, n=-1):
-        if not self.failed and self.tell() >= self.at:
-            self.failed = True
-            raise OSError("read error")
-        return super().read(n)
 
 
 def test_a_failed_chunked_upload_sent_again_sends_only_the_missing_chunks(make_egnyte):

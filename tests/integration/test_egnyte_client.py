@@ -17,7 +17,7 @@ from syncd.remote.errors import (
     NameRefusedError,
     NotFoundError,
 )
-from tests.helpers.egnyte_client import as_file, blob, client_for
+from tests.helpers.egnyte_client import FailsOnce, as_file, blob, client_for
 
 
 @pytest.fixture
@@ -102,27 +102,13 @@ def test_a_chunked_upload_reports_the_composite_checksum(make_egnyte):
     assert out.getvalue() == data
 
 
-class Breaks(io.BytesIO):
-    """A source whose reads fail once after ``at`` bytes (a local read error)."""
-
-    def __init__(self, data: bytes, at: int):
-        super().__init__(data)
-        self.at, self.broke = at, False
-
-    def read(self, n=-1):
-        if not self.broke and self.tell() >= self.at:
-            self.broke = True
-            raise OSError("disk went away")
-        return super().read(n)
-
-
 def test_a_chunked_upload_resumes_without_sending_held_chunks_again(make_egnyte):
     emu = make_egnyte(min_chunk=1024)
     client = client_for(emu)
     data = blob(5 * 2048 + 100, seed=5)
     client.add_folder("/Shared/res")
     state = transfer.ChunkState()
-    src = Breaks(data, 3 * 2048)
+    src = FailsOnce(data, 3 * 2048)
     with pytest.raises(OSError):
         transfer.upload_chunked(client, "/Shared/res/f.bin", src, len(data), chunk_size=2048,
                                 parallel=1, state=state)
