@@ -52,6 +52,22 @@ def make_egnyte(tmp_path_factory):
 
 
 @pytest.fixture
+def egnyte(make_egnyte):
+    """An Egnyte emulator with the fixture's defaults."""
+    return make_egnyte()
+
+
+@pytest.fixture
+def egnyte_api(egnyte):
+    """A raw HTTP client (tests/helpers/egnyte.py) bound to ``egnyte`` with its token."""
+    from tests.helpers.egnyte import EgnyteApi
+
+    api = EgnyteApi(egnyte)
+    yield api
+    api.close()
+
+
+@pytest.fixture
 def emulator(make_emulator) -> Emulator:
     return make_emulator()
 

@@ -11,15 +11,8 @@ from tests.helpers.egnyte import EgnyteApi
 
 
 @pytest.fixture
-def egnyte(make_egnyte):
-    return make_egnyte()
-
-
-@pytest.fixture
-def api(egnyte):
-    a = EgnyteApi(egnyte)
-    yield a
-    a.close()
+def api(egnyte_api):
+    return egnyte_api
 
 
 def test_a_missing_or_wrong_token_is_401(egnyte):
@@ -247,3 +240,14 @@ def test_an_open_chunked_upload_survives_a_restart(make_egnyte, tmp_path):
     api2 = EgnyteApi(make_egnyte(root=tmp_path / "root", min_chunk=2))
     assert api2.chunk("/Shared/c/f", b"2", 2, upload_id, last=True).status_code == 200
     assert api2.download("/Shared/c/f").content == b"112"
+
+
+def test_bad_requests_are_400(api):
+    api.mkdir("/Shared/q")
+    assert api.post("/fs/Shared/q", data=b"{not json").status_code == 400
+    assert api.post("/fs/Shared/q", json=["add_folder"]).status_code == 400
+    assert api.post("/fs/Shared/q", data=b"x" * (2 << 20)).status_code == 400
+    assert api.get("/fs/Shared/a%2Fb").status_code == 400
+    assert api.info("/Shared/q", count="many").status_code == 400
+    assert api.events(-1).status_code == 400
+    assert api.get("/nothing").status_code == 404

@@ -10,15 +10,8 @@ from tests.helpers.egnyte import EgnyteApi
 
 
 @pytest.fixture
-def egnyte(make_egnyte):
-    return make_egnyte()
-
-
-@pytest.fixture
-def api(egnyte):
-    a = EgnyteApi(egnyte)
-    yield a
-    a.close()
+def api(egnyte_api):
+    return egnyte_api
 
 
 def test_over_qps_is_403_with_the_mashery_code_and_retry_after(api, egnyte):
@@ -138,3 +131,33 @@ def test_faults_are_seeded(make_egnyte):
         return [api.get("/userinfo").status_code for _ in range(20)]
     first = run()
     assert first == run() and set(first) == {200, 500, 503}
+
+
+def test_events_older_than_30_days_are_gone(api, egnyte):
+    start = api.cursor()
+    api.mkdir("/Shared/old")
+    egnyte.advance_clock(31 * 86400)
+    api.mkdir("/Shared/new")
+    assert api.events(start).status_code == 404
+    assert [e["data"]["target_path"] for e in api.event_list(start + 1)] == ["/Shared/new"]
+
+
+def test_parallel_calls_from_threads_all_succeed(api, egnyte):
+    from concurrent.futures import ThreadPoolExecutor
+
+    api.mkdir("/Shared/p")
+
+    def work(i):
+        mine = EgnyteApi(egnyte)
+        try:
+            return [mine.upload(f"/Shared/p/f{i}", b"x" * i).status_code,
+                    mine.mkdir(f"/Shared/p/d{i}").status_code,
+                    mine.move(f"/Shared/p/f{i}", f"/Shared/p/d{i}/f").status_code]
+        finally:
+            mine.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(work, range(24)))
+    assert results == [[200, 201, 200]] * 24
+    assert api.info("/Shared/p").json()["total_count"] == 24
+    assert len(api.event_list(api.cursor() - 72, count=100)) == 72

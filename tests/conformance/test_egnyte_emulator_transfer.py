@@ -17,11 +17,9 @@ def egnyte(make_egnyte):
 
 
 @pytest.fixture
-def api(egnyte):
-    a = EgnyteApi(egnyte)
-    a.mkdir("/Shared/c")
-    yield a
-    a.close()
+def api(egnyte_api):
+    egnyte_api.mkdir("/Shared/c")
+    return egnyte_api
 
 
 def sha(data: bytes) -> str:
@@ -80,11 +78,14 @@ def test_chunk_and_file_checksums_are_checked(api):
     bad = api.chunk("/Shared/c/x", b"1111", 1,
                     headers={"X-Egnyte-Chunk-Sha512-Checksum": sha(b"other")})
     assert bad.status_code == 400
+    assert bad.headers["X-Egnyte-Chunk-Sha512-Checksum"] == sha(b"1111")  # the SDK reads it
+    assert "X-Egnyte-Upload-Id" not in bad.headers
     upload_id = api.chunk("/Shared/c/x", b"1111", 1, headers={
         "X-Egnyte-Chunk-Sha512-Checksum": sha(b"1111")}).headers["X-Egnyte-Upload-Id"]
     plain = api.chunk("/Shared/c/x", b"22", 2, upload_id, last=True,
                       headers={"X-Sha512-Checksum": sha(b"111122")})
     assert plain.status_code == 400  # the final checksum must be the composite one
+    assert plain.headers["X-Egnyte-Chunk-Sha512-Checksum"] == sha(b"22")
     ok = api.chunk("/Shared/c/x", b"22", 2, upload_id, last=True, headers={
         "X-Sha512-Checksum": expected_composite([b"1111", b"22"], 4),
         "Last-Modified": "Mon, 04 Apr 2016 22:33:57 GMT"})

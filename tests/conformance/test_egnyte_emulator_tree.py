@@ -8,16 +8,9 @@ from tests.helpers.egnyte import EgnyteApi
 
 
 @pytest.fixture
-def egnyte(make_egnyte):
-    return make_egnyte()
-
-
-@pytest.fixture
-def api(egnyte):
-    a = EgnyteApi(egnyte)
-    a.mkdir("/Shared/t")
-    yield a
-    a.close()
+def api(egnyte_api):
+    egnyte_api.mkdir("/Shared/t")
+    return egnyte_api
 
 
 def _since(api, start):

@@ -75,20 +75,14 @@ class Emulator:
             raise
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"egnyte-emulator-{self.port}", daemon=True)
-        self._thread.start()
+        self._thread = server.serve_in_thread(f"egnyte-emulator-{self.port}")
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.close_all_connections()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+            server.stop_serving(self._thread)
+        self._thread = None
         if self.store is not None:
             self.store.close()
             self.store = None

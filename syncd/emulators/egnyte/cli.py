@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import errno
-import signal
 import sys
-import threading
 
-from syncd.emulators.exavault.app import loopback_address
-from syncd.emulators.exavault.cli import (EX_CANTCREAT, EX_OK, EX_UNAVAILABLE, EX_USAGE, _check_root,
-                                          _fail, _Parser, _Usage)
+from syncd.emulators.exavault.cli import _Parser, _Usage, check_common, parse, serve
 
 from .app import Emulator
 from .events import DEFAULT_RETENTION
@@ -52,14 +47,7 @@ def build_parser() -> _Parser:
 
 
 def _check_args(args) -> None:
-    if not 0 <= args.port <= 65535:
-        raise _Usage(f"--port must be between 0 and 65535, not {args.port}")
-    if not 0.0 <= args.fault_rate <= 1.0:
-        raise _Usage("--fault-rate must be between 0 and 1")
-    unknown = set(kind_names(args.fault_kinds)) - set(ALL_KINDS)
-    if unknown:
-        raise _Usage(f"unknown --fault-kinds {', '.join(sorted(unknown))}; use "
-                     f"{', '.join(ALL_KINDS)}")
+    check_common(args, kind_names(args.fault_kinds), ALL_KINDS)
     for name in ("qps", "daily_limit", "latency"):
         if getattr(args, name) < 0:
             raise _Usage(f"--{name.replace('_', '-')} must be >= 0")
@@ -68,53 +56,21 @@ def _check_args(args) -> None:
         raise _Usage("--min-chunk, --event-retention and --bandwidth must be > 0")
     if not args.access_token:
         raise _Usage("--access-token must not be empty")
-    try:
-        loopback_address(args.host)
-    except ValueError as exc:
-        raise _Usage(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-        _check_args(args)
-    except _Usage as exc:
-        return _fail(str(exc), EX_USAGE)
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0)
-    problem = _check_root(args.root)
-    if problem:
-        return _fail(problem, EX_CANTCREAT)
+    args = parse(build_parser(), _check_args, argv)
+    if isinstance(args, int):
+        return args
     emu = Emulator(args.root, access_token=args.access_token, other_token=args.other_token,
                    host=args.host, port=args.port, qps=args.qps, daily_limit=args.daily_limit,
                    throttle_status=args.throttle_status, event_retention=args.event_retention,
                    min_chunk=args.min_chunk, fault_rate=args.fault_rate, seed=args.seed,
                    fault_kinds=kind_names(args.fault_kinds), latency_ms=args.latency,
                    bandwidth=args.bandwidth, ranges=not args.no_range, verbose=args.verbose)
-    try:
-        emu.start()
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            return _fail(f"port {args.port} on {args.host} is already in use", EX_UNAVAILABLE)
-        if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EROFS):
-            return _fail(f"cannot use --root {args.root}: {exc.strerror or exc}", EX_CANTCREAT)
-        return _fail(f"cannot start: {exc.strerror or exc}", EX_UNAVAILABLE)
-    except Exception as exc:  # e.g. a corrupt state file
-        return _fail(f"cannot start: {exc}", EX_UNAVAILABLE)
-
-    stop = threading.Event()
-    previous = {s: signal.signal(s, lambda signum, frame: stop.set())
-                for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        print(f"Egnyte emulator listening on {emu.base_url}/pubapi/v1 "
-              f"(root: {args.root}; the access token is the one given)", flush=True)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        emu.stop()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    return EX_OK
+    return serve(emu, args, lambda: (
+        f"Egnyte emulator listening on {emu.base_url}/pubapi/v1 "
+        f"(root: {args.root}; the access token is the one given)"))
 
 
 if __name__ == "__main__":  # pragma: no cover

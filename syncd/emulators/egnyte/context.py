@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from . import render
 from .store import ApiError
 
+MAX_JSON = 1 << 20  # the largest JSON request body read
+
 
 @dataclass
 class Reply:
@@ -62,7 +64,9 @@ class Ctx:
         return n
 
     def json_body(self) -> dict:
-        raw = self.body.read_all(1 << 20)
+        if not self.body.chunked and self.body.remaining > MAX_JSON:
+            raise ApiError(400, "The request body is too large.")
+        raw = self.body.read_all(MAX_JSON)
         try:
             data = json.loads(raw.decode("utf-8") or "{}")
         except (UnicodeDecodeError, ValueError):

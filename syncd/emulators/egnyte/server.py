@@ -5,23 +5,21 @@ from __future__ import annotations
 import re
 import socket
 import struct
-import sys
 import time
 import traceback
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from syncd.emulators.exavault.body import BodyError, BodyReader
+from syncd.emulators.exavault.body import BodyError
 from syncd.emulators.exavault.faults import Throttle
-from syncd.emulators.exavault.server import EmulatorHTTPServer
+from syncd.emulators.exavault.server import DRAIN_LIMIT, EmulatorHTTPServer
+from syncd.emulators.exavault.server import Handler as BaseHandler
 
 from . import api, render
 from .context import Ctx, Reply
 from .faults import Fault
-from .limits import QPS_CODE, Refusal
+from .limits import Refusal
 from .store import ApiError
 
-DRAIN_LIMIT = 8 * 1024 * 1024
 _PREFIX = re.compile(r"/pubapi/(v1|v2)(/.*)?")
 
 
@@ -31,43 +29,17 @@ class EgnyteHTTPServer(EmulatorHTTPServer):
         self.RequestHandlerClass = Handler
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(BaseHandler):
+    """The ExaVault handler's plumbing (TCP_NODELAY, the emulator clock in ``Date``,
+    logging, every method routed to ``_handle``) with Egnyte's flow and replies."""
+
     server_version = "EgnyteEmulator/1.0"
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def date_time_string(self, timestamp=None) -> str:
-        return super().date_time_string(self.server.emu.now() if timestamp is None
-                                        else timestamp)
-
-    def setup(self):
-        super().setup()
-        try:
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
-
-    def log_message(self, fmt, *args):
-        if self.server.emu.verbose:
-            sys.stderr.write("%s - %s\n" % (self.address_string(), fmt % args))
-
-    def do_GET(self):
-        self._handle()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
 
     # ---------------------------------------------------------------- flow
     def _handle(self):
         emu = self.server.emu
         url = urlsplit(self.path)
-        te = (self.headers.get("Transfer-Encoding") or "").lower()
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0
-        self._body = BodyReader(self.rfile, length, "chunked" in te, Throttle(emu.bandwidth))
+        self._body = self._body_reader()
         self._usage: list = []
         if emu.latency_ms:
             time.sleep(emu.latency_ms / 1000.0)
@@ -205,5 +177,3 @@ def _bearer(value: str | None) -> str:
     scheme, _, token = value.strip().partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
-
-__all__ = ["EgnyteHTTPServer", "QPS_CODE"]

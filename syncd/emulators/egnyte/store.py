@@ -175,6 +175,11 @@ class Store:
             node.lock = None
         return node.lock
 
+    def alive(self, node: Node) -> None:
+        """404 when ``node`` left the tree since it was looked up (a concurrent delete)."""
+        if self.by_id.get(node.id) is not node:
+            raise ApiError(404, "Item not found: " + node.name)
+
     def check_unlocked(self, node: Node, user: int) -> None:
         """403 when ``node`` (or a file below a folder) is locked by another user."""
         for n in node.walk():
@@ -210,8 +215,7 @@ class Store:
             parent = self.parent_for_new(parts, folder=True)
             node = Node(parts[-1], new_id(), None, folder=True, created_ms=self.ms())
             self._attach(parent, node)
-            self.event("create", {"target_path": node.path(), "folder_id": node.id,
-                                  "is_folder": True}, who, node.path())
+            self.event("create", _item_data(node, node.path()), who, node.path())
             self.save()
             return node
 
@@ -273,6 +277,7 @@ class Store:
 
     def move(self, node: Node, dest: str, who) -> Node:
         with self.lock:
+            self.alive(node)
             self.check_unlocked(node, who[0])
             parent, parts = self._destination(node, dest)
             source_path = node.path()
@@ -281,15 +286,7 @@ class Store:
             node.name = parts[-1]
             self._attach(parent, node)
             action = "rename" if parent is old_parent else "move"
-            data = {"source_path": source_path, "target_path": node.path(),
-                    "is_folder": node.is_folder}
-            if node.is_folder:
-                data.update(source_id=node.id, target_id=node.id)
-            else:
-                data.update(source_id=node.current["entry_id"],
-                            target_id=node.current["entry_id"],
-                            source_group_id=node.id, target_group_id=node.id)
-            self.event(action, data, who, node.path())
+            self.event(action, _pair_data(node, source_path, node), who, node.path())
             self.save()
             return node
 
@@ -308,26 +305,20 @@ class Store:
 
     def copy(self, node: Node, dest: str, who) -> Node:
         with self.lock:
+            self.alive(node)
             parent, parts = self._destination(node, dest)
             if self.resolve(parts) is node:
                 raise ApiError(409, "An item already exists at the destination.")
             twin = self._clone(node, parts[-1])
             self._attach(parent, twin)
-            data = {"source_path": node.path(), "target_path": twin.path(),
-                    "is_folder": node.is_folder}
-            if node.is_folder:
-                data.update(source_id=node.id, target_id=twin.id)
-            else:
-                data.update(source_id=node.current["entry_id"],
-                            target_id=twin.current["entry_id"],
-                            source_group_id=node.id, target_group_id=twin.id)
-            self.event("copy", data, who, twin.path())
+            self.event("copy", _pair_data(node, node.path(), twin), who, twin.path())
             self.save()
             return twin
 
     # -------------------------------------------------------- delete, trash
     def delete(self, node: Node, who, entry_id: str | None = None) -> None:
         with self.lock:
+            self.alive(node)
             path = node.path()
             if len(split(path)) < 2 or (key(split(path)[0]) == "private"
                                         and len(split(path)) < 3):
@@ -349,12 +340,7 @@ class Store:
             self._detach(node)
             self.trash.append({"id": new_id(), "node": node, "path": path,
                                "deleted": self.ms(), "by": self.users[who[0]]})
-            data = {"target_path": path, "is_folder": node.is_folder}
-            if node.is_folder:
-                data["folder_id"] = node.id
-            else:
-                data.update(target_id=node.current["entry_id"], target_group_id=node.id)
-            self.event("delete", data, who, path)
+            self.event("delete", _item_data(node, path), who, path)
             self.save()
 
     def trash_item(self, ident: str) -> dict:
@@ -375,18 +361,12 @@ class Store:
                 if child is None:
                     child = Node(p, new_id(), None, folder=True, created_ms=self.ms())
                     self._attach(parent, child)
-                    self.event("create", {"target_path": child.path(), "folder_id": child.id,
-                                          "is_folder": True}, who, child.path())
+                    self.event("create", _item_data(child, child.path()), who, child.path())
                 parent = child
             node = item["node"]
             self.trash.remove(item)
             self._attach(parent, node)
-            data = {"target_path": node.path(), "is_folder": node.is_folder}
-            if node.is_folder:
-                data["folder_id"] = node.id
-            else:
-                data.update(target_id=node.current["entry_id"], target_group_id=node.id)
-            self.event("restore", data, who, node.path())
+            self.event("restore", _item_data(node, node.path()), who, node.path())
             self.save()
 
     def purge(self, ident: str) -> None:
@@ -401,6 +381,7 @@ class Store:
     # ----------------------------------------------------------------- locks
     def lock_file(self, node: Node, user: int, token: str | None, timeout: int) -> dict:
         with self.lock:
+            self.alive(node)
             if node.is_folder:
                 raise ApiError(400, "Only files can be locked.")
             current = self.lock_of(node)
@@ -452,6 +433,26 @@ class Store:
     def note_path(self, note: dict) -> str:
         node = self.by_id.get(note["file_id"])
         return node.path() if node is not None else note["file_path"]
+
+
+def _item_data(node: Node, path: str) -> dict:
+    """An event's ``data`` for one item (create, delete, restore)."""
+    if node.is_folder:
+        return {"target_path": path, "folder_id": node.id, "is_folder": True}
+    return {"target_path": path, "target_id": node.current["entry_id"],
+            "target_group_id": node.id, "is_folder": False}
+
+
+def _pair_data(source: Node, source_path: str, target: Node) -> dict:
+    """An event's ``data`` for move, rename and copy (``target`` is ``source`` on a move)."""
+    data = {"source_path": source_path, "target_path": target.path(),
+            "is_folder": source.is_folder}
+    if source.is_folder:
+        data.update(source_id=source.id, target_id=target.id)
+    else:
+        data.update(source_id=source.current["entry_id"], target_id=target.current["entry_id"],
+                    source_group_id=source.id, target_group_id=target.id)
+    return data
 
 
 def _link(src: str, dst: str) -> None:

@@ -206,13 +206,16 @@ def chunked(ctx: Ctx, rest: str) -> Reply:
     tmp = os.path.join(folder, f"{num}.part-{new_id()}")
     try:
         size, digest = _receive(ctx, tmp)
+        seen = [("X-Egnyte-Chunk-Num", str(num)), ("X-Egnyte-Chunk-Sha512-Checksum", digest)]
         claimed = ctx.headers.get("X-Egnyte-Chunk-Sha512-Checksum")
         if claimed and claimed.strip().lower() != digest:
-            raise ApiError(400, "The chunk checksum does not match the chunk's bytes.")
+            raise ApiError(400, "The chunk checksum does not match the chunk's bytes.", seen)
         if size > MAX_CHUNK:
-            raise ApiError(400, f"A chunk cannot be larger than {MAX_CHUNK} bytes.")
+            raise ApiError(400, f"A chunk cannot be larger than {MAX_CHUNK} bytes.", seen)
     except BaseException:
         _remove(tmp)
+        if upload_id not in store.sessions:  # a first chunk refused: no session is left
+            shutil.rmtree(folder, ignore_errors=True)
         raise
     headers = [("X-Egnyte-Upload-Id", upload_id), ("X-Egnyte-Chunk-Num", str(num)),
                ("X-Egnyte-Chunk-Sha512-Checksum", digest)]
@@ -226,7 +229,10 @@ def chunked(ctx: Ctx, rest: str) -> Reply:
         store.save()
         if not last:
             return Reply.json({"upload_id": upload_id, "chunk_num": num}, headers=headers)
-        reply = _commit(ctx, upload_id, session, folder)
+        try:
+            reply = _commit(ctx, upload_id, session, folder)
+        except ApiError as exc:  # the chunk was received: a refused commit carries its headers too
+            raise ApiError(exc.status, exc.message, headers + list(exc.headers)) from None
     reply.headers = headers + reply.headers
     return reply
 

@@ -138,19 +138,13 @@ class Emulator:
                 deliveries=self._webhook_deliveries, lock=self._webhook_lock,
                 clock=self.now).start()
             self.store.subscribe(self._webhooks.enqueue, self._webhook_codes)
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"emulator-{self.port}", daemon=True)
-        self._thread.start()
+        self._thread = server.serve_in_thread(f"emulator-{self.port}")
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
-            server.close_all_connections()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
+            server.stop_serving(self._thread)
         sender, self._webhooks = self._webhooks, None
         if sender is not None:
             sender.stop()

@@ -63,22 +63,27 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _check_args(args) -> None:
+def check_common(args, kinds: tuple[str, ...], all_kinds: tuple[str, ...]) -> None:
+    """The checks every emulator's command line shares: port, host, faults."""
     if not 0 <= args.port <= 65535:
         raise _Usage(f"--port must be between 0 and 65535, not {args.port}")
     if not 0.0 <= args.fault_rate <= 1.0:
         raise _Usage("--fault-rate must be between 0 and 1")
-    unknown = set(fault_names(args.fault_kinds)) - set(ALL_KINDS)
+    unknown = set(kinds) - set(all_kinds)
     if unknown:
         raise _Usage(f"unknown --fault-kinds {', '.join(sorted(unknown))}; use "
-                     f"{', '.join(ALL_KINDS)}")
-    if args.transactions < 0 or args.latency < 0 or (args.bandwidth is not None
-                                                      and args.bandwidth <= 0):
-        raise _Usage("--transactions and --latency must be >= 0, --bandwidth > 0")
+                     f"{', '.join(all_kinds)}")
     try:
         loopback_address(args.host)
     except ValueError as exc:
         raise _Usage(str(exc)) from None
+
+
+def _check_args(args) -> None:
+    check_common(args, fault_names(args.fault_kinds), ALL_KINDS)
+    if args.transactions < 0 or args.latency < 0 or (args.bandwidth is not None
+                                                      and args.bandwidth <= 0):
+        raise _Usage("--transactions and --latency must be >= 0, --bandwidth > 0")
     if args.webhook_url is not None:
         try:
             webhook_target(args.webhook_url)
@@ -98,10 +103,11 @@ def _check_root(root: str) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(parser, check, argv):
+    """The checked options, or the exit code when they are bad (one line said) or --help."""
     try:
-        args = build_parser().parse_args(argv)
-        _check_args(args)
+        args = parser.parse_args(argv)
+        check(args)
     except _Usage as exc:
         return _fail(str(exc), EX_USAGE)
     except SystemExit as exc:  # --help
@@ -109,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     problem = _check_root(args.root)
     if problem:
         return _fail(problem, EX_CANTCREAT)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(build_parser(), _check_args, argv)
+    if isinstance(args, int):
+        return args
     emu = Emulator(args.root, api_key=args.api_key, access_token=args.access_token,
                    host=args.host, port=args.port, transactions=args.transactions,
                    files_com=args.files_com, fault_rate=args.fault_rate, seed=args.seed,
@@ -116,6 +129,15 @@ def main(argv: list[str] | None = None) -> int:
                    latency_ms=args.latency, bandwidth=args.bandwidth, verbose=args.verbose,
                    webhook_url=args.webhook_url, webhook_token=args.webhook_token,
                    webhook_format=args.webhook_format, ranges=not args.no_range)
+    return serve(emu, args, lambda: (
+        f"ExaVault emulator listening on {emu.url} "
+        f"(ev-api-key: {emu.api_key}, ev-access-token: {emu.access_token}, "
+        f"root: {args.root})"))
+
+
+def serve(emu, args, banner) -> int:
+    """Start ``emu``, print ``banner()`` and serve until SIGINT/SIGTERM (the exit code);
+    a port in use, an unusable root or another start failure is one line on stderr."""
     try:
         emu.start()
     except OSError as exc:
@@ -134,9 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        print(f"ExaVault emulator listening on {emu.url} "
-              f"(ev-api-key: {emu.api_key}, ev-access-token: {emu.access_token}, "
-              f"root: {args.root})", flush=True)
+        print(banner(), flush=True)
         while not stop.wait(0.5):
             pass
     finally:

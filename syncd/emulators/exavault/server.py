@@ -58,6 +58,20 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             return  # a client that went away (a transfer it stopped): nothing to report
         super().handle_error(request, client_address)
 
+    def serve_in_thread(self, name: str) -> threading.Thread:
+        """Serve from a daemon thread (started); ``stop_serving`` ends it."""
+        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                  name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def stop_serving(self, thread: threading.Thread | None) -> None:
+        self.shutdown()
+        self.server_close()
+        self.close_all_connections()
+        if thread is not None:
+            thread.join(timeout=5)
+
     def close_all_connections(self) -> None:
         with self._conns_lock:
             conns, self._conns = list(self._conns), set()
@@ -103,17 +117,21 @@ class Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = do_OPTIONS = do_GET
 
-    # ----------------------------------------------------------------- flow
-    def _handle(self):
-        emu = self.server.emu
-        url = urlsplit(self.path)
-        query = parse_qs(url.query, keep_blank_values=True)
+    def _body_reader(self) -> BodyReader:
+        """The request body: Content-Length or chunked, paced by the emulator's bandwidth."""
         te = (self.headers.get("Transfer-Encoding") or "").lower()
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = 0
-        self._body = BodyReader(self.rfile, length, "chunked" in te, Throttle(emu.bandwidth))
+        return BodyReader(self.rfile, length, "chunked" in te, Throttle(self.server.emu.bandwidth))
+
+    # ----------------------------------------------------------------- flow
+    def _handle(self):
+        emu = self.server.emu
+        url = urlsplit(self.path)
+        query = parse_qs(url.query, keep_blank_values=True)
+        self._body = self._body_reader()
         self._record = (self.command, unquote(url.path), query)
         self._logged = False
         if emu.latency_ms:
