@@ -91,6 +91,12 @@ class FeedTooLong(Exception):
         self.budget = budget
 
 
+class CursorLost(Exception):
+    """The feed no longer holds the changes after the cursor (Egnyte: a 404 for an
+    event id older than the retention): what happened since is unknown, so the
+    mirrors must be listed in full, and the feed read again from ``changes(None)``."""
+
+
 @dataclass(frozen=True)
 class AccountInfo:
     """Whose the credentials are, as `syncd check` shows it: the account's name and

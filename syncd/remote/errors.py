@@ -13,6 +13,10 @@ class                        status   disposition   what it means
 ``NotFoundError``            404      REFRESH       the item is gone; re-list
 ``NotSupportedError``        404      REFRESH       the account lacks the endpoint
 ``RateLimitedError``         429      DEFER         the rolling allowance is spent
+``ThrottledError``           403/429  DEFER         per-second limit, still after retries
+``AlreadyExistsError``       409/403  ITEM          the name is taken (Egnyte)
+``NameRefusedError``         400      ITEM          the service never stores this name
+``LockedError``              403      ITEM          another user holds a lock on it
 ``ServerError``              5xx      RETRY         the server failed (GETs retried)
 ``TransportError``           none     RETRY         refused/reset, timeout, short body
 ``ProtocolError``            any      ITEM          not what the API promises
@@ -44,6 +48,10 @@ __all__ = [
     "NotFoundError",
     "NotSupportedError",
     "RateLimitedError",
+    "ThrottledError",
+    "AlreadyExistsError",
+    "NameRefusedError",
+    "LockedError",
     "ServerError",
     "TransportError",
     "ProtocolError",
@@ -214,6 +222,45 @@ class RateLimitedError(RemoteError):
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f", limit={self.limit!r}, remaining={self.remaining!r})"
+
+
+class ThrottledError(RateLimitedError):
+    """The per-second limit refused the request (Egnyte: 403 with
+    ``X-Mashery-Error-Code: ERR_403_DEVELOPER_OVER_QPS``, or 429) and it was still
+    refused after the client waited ``Retry-After`` and tried again. Nothing was
+    done by the refused request; ``retry_after`` is the server's wait in seconds."""
+
+    kind = "throttled"
+    disposition = Disposition.DEFER
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None, **kw):
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class AlreadyExistsError(InvalidParameterError):
+    """The name is taken: a move or copy onto an existing item (409), or a folder
+    created where one exists (Egnyte's 403 "Folder already exists at this location")."""
+
+    kind = "already exists"
+    disposition = Disposition.ITEM
+
+
+class NameRefusedError(InvalidParameterError):
+    """The service never stores this name (forbidden characters, a trailing dot or
+    space, a filtered name such as ``Thumbs.db``, too long): refused before sending,
+    or by the server with 400. Retrying never helps; the item is reported."""
+
+    kind = "name refused"
+    disposition = Disposition.ITEM
+
+
+class LockedError(ForbiddenError):
+    """403 on an item another user holds a lock on (an open file in Egnyte's desktop
+    app or Office): this item waits and is tried again later; the rest carry on."""
+
+    kind = "locked"
+    disposition = Disposition.ITEM
 
 
 class ServerError(RemoteError):

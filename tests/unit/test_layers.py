@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "syncd"
-SERVICE = "syncd.remote.exavault"
+SERVICES = ("syncd.remote.exavault", "syncd.remote.egnyte")
 
 EMULATORS = "syncd.emulators"
 
@@ -77,8 +77,9 @@ def test_every_module_is_seen():
 def test_layers(path):
     name = module_name(path)
     found = imports(path)
-    if name != "syncd.session" and not within(name, SERVICE):
-        wrong = sorted(i for i in found if within(i, SERVICE))
+    mine = [s for s in SERVICES if within(name, s)]
+    if name != "syncd.session":
+        wrong = sorted(i for i in found for s in SERVICES if within(i, s) and s not in mine)
         assert not wrong, f"{name} imports {wrong}: only syncd.session knows the service"
     if within(name, EMULATORS):
         wrong = sorted(i for i in found if within(i, "syncd") and not within(i, EMULATORS))
@@ -90,10 +91,12 @@ def test_layers(path):
     "from syncd.remote.exavault.api import ExaVaultClient",
     "import syncd.remote.exavault.backend",
     "from .exavault import feed",
+    "from syncd.remote.egnyte.backend import EgnyteBackend",
+    "from .egnyte import api",
 ])
 def test_the_check_sees_every_spelling(line):
     found = imports_of(line, "syncd.remote")
-    assert any(within(i, SERVICE) for i in found)
+    assert any(within(i, s) for i in found for s in SERVICES)
 
 
 def test_relative_imports_resolve_inside_the_emulator():
@@ -121,8 +124,9 @@ MAY_IMPORT: dict[str, set[str] | str] = {
     "state": {"model", "config", "local", "remote", "report", "crashpoints"},
     "remote": {"model", "state"},
     "remote/exavault": {"model", "remote"},
+    "remote/egnyte": {"model", "remote"},
     "transfer": {"model", "local", "remote", "state", "crashpoints", "heartbeat"},
-    "session": {"config", "remote", "remote/exavault", "state"},
+    "session": {"config", "remote", "remote/exavault", "remote/egnyte", "state"},
     "result": {"outcome", "remote", "report", "state", "cli"},
     "engine": {"model", "config", "local", "reconcile", "remote", "state", "transfer",
                "session", "outcome", "result", "report", "crashpoints"},
@@ -139,8 +143,8 @@ def part_of(name: str) -> str | None:
     bits = name.split(".")
     if bits[0] != "syncd" or len(bits) == 1:
         return None
-    if bits[1:3] == ["remote", "exavault"]:
-        return "remote/exavault"
+    if bits[1:3] in (["remote", "exavault"], ["remote", "egnyte"]):
+        return "remote/" + bits[2]
     return bits[1]
 
 

@@ -62,6 +62,7 @@ from syncd.remote.exavault.models import (
     _item_results,
     as_identifier,
 )
+from syncd.remote.httpkit import new_session
 
 CHUNK_SIZE = 1 << 20  # upload/download I/O unit: large enough for throughput, small in memory
 # A body up to this size is sent or received in one piece from memory: for small
@@ -105,42 +106,15 @@ class ExaVaultClient(Transport):
         self.chunk_size = chunk_size
         self.delete_batch = max(1, delete_batch)
         self._secrets = (api_key, access_token)
-        self._session = requests.Session()
-        self._session.headers.update({"ev-api-key": api_key, "ev-access-token": access_token,
-                                      "Accept": "application/json", "User-Agent": user_agent})
-        # requests reads the environment (proxies, NO_PROXY, netrc, CA bundle) again
-        # for every request: a fifth of the client's CPU per small file. This client
-        # talks to one base URL, so that is settled once, here, with the same rules.
-        self._session.trust_env = False
-        self._session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if bundle:
-            self._session.verify = bundle
         adapter = BlockAdapter(chunk_size, pool_connections=2, pool_maxsize=max(1, pool_size))
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
+        self._session = new_session(self.base_url, adapter, {
+            "ev-api-key": api_key, "ev-access-token": access_token,
+            "Accept": "application/json", "User-Agent": user_agent})
         self._adapter = adapter
         self._lock = threading.Lock()
         self._sent = 0
         self.rate_limit: RateLimit | None = None
         self.server_time: datetime | None = None
-
-    def __repr__(self) -> str:  # never show credentials
-        return f"ExaVaultClient({self.base_url!r})"
-
-    def close(self) -> None:
-        self._session.close()
-
-    def __enter__(self) -> ExaVaultClient:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    @property
-    def requests_sent(self) -> int:
-        """HTTP requests sent so far (each is one paid transaction), retries included."""
-        return self._sent
 
     # --- account, listings, info ---------------------------------------------------
 

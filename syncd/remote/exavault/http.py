@@ -6,7 +6,6 @@ is a ``Transport`` with the API's endpoints on top."""
 from __future__ import annotations
 
 import functools
-import json
 import random
 import socket
 import struct
@@ -33,6 +32,7 @@ from syncd.remote.errors import (
     error_for_status,
 )
 from syncd.remote.exavault.models import Page, RateLimit, _int
+from syncd.remote.httpkit import SessionClient, describe, json_body
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, Ove
                 RecursionError)
 
 
-class Transport:
+class Transport(SessionClient):
     """Sending requests for one account: the state ``ExaVaultClient.__init__`` sets
     up (session, credentials, counters, hooks) and the methods over it."""
 
@@ -289,29 +289,6 @@ class Transport:
                 return items
 
 
-def json_body(raw: bytes) -> Any:
-    """The decoded JSON body; ``{}`` when empty, ``None`` when it is not JSON."""
-    if not raw:
-        return {}
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
-        return None
-
-
 def labelled_json(resp: requests.Response) -> bool:
     ctype = (resp.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
     return ctype == "application/json" or ctype.endswith("+json")
-
-
-def describe(exc: requests.RequestException) -> str:
-    """A short, credential-free description of a requests failure (no URL, no headers)."""
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "connection broken while reading the body"
-    cause: BaseException = exc
-    while cause.__context__ is not None and cause.__context__ is not cause:
-        cause = cause.__context__
-    reason = type(cause).__name__ if cause is not exc else ""
-    return f"connection failed ({reason})" if reason else "connection failed"
