@@ -88,3 +88,16 @@ def test_the_429_mode_is_a_plain_error_to_this_sdk(make_egnyte):
     answer = sdk.wire.last()
     assert answer.status == 429 and int(answer.headers["retry-after"]) >= 1
     sdk.close()
+
+
+def test_an_sdk_paced_at_the_limit_is_never_refused(make_egnyte):
+    """The SDK's own pacing (``requests_per_second=2``) against Egnyte's 2 calls/s: no
+    refusal, uploads included, whatever the network's jitter (the emulator's window is
+    JITTER shorter than a second; a burst is still refused, test above)."""
+    sdk = Sdk(make_egnyte(qps=2), requests_per_second=2)
+    sdk.mkdir(ROOT)
+    for i in range(6):
+        sdk.upload(f"{ROOT}/{i}.txt", str(i).encode())
+    assert sdk.names(ROOT) == [f"{i}.txt" for i in range(6)]
+    assert not throttles(sdk, "ERR_403_DEVELOPER_OVER_QPS"), sdk.wire.statuses()
+    sdk.close()

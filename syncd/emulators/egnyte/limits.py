@@ -22,9 +22,16 @@ class Refusal(Exception):
         return f"<h1>Developer Over {what}</h1>".encode()
 
 
+#: Seconds the one-second window is shortened by, for the network's jitter: a client
+#: that spaces its calls 1/qps s apart (the official SDK's ``requests_per_second``,
+#: syncd's limiter) is never refused because one answer reached it late; a burst is.
+JITTER = 0.1
+
+
 class Limits:
-    """``qps`` calls in any one-second window and ``daily`` calls per UTC calendar day,
-    counted per access token (0 = no limit). Refused calls are not counted."""
+    """``qps`` calls in any one-second window (less ``JITTER``) and ``daily`` calls per
+    UTC calendar day, counted per access token (0 = no limit). Refused calls are not
+    counted."""
 
     def __init__(self, qps: int, daily: int, clock):
         self.qps, self.daily = int(qps), int(daily)
@@ -38,7 +45,7 @@ class Limits:
         with self._lock:
             now, day = time.monotonic(), int(self.clock() // 86400)
             recent = self._recent.setdefault(token, deque())
-            while recent and recent[0] <= now - 1.0:
+            while recent and recent[0] <= now - (1.0 - JITTER):
                 recent.popleft()
             d, used = self._days.get(token, (day, 0))
             if d != day:
