@@ -33,7 +33,7 @@ from syncd.remote.exavault.backend import ExaVaultBackend
 from syncd.remote.exavault.webhook import FORMAT as EXAVAULT_PUSH
 from syncd.remote.tracker import RemoteTracker
 from syncd.remote.webhook import PushFormat
-from syncd.state.budget import Budget, BudgetExhausted
+from syncd.state.budget import ROLLING, Budget, BudgetExhausted
 from syncd.state.index import Index
 
 
@@ -86,12 +86,15 @@ def _any_hint(url: str) -> str:
 
 @dataclass(frozen=True)
 class Service:
-    """One service syncd speaks to: how to connect, its webhook pushes, and the
-    hint shown when ``account.url`` is not its API base."""
+    """One service syncd speaks to: how to connect, its webhook pushes, the hint
+    shown when ``account.url`` is not its API base, and the day its daily quota
+    counts over (``budget.ROLLING`` 24 h, or ``budget.UTC_DAY`` for a quota that
+    resets at 00:00 UTC, like Egnyte's)."""
 
     connect: Connect
     push: PushFormat
     url_hint: Callable[[str], str] = _any_hint
+    budget_window: str = ROLLING
 
 
 SERVICES: dict[str, Service] = {"exavault": Service(_exavault, EXAVAULT_PUSH, _exavault_hint)}
@@ -212,8 +215,9 @@ class AccountSession:
     def open(cls, config: Config, index: Index, *, now: Callable[[], float] = time.time,
              pool: int = 6, patient: bool = True) -> AccountSession:
         acct = config.account
-        budget = Budget(index, acct.url, budget=acct.budget, reserve=acct.reserve, now=now)
         service = SERVICES[service_of(acct)]
+        budget = Budget(index, acct.url, budget=acct.budget, reserve=acct.reserve, now=now,
+                        window=service.budget_window)
         proof = UrlProof(index, acct.url, now, service.url_hint)
 
         def observe(event: RequestEvent) -> None:

@@ -1,4 +1,6 @@
-"""The daily transaction budget: every request costs one, account-wide, rolling 24 h.
+"""The daily transaction budget: every request costs one, account-wide, over the
+service's day: a rolling 24 h (ExaVault, ``ROLLING``) or the calendar day in UTC
+(Egnyte's per-token quota resets at 00:00 UTC, ``UTC_DAY``).
 
 Two limits apply and the tighter one wins:
 
@@ -26,6 +28,8 @@ from syncd.remote.backend import RequestEvent
 from syncd.remote.errors import Disposition
 
 DAY = 86400.0
+ROLLING = "rolling"  # the last 24 h (ExaVault)
+UTC_DAY = "utc-day"  # since 00:00 UTC; all back at the next midnight (Egnyte)
 
 
 class BudgetExhausted(Exception):
@@ -41,7 +45,11 @@ class BudgetExhausted(Exception):
 
 class Budget:
     def __init__(self, index, account: str, *, budget: int | None = None,
-                 reserve: float = schema.default("account.reserve"), now: Callable[[], float] = time.time):
+                 reserve: float = schema.default("account.reserve"), now: Callable[[], float] = time.time,
+                 window: str = ROLLING):
+        if window not in (ROLLING, UTC_DAY):
+            raise ValueError(f"unknown budget window {window!r}")
+        self.window = window
         self.index = index
         self.account = account
         self.budget = budget
@@ -50,7 +58,7 @@ class Budget:
         self._lock = threading.Lock()
         t = now()
         index.prune_ledger(account, t - DAY)
-        self._times = index.spent_times(account, t - DAY)  # our requests in the window
+        self._times = index.spent_times(account, self._start(t))  # our requests in the window
         self._server_limit: int | None = None
         self._server_remaining: int | None = None
         self._in_flight = 0  # sent, not yet answered
@@ -103,8 +111,16 @@ class Budget:
             options[-1] -= self.reserve_count()
         return min(options) if options else None
 
+    def _start(self, t: float) -> float:
+        """When the window that holds ``t`` began."""
+        return t - DAY if self.window == ROLLING else (t // DAY) * DAY
+
+    def _back_at(self, sent: float) -> float:
+        """When a request sent at ``sent`` stops counting."""
+        return sent + DAY if self.window == ROLLING else (sent // DAY + 1) * DAY
+
     def _expire(self) -> None:
-        cutoff = self.now() - DAY
+        cutoff = self._start(self.now())
         drop = 0
         while drop < len(self._times) and self._times[drop] < cutoff:
             drop += 1
@@ -113,13 +129,14 @@ class Budget:
 
     def resume_at(self, needed: int = 1) -> float | None:
         """When at least ``needed`` transactions should be free again: our own
-        oldest requests in the window roll off 24 h after they were sent. With other
+        oldest requests in the window roll off 24 h after they were sent (at the
+        next midnight UTC for ``UTC_DAY``). With other
         users on the account this is a lower bound, hence the "~" in messages."""
         with self._lock:
             self._expire()
             if not self._times:
                 return None
-            return self._times[min(len(self._times) - 1, max(0, needed - 1))] + DAY
+            return self._back_at(self._times[min(len(self._times) - 1, max(0, needed - 1))])
 
     # --- client hooks -------------------------------------------------------------
 
@@ -136,7 +153,7 @@ class Budget:
             self._in_flight += 1
 
     def _resume_locked(self) -> float | None:
-        return self._times[0] + DAY if self._times else None
+        return self._back_at(self._times[0]) if self._times else None
 
     def observe(self, event: RequestEvent) -> None:
         """Called after every request: write the ledger, learn the server's count."""

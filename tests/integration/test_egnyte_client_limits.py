@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+import time
 
 import pytest
 
@@ -20,7 +21,7 @@ from syncd.remote.errors import (
     ServerError,
     ThrottledError,
 )
-from syncd.state.budget import Budget, BudgetExhausted
+from syncd.state.budget import DAY, UTC_DAY, Budget, BudgetExhausted
 from tests.helpers.egnyte_client import FAST, as_file, backend_for, blob, client_for
 
 
@@ -94,6 +95,23 @@ def test_the_usage_headers_keep_the_budget_inside_the_daily_quota(make_egnyte):
     with pytest.raises(BudgetExhausted):
         client.userinfo()
     assert client.requests_sent == 3 and emu.calls_today() == 3
+
+
+def test_a_utc_day_budget_expects_the_quota_back_when_the_server_does(make_egnyte):
+    """With Egnyte's window (UTC_DAY) the budget's "back at" is the server's: the
+    daily refusal's Retry-After counts to the same midnight UTC."""
+    emu = make_egnyte(daily_limit=2)
+    budget = Budget(Ledger(), "egnyte", reserve=0, window=UTC_DAY)
+    client = client_for(emu, gate=budget.gate, on_request=budget.observe)
+    client.userinfo()
+    client.userinfo()
+    with pytest.raises(BudgetExhausted) as err:
+        client.userinfo()
+    other = client_for(emu)  # (asks anyway: the server's own answer)
+    with pytest.raises(RateLimitedError) as refused:
+        other.userinfo()
+    assert err.value.resume_at == (time.time() // DAY + 1) * DAY
+    assert abs(err.value.resume_at - refused.value.resume_at) <= 2
 
 
 def test_the_daily_refusal_becomes_the_budgets_refusal(make_egnyte):

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from syncd.reconcile import guards
-from syncd.state.budget import DAY, Budget, BudgetExhausted
+from syncd.state.budget import DAY, UTC_DAY, Budget, BudgetExhausted
 from syncd.state.index import Index
 from syncd.model import BaseEntry, DeleteLocal, DeleteRemote, LocalEntry, Plan, RemoteEntry, Upload
 from syncd.remote.backend import RequestEvent
@@ -131,3 +131,29 @@ def test_worker_refuses_paths_that_leave_the_root(tmp_path, index):
             w.local_abs(bad, create_parents=True)
     assert not list(outside.iterdir())
     assert w.local_abs("ok/file.txt", create_parents=True) == str(root / "ok" / "file.txt")
+
+
+def test_a_utc_day_budget_counts_since_midnight_and_is_back_at_the_next(index):
+    """Egnyte's quota (per token, reset at 00:00 UTC): requests of yesterday do not
+    count today, and a refusal says midnight UTC, not 24 h after the oldest request."""
+    midnight = 20_000 * DAY
+    clock = Clock(midnight - 3600)  # 23:00 UTC
+    b = Budget(index, "acct", budget=5, reserve=0, now=clock, window=UTC_DAY)
+    for _ in range(5):
+        spend(b)
+    with pytest.raises(BudgetExhausted) as err:
+        b.gate("GET", "/x")
+    assert err.value.resume_at == midnight
+    assert b.resume_at() == midnight
+    clock.t = midnight + 1  # 00:00:01: all 5 are yesterday's
+    assert b.available() == 5
+    spend(b)
+    again = Budget(index, "acct", budget=5, reserve=0, now=clock, window=UTC_DAY)
+    assert again.available() == 4  # the ledger, read back: only today's request
+    rolling = Budget(index, "acct", budget=5, reserve=0, now=clock)
+    assert rolling.available() < 0  # (the same ledger over the last 24 h: all 6 count)
+
+
+def test_an_unknown_budget_window_is_refused(index):
+    with pytest.raises(ValueError):
+        Budget(index, "acct", window="weekly")

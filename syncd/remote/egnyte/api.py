@@ -247,9 +247,12 @@ class EgnyteClient(SessionClient):
             return AuthError("the access token was refused", **fields)
         if status in (403, 429) and (code in (OVER_QPS, OVER_RATE) or status == 429):
             if self._is_daily(status, resp.headers):
-                return RateLimitedError("the token's daily call quota is spent", **fields,
-                                        limit=self.usage.quota_allotted if self.usage else None,
-                                        remaining=0)
+                exc = RateLimitedError("the token's daily call quota is spent", **fields,
+                                       limit=self.usage.quota_allotted if self.usage else None,
+                                       remaining=0)
+                after = retry_after(resp.headers)  # (to 00:00 UTC: when the quota is back)
+                exc.resume_at = time.time() + after if after is not None else None
+                return exc
             return ThrottledError("the per-second call limit refused the request",
                                   retry_after=retry_after(resp.headers), **fields)
         if status == 403 and EXISTS in low:
