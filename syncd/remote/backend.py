@@ -187,3 +187,25 @@ class Backend(Protocol):
         """Move many items into folder ``parent`` keeping their names, in as few
         requests as possible (used for the remote trash). ``landed`` receives,
         per moved path, the item as the server describes it after the move."""
+
+
+class ClientBackend:
+    """What a ``Backend`` over one service's client shares: the client, its count of
+    paid requests, and the echo hook (each change we make, so that the feed's copy
+    of it is known as ours)."""
+
+    def __init__(self, client: Any, *, echo: Echo | None = None):
+        self.client = client
+        self._echo = echo
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.client!r})"
+
+    @property
+    def requests_sent(self) -> int:
+        """Paid requests sent through the client so far (for accounting)."""
+        return self.client.requests_sent
+
+    def _echoed(self, op: str, path: str) -> None:
+        if self._echo is not None:
+            self._echo(op, path)

@@ -30,6 +30,7 @@ from syncd.remote.backend import (
     AccountInfo,
     Change,
     ChangeOp,
+    ClientBackend,
     CursorLost,
     Echo,
     FeedTooLong,
@@ -79,29 +80,17 @@ def change_of(ev: Event) -> Change | None:
                   source=norm(ev.source_path) if ev.source_path else "", user=ev.actor)
 
 
-class EgnyteBackend:
+class EgnyteBackend(ClientBackend):
     """``Backend`` for one Egnyte token. Thread-safe as far as the client is."""
 
     def __init__(self, client: EgnyteClient, *, echo: Echo | None = None,
                  threshold: int = transfer.THRESHOLD, chunk_size: int = transfer.CHUNK_SIZE,
                  parallel: int = transfer.PARALLEL):
-        self.client = client
-        self._echo = echo
+        super().__init__(client, echo=echo)
         self.threshold, self.chunk_size, self.parallel = threshold, chunk_size, parallel
         self._marks: list[tuple[datetime, int]] = []  # (server time, latest event id) seen
         self._chunks: dict[tuple[str, int], transfer.ChunkState] = {}
         self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"EgnyteBackend({self.client!r})"
-
-    @property
-    def requests_sent(self) -> int:
-        return self.client.requests_sent
-
-    def _echoed(self, op: str, path: str) -> None:
-        if self._echo is not None:
-            self._echo(op, path)
 
     # --- reading ----------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from syncd.remote.backend import (
     AccountInfo,
     Change,
     ChangeOp,
-    Echo,
+    ClientBackend,
     FeedTooLong,
     FeedUnavailable,
     RemoteItem,
@@ -111,24 +111,10 @@ def _feed_path(value: str | None) -> str:
     return norm(value) if value else ""
 
 
-class ExaVaultBackend:
+class ExaVaultBackend(ClientBackend):
     """``Backend`` for one ExaVault account. Thread-safe as far as the client is."""
 
-    def __init__(self, client: ExaVaultClient, *, echo: Echo | None = None):
-        self.client = client
-        self._echo = echo
-
-    def __repr__(self) -> str:
-        return f"ExaVaultBackend({self.client!r})"
-
-    @property
-    def requests_sent(self) -> int:
-        """Paid requests sent through the client so far (for accounting)."""
-        return self.client.requests_sent
-
-    def _echoed(self, op: str, path: str) -> None:
-        if self._echo is not None:
-            self._echo(op, path)
+    client: ExaVaultClient
 
     # --- reading -----------------------------------------------------------------
 
