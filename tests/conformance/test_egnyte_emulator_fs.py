@@ -251,3 +251,29 @@ def test_bad_requests_are_400(api):
     assert api.info("/Shared/q", count="many").status_code == 400
     assert api.events(-1).status_code == 400
     assert api.get("/nothing").status_code == 404
+
+
+def test_auto_parents_creates_the_missing_folders_of_an_upload(make_egnyte):
+    """The switch of choice 3 (docs/emulator.md): off, an upload into a missing folder is
+    404 (test above); on, the folders are made first, one create event each, and a name
+    Egnyte refuses still makes nothing."""
+    api = EgnyteApi(make_egnyte(auto_parents=True))
+    try:
+        since = api.cursor()
+        assert api.upload("/Shared/a/b/c.txt", b"1").status_code == 200
+        assert api.info("/Shared/a/b").json()["is_folder"] is True
+        assert api.download("/Shared/a/b/c.txt").content == b"1"
+        made = [(e["action"], e["data"]["target_path"]) for e in api.event_list(since)]
+        assert made == [("create", "/Shared/a"), ("create", "/Shared/a/b"),
+                        ("create", "/Shared/a/b/c.txt")]
+        # chunked too: the first chunk is not refused for the missing folder
+        first = api.chunk("/Shared/x/y.bin", b"z" * 2048, 1)
+        assert first.status_code == 200, first.text
+        upload_id = first.headers["X-Egnyte-Upload-Id"]
+        assert api.chunk("/Shared/x/y.bin", b"z", 2, upload_id, last=True).status_code == 200
+        assert api.download("/Shared/x/y.bin").content == b"z" * 2049
+        # a refused name: 400 and no folder made on the way
+        assert api.upload("/Shared/new/bad:name.txt", b"1").status_code == 400
+        assert api.info("/Shared/new").status_code == 404
+    finally:
+        api.close()

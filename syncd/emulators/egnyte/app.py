@@ -27,13 +27,14 @@ class Emulator:
     """An Egnyte Public API emulator on a loopback port, storing everything under ``root``.
 
     ``qps`` and ``daily_limit`` are per access token (0: no limit); ``min_chunk`` is the
-    smallest chunk (but the last) a chunked upload may use."""
+    smallest chunk (but the last) a chunked upload may use; ``auto_parents``: an upload
+    into a missing folder creates it (else 404)."""
 
     def __init__(self, root, *, access_token="emulator-token", other_token=None,
                  host="127.0.0.1", port=0, username="syncd", other_username="other",
                  qps=2, daily_limit=1000, throttle_status=403, event_retention=DEFAULT_RETENTION,
                  min_chunk=MIN_CHUNK, fault_rate=0.0, seed=0, fault_kinds=None, latency_ms=0,
-                 bandwidth=None, ranges=True, verbose=False):
+                 bandwidth=None, ranges=True, auto_parents=False, verbose=False):
         self.root = Path(root)
         self.host, self._family = loopback_address(host)
         self._requested_port = int(port)
@@ -52,6 +53,7 @@ class Emulator:
         self.latency_ms = int(latency_ms or 0)
         self.bandwidth = int(bandwidth) if bandwidth else None
         self.ranges = bool(ranges)
+        self.auto_parents = bool(auto_parents)
         self.verbose = verbose
         self.download_bytes = 0
         self.lock = threading.Lock()
@@ -67,7 +69,8 @@ class Emulator:
     def start(self) -> "Emulator":
         if self._server is not None:
             return self
-        self.store = Store(self.root, self.now, self.users, self.event_retention)
+        self.store = Store(self.root, self.now, self.users, self.event_retention,
+                           self.auto_parents)
         try:
             server = EgnyteHTTPServer((self.host, self._requested_port), self, self._family)
         except BaseException:

@@ -42,6 +42,8 @@ def build_parser() -> _Parser:
                    help="throttle each upload/download to this rate")
     p.add_argument("--no-range", action="store_true",
                    help="ignore Range on downloads (always 200 with the whole file)")
+    p.add_argument("--auto-parents", action="store_true",
+                   help="an upload into a missing folder creates it (default: 404)")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p
 
@@ -67,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
                    throttle_status=args.throttle_status, event_retention=args.event_retention,
                    min_chunk=args.min_chunk, fault_rate=args.fault_rate, seed=args.seed,
                    fault_kinds=kind_names(args.fault_kinds), latency_ms=args.latency,
-                   bandwidth=args.bandwidth, ranges=not args.no_range, verbose=args.verbose)
+                   bandwidth=args.bandwidth, ranges=not args.no_range,
+                   auto_parents=args.auto_parents, verbose=args.verbose)
     return serve(emu, args, lambda: (
         f"Egnyte emulator listening on {emu.base_url}/pubapi/v1 "
         f"(root: {args.root}; the access token is the one given)"))

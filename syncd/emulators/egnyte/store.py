@@ -83,10 +83,12 @@ class Node:
 
 
 class Store:
-    def __init__(self, root, clock, users: dict[int, str], event_retention: int):
+    def __init__(self, root, clock, users: dict[int, str], event_retention: int,
+                 auto_parents: bool = False):
         self.root = str(root)
         self.clock = clock
         self.users = users
+        self.auto_parents = auto_parents  # an upload creates its missing folders
         self.lock = threading.RLock()
         for sub in ("blobs", "tmp", "chunks"):
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)
@@ -187,8 +189,34 @@ class Store:
             if lock and lock["owner"] != user:
                 raise ApiError(403, LOCKED)
 
+    def upload_parent(self, parts: list[str], who) -> Node:
+        """The folder a new file at ``parts`` goes into; with ``auto_parents`` the
+        missing folders on the way are created first (one ``create`` event each, as
+        ``add_folder``), else a missing one is 404 (the default, digest §10.3)."""
+        if self.auto_parents:
+            self.check_new(parts, folder=False)  # (nothing is made for a refused name)
+            for depth in range(2, len(parts)):
+                if self.resolve(parts[:depth]) is None:
+                    self.add_folder(parts[:depth], who)
+        return self.parent_for_new(parts, folder=False)
+
+    def check_upload(self, parts: list[str]) -> None:
+        """Refuse a new file at ``parts`` as its commit would (before its body is read)."""
+        if self.auto_parents:
+            self.check_new(parts, folder=False)
+        else:
+            self.parent_for_new(parts, folder=False)
+
     def parent_for_new(self, parts: list[str], *, folder: bool) -> Node:
         """The existing folder a new item at ``parts`` goes into (checks names, location)."""
+        self.check_new(parts, folder=folder)
+        parent = self.resolve(parts[:-1])
+        if parent is None or not parent.is_folder:
+            raise ApiError(404, "Parent folder not found: /" + "/".join(parts[:-1]))
+        return parent
+
+    def check_new(self, parts: list[str], *, folder: bool) -> None:
+        """400 for a name Egnyte refuses; 403/409 where nothing may be created."""
         try:
             check_path(parts, folder=folder)
         except NameError_ as exc:
@@ -197,10 +225,6 @@ class Store:
             if folder:
                 raise ApiError(403, "Items cannot be created at this location.")
             raise ApiError(409, "Files cannot be stored at this location.")
-        parent = self.resolve(parts[:-1])
-        if parent is None or not parent.is_folder:
-            raise ApiError(404, "Parent folder not found: /" + "/".join(parts[:-1]))
-        return parent
 
     def event(self, action: str, data: dict, who: tuple[int, str, str | None],
               path: str, kind: str = "file_system") -> None:
@@ -230,7 +254,7 @@ class Store:
                 raise ApiError(409, "A folder exists at this path.")
             if existing is None:
                 try:
-                    parent = self.parent_for_new(parts, folder=False)
+                    parent = self.upload_parent(parts, who)
                 except ApiError:
                     os.unlink(blob_tmp)
                     raise

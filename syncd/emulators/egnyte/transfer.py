@@ -75,7 +75,7 @@ def _precheck(ctx: Ctx, parts: list[str]) -> None:
     with store.lock:
         node = store.resolve(parts)
         if node is None:
-            store.parent_for_new(parts, folder=False)
+            store.check_upload(parts)
         elif node.is_folder:
             raise ApiError(409, "A folder exists at this path.")
         else:
