@@ -11,6 +11,8 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from syncd.remote.errors import TransportError
+
 
 class SessionClient:
     """What a service client built on ``new_session`` offers besides its API: the
@@ -37,6 +39,38 @@ class SessionClient:
     def requests_sent(self) -> int:
         """HTTP requests sent so far (each is one paid call), retries included."""
         return self._sent
+
+    def _request(self, method: str, path: str, shown: str, url: str,
+                 **kw) -> requests.Response:
+        """Send one paid request to ``url``: none once stopping (``_aborted``); the
+        ``gate`` first (it may raise: nothing is sent); counted; redirects refused
+        (credentials must never follow one to another host). The answer, or the
+        transport failure, goes to ``_observe(method, path, status, headers)``;
+        errors name the request ``shown``."""
+        if self._aborted:  # stopping: nothing more is sent (nor counted)
+            raise TransportError("stopped", method=method, path=shown)
+        if self.gate is not None:
+            self.gate(method, shown)
+        with self._lock:
+            self._sent += 1
+        try:
+            resp = self._session.request(method, url, timeout=self.timeout,
+                                         allow_redirects=False, **kw)
+        except requests.RequestException as exc:
+            self._observe(method, path, None, {})
+            raise TransportError(describe(exc), method=method, path=shown) from exc
+        except RuntimeError as exc:  # the session was closed under it (abort)
+            self._observe(method, path, None, {})
+            raise TransportError("stopped", method=method, path=shown) from exc
+        try:
+            self._observe(method, path, resp.status_code, resp.headers)
+        except BaseException:
+            resp.close()
+            raise
+        return resp
+
+    def _observe(self, method: str, path: str, status: int | None, headers) -> None:
+        raise NotImplementedError
 
 
 def new_session(base_url: str, adapter: HTTPAdapter, headers: dict[str, str]) -> requests.Session:

@@ -163,29 +163,10 @@ class EgnyteClient(SessionClient):
         return resp
 
     def _send_once(self, method: str, path: str, *, params, headers, stream, **kw):
-        if self._aborted:
-            raise TransportError("stopped", method=method, path=API + path)
-        self.limiter.acquire()
-        if self.gate is not None:  # may raise (budget exhausted): nothing is sent
-            self.gate(method, API + path)
-        with self._lock:
-            self._sent += 1
-        try:
-            resp = self._session.request(method, self.base_url + API + path, params=params or None,
-                                         headers=headers, stream=stream, timeout=self.timeout,
-                                         allow_redirects=False, **kw)
-        except requests.RequestException as exc:
-            self._observe(method, path, None, {})
-            raise TransportError(describe(exc), method=method, path=API + path) from exc
-        except RuntimeError as exc:  # the session was closed under it (abort)
-            self._observe(method, path, None, {})
-            raise TransportError("stopped", method=method, path=API + path) from exc
-        try:
-            self._observe(method, path, resp.status_code, resp.headers)
-        except BaseException:
-            resp.close()
-            raise
-        return resp
+        if not self._aborted:
+            self.limiter.acquire()
+        return self._request(method, path, API + path, self.base_url + API + path,
+                             params=params or None, headers=headers, stream=stream, **kw)
 
     def _observe(self, method: str, path: str, status: int | None, headers) -> None:
         usage = Usage.from_headers(headers)

@@ -148,25 +148,8 @@ class Transport(SessionClient):
         normalised, so NFC and NFD spellings stay distinct. Redirects are refused: the
         credential headers must never follow a redirect to another host."""
         query = urlencode(list(params), quote_via=quote, safe="")
-        if self._aborted:  # stopping: nothing more is sent (nor counted)
-            raise TransportError("stopped", method=method, path=path)
-        if self.gate is not None:  # may raise (budget exhausted): nothing is sent
-            self.gate(method, path)
-        with self._lock:
-            self._sent += 1
-        try:
-            resp = self._session.request(method, self.base_url + path, params=query or None,
-                                         timeout=self.timeout, stream=stream,
-                                         allow_redirects=False, **kw)
-        except requests.RequestException as exc:
-            self._observe(method, path, None, {})
-            raise TransportError(describe(exc), method=method, path=path) from exc
-        try:
-            self._observe(method, path, resp.status_code, resp.headers)
-        except BaseException:
-            resp.close()
-            raise
-        return resp
+        return self._request(method, path, path, self.base_url + path, params=query or None,
+                             stream=stream, **kw)
 
     def _observe(self, method: str, path: str, status: int | None, headers) -> None:
         limit = _int(headers.get("X-RateLimit-Limit"))
